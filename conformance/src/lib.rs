@@ -1,0 +1,1 @@
+//! Black-box DICOMweb conformance checks, runnable against any base URL.

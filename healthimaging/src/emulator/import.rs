@@ -1,0 +1,565 @@
+//! Reads DICOM Part 10 files into what the emulator stores: the instance's attributes split
+//! into AHI's patient/study/series/instance levels and written as AHI writes them, and the
+//! pixel data split into frames.
+//!
+//! Frames are kept as stored: native (uncompressed) pixel data is served as Explicit VR
+//! Little Endian bytes, encapsulated pixel data as each frame's fragments joined (no item
+//! tags). The emulator does not transcode to HTJ2K as AHI does on import for some lossless
+//! syntaxes; those instances keep their own syntax (see the README).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use bytes::Bytes;
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
+use dicom_core::value::{PrimitiveValue, Value};
+use dicom_core::header::Header;
+use dicom_core::{Tag, VR};
+use dicom_dictionary_std::{StandardDataDictionary, tags};
+use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
+use serde_json::Value as Json;
+
+use super::multi_valued::MULTI_VALUED;
+use crate::metadata::DicomAttributes;
+
+/// Why a file was not imported. The import goes on with the other files.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("not a readable DICOM Part 10 file: {0}")]
+    Unreadable(String),
+    #[error("missing required attribute {0}")]
+    Missing(&'static str),
+    #[error("pixel data: {0}")]
+    PixelData(String),
+}
+
+/// One imported instance.
+#[derive(Debug, Clone)]
+pub struct ImportedInstance {
+    pub path: PathBuf,
+    pub study_uid: String,
+    pub series_uid: String,
+    pub sop_uid: String,
+    pub patient: DicomAttributes,
+    pub study: DicomAttributes,
+    pub series: DicomAttributes,
+    pub instance: DicomAttributes,
+    pub dicom_vrs: BTreeMap<String, String>,
+    /// The transfer syntax the frames are served in.
+    pub transfer_syntax: String,
+    pub frames: Vec<Bytes>,
+    /// Smallest and largest stored pixel value per frame, where the data is native.
+    pub pixel_ranges: Vec<Option<(i64, i64)>>,
+}
+
+/// Patient-level attributes (Patient module and de-identification attributes).
+const PATIENT_LEVEL: &[Tag] = &[
+    tags::PATIENT_NAME,
+    tags::PATIENT_ID,
+    tags::ISSUER_OF_PATIENT_ID,
+    tags::TYPE_OF_PATIENT_ID,
+    tags::PATIENT_BIRTH_DATE,
+    tags::PATIENT_BIRTH_TIME,
+    tags::PATIENT_SEX,
+    tags::OTHER_PATIENT_I_DS_SEQUENCE,
+    tags::OTHER_PATIENT_NAMES,
+    tags::PATIENT_COMMENTS,
+    tags::PATIENT_SPECIES_DESCRIPTION,
+    tags::PATIENT_BREED_DESCRIPTION,
+    tags::RESPONSIBLE_PERSON,
+    tags::RESPONSIBLE_ORGANIZATION,
+    tags::PATIENT_IDENTITY_REMOVED,
+    tags::DEIDENTIFICATION_METHOD,
+    tags::DEIDENTIFICATION_METHOD_CODE_SEQUENCE,
+];
+
+/// Study-level attributes (General Study and Patient Study modules).
+const STUDY_LEVEL: &[Tag] = &[
+    tags::STUDY_INSTANCE_UID,
+    tags::STUDY_DATE,
+    tags::STUDY_TIME,
+    tags::REFERRING_PHYSICIAN_NAME,
+    tags::STUDY_ID,
+    tags::ACCESSION_NUMBER,
+    tags::ISSUER_OF_ACCESSION_NUMBER_SEQUENCE,
+    tags::STUDY_DESCRIPTION,
+    tags::PHYSICIANS_OF_RECORD,
+    tags::NAME_OF_PHYSICIANS_READING_STUDY,
+    tags::PROCEDURE_CODE_SEQUENCE,
+    tags::REFERENCED_STUDY_SEQUENCE,
+    tags::ADMITTING_DIAGNOSES_DESCRIPTION,
+    tags::PATIENT_AGE,
+    tags::PATIENT_SIZE,
+    tags::PATIENT_WEIGHT,
+    tags::OCCUPATION,
+    tags::ADDITIONAL_PATIENT_HISTORY,
+];
+
+/// Series-level attributes (General Series, Frame of Reference, General Equipment).
+const SERIES_LEVEL: &[Tag] = &[
+    tags::SERIES_INSTANCE_UID,
+    tags::MODALITY,
+    tags::SERIES_NUMBER,
+    tags::SERIES_DATE,
+    tags::SERIES_TIME,
+    tags::SERIES_DESCRIPTION,
+    tags::LATERALITY,
+    tags::PERFORMING_PHYSICIAN_NAME,
+    tags::OPERATORS_NAME,
+    tags::PROTOCOL_NAME,
+    tags::BODY_PART_EXAMINED,
+    tags::PATIENT_POSITION,
+    tags::SMALLEST_PIXEL_VALUE_IN_SERIES,
+    tags::LARGEST_PIXEL_VALUE_IN_SERIES,
+    tags::PERFORMED_PROCEDURE_STEP_START_DATE,
+    tags::PERFORMED_PROCEDURE_STEP_START_TIME,
+    tags::PERFORMED_PROCEDURE_STEP_ID,
+    tags::PERFORMED_PROCEDURE_STEP_DESCRIPTION,
+    tags::REQUEST_ATTRIBUTES_SEQUENCE,
+    tags::FRAME_OF_REFERENCE_UID,
+    tags::POSITION_REFERENCE_INDICATOR,
+    tags::MANUFACTURER,
+    tags::INSTITUTION_NAME,
+    tags::INSTITUTION_ADDRESS,
+    tags::STATION_NAME,
+    tags::INSTITUTIONAL_DEPARTMENT_NAME,
+    tags::MANUFACTURER_MODEL_NAME,
+    tags::DEVICE_SERIAL_NUMBER,
+    tags::SOFTWARE_VERSIONS,
+];
+
+/// Attributes that never go into the metadata document: the pixel data and its offset tables
+/// (served as frames instead).
+const EXCLUDED: &[Tag] = &[
+    tags::PIXEL_DATA,
+    tags::FLOAT_PIXEL_DATA,
+    tags::DOUBLE_FLOAT_PIXEL_DATA,
+    tags::EXTENDED_OFFSET_TABLE,
+    tags::EXTENDED_OFFSET_TABLE_LENGTHS,
+];
+
+const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+
+/// Native (uncompressed) transfer syntaxes; their pixel data is served as Explicit VR LE.
+fn is_native(ts: &str) -> bool {
+    matches!(
+        ts,
+        "1.2.840.10008.1.2" | "1.2.840.10008.1.2.1" | "1.2.840.10008.1.2.2" | "1.2.840.10008.1.2.1.99"
+    )
+}
+
+fn trim_value(s: &str) -> &str {
+    s.trim_end_matches(['\0'])
+}
+
+/// The JSON key of an attribute: its keyword, or `GGGGEEEE` for private and unknown tags.
+fn key_of(tag: Tag) -> (String, Option<VirtualVr>) {
+    if tag.group() % 2 == 0
+        && let Some(e) = StandardDataDictionary.by_tag(tag)
+    {
+        return (e.alias().to_owned(), Some(e.vr()));
+    }
+    (format!("{:04X}{:04X}", tag.group(), tag.element()), None)
+}
+
+fn tag_u32(tag: Tag) -> u32 {
+    (u32::from(tag.group()) << 16) | u32::from(tag.element())
+}
+
+/// Writes one primitive value as AHI does: numbers for binary numeric VRs, strings for text
+/// VRs, base64 for binary VRs, `null` when empty, an array when the dictionary VM allows
+/// more than one value or the value has more than one. Unlike AHI, trailing padding of text
+/// values is removed (dicom-rs trims it on read; it carries no meaning).
+fn primitive_to_json(tag: Tag, vr: VR, value: &PrimitiveValue) -> Json {
+    if value.multiplicity() == 0 {
+        return Json::Null;
+    }
+    let items: Vec<Json> = match vr {
+        VR::OB | VR::OD | VR::OF | VR::OL | VR::OV | VR::OW | VR::UN => {
+            let bytes = le_bytes(value);
+            return Json::String(base64::engine::general_purpose::STANDARD.encode(bytes));
+        }
+        VR::US | VR::SS | VR::UL | VR::SL | VR::UV | VR::SV => match value {
+            PrimitiveValue::U16(v) => v.iter().map(|x| Json::from(*x)).collect(),
+            PrimitiveValue::I16(v) => v.iter().map(|x| Json::from(*x)).collect(),
+            PrimitiveValue::U32(v) => v.iter().map(|x| Json::from(*x)).collect(),
+            PrimitiveValue::I32(v) => v.iter().map(|x| Json::from(*x)).collect(),
+            PrimitiveValue::U64(v) => v.iter().map(|x| Json::from(*x)).collect(),
+            PrimitiveValue::I64(v) => v.iter().map(|x| Json::from(*x)).collect(),
+            other => other
+                .to_multi_str()
+                .iter()
+                .map(|s| s.trim().parse::<i64>().map(Json::from).unwrap_or(Json::Null))
+                .collect(),
+        },
+        VR::FL | VR::FD => match value {
+            PrimitiveValue::F32(v) => v.iter().map(|x| float_json(f64::from(*x))).collect(),
+            PrimitiveValue::F64(v) => v.iter().map(|x| float_json(*x)).collect(),
+            other => other
+                .to_multi_str()
+                .iter()
+                .map(|s| s.trim().parse::<f64>().map(float_json).unwrap_or(Json::Null))
+                .collect(),
+        },
+        VR::AT => match value {
+            PrimitiveValue::Tags(t) => t
+                .iter()
+                .map(|t| Json::String(format!("{:04X}{:04X}", t.group(), t.element())))
+                .collect(),
+            _ => vec![Json::Null],
+        },
+        _ => value
+            .to_multi_str()
+            .iter()
+            .map(|s| {
+                let s = trim_value(s);
+                if s.is_empty() { Json::Null } else { Json::String(s.to_owned()) }
+            })
+            .collect(),
+    };
+    if items.len() == 1 && MULTI_VALUED.binary_search(&tag_u32(tag)).is_err() {
+        items.into_iter().next().unwrap_or(Json::Null)
+    } else {
+        Json::Array(items)
+    }
+}
+
+fn float_json(x: f64) -> Json {
+    serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number)
+}
+
+/// The bytes of a primitive value in little-endian order.
+fn le_bytes(value: &PrimitiveValue) -> Vec<u8> {
+    match value {
+        PrimitiveValue::U8(v) => v.to_vec(),
+        PrimitiveValue::I16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        PrimitiveValue::U16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        PrimitiveValue::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        PrimitiveValue::U32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        PrimitiveValue::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        PrimitiveValue::U64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        PrimitiveValue::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        PrimitiveValue::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        other => other.to_bytes().into_owned(),
+    }
+}
+
+/// Converts a data set (the file's, or a sequence item) to keyword-keyed JSON, recording the
+/// VR of private tags and of attributes whose dictionary VR is ambiguous in `vrs`.
+fn dataset_to_json(obj: &InMemDicomObject, vrs: &mut BTreeMap<String, String>) -> DicomAttributes {
+    let mut out = DicomAttributes::new();
+    for elem in obj {
+        let tag = elem.tag();
+        if EXCLUDED.contains(&tag) || tag.element() == 0 {
+            continue;
+        }
+        let (key, dict_vr) = key_of(tag);
+        if !matches!(dict_vr, Some(VirtualVr::Exact(_))) {
+            vrs.insert(key.clone(), elem.vr().to_string().to_owned());
+        }
+        let json = match elem.value() {
+            Value::Primitive(p) => primitive_to_json(tag, elem.vr(), p),
+            Value::Sequence(seq) => Json::Array(
+                seq.items()
+                    .iter()
+                    .map(|item| Json::Object(dataset_to_json(item, vrs)))
+                    .collect(),
+            ),
+            Value::PixelSequence(_) => continue,
+        };
+        out.insert(key, json);
+    }
+    out
+}
+
+fn required_str(obj: &InMemDicomObject, tag: Tag, name: &'static str) -> Result<String, ImportError> {
+    let v = obj
+        .element_opt(tag)
+        .ok()
+        .flatten()
+        .and_then(|e| e.to_str().ok())
+        .map(|s| trim_value(&s).trim().to_owned())
+        .unwrap_or_default();
+    if v.is_empty() { Err(ImportError::Missing(name)) } else { Ok(v) }
+}
+
+fn int_attr(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
+    let e = obj.element_opt(tag).ok().flatten()?;
+    e.to_int::<i64>().ok()
+}
+
+/// Reads one file. Errors say what was wrong; the caller names the file.
+pub fn read_instance(path: &Path) -> Result<ImportedInstance, ImportError> {
+    let obj: DefaultDicomObject = OpenFileOptions::new()
+        .open_file(path)
+        .map_err(|e| ImportError::Unreadable(e.to_string()))?;
+    let study_uid = required_str(&obj, tags::STUDY_INSTANCE_UID, "StudyInstanceUID")?;
+    let series_uid = required_str(&obj, tags::SERIES_INSTANCE_UID, "SeriesInstanceUID")?;
+    let sop_uid = required_str(&obj, tags::SOP_INSTANCE_UID, "SOPInstanceUID")?;
+    let source_ts = trim_value(obj.meta().transfer_syntax()).trim().to_owned();
+
+    let mut vrs = BTreeMap::new();
+    let mut all = DicomAttributes::new();
+    for elem in obj.meta().to_element_iter() {
+        let (key, _) = key_of(elem.tag());
+        if let Value::Primitive(p) = elem.value() {
+            all.insert(key, primitive_to_json(elem.tag(), elem.vr(), p));
+        }
+    }
+    all.extend(dataset_to_json(&obj, &mut vrs));
+
+    let mut levels = [DicomAttributes::new(), DicomAttributes::new(), DicomAttributes::new()];
+    for (i, level_tags) in [PATIENT_LEVEL, STUDY_LEVEL, SERIES_LEVEL].into_iter().enumerate() {
+        for tag in level_tags {
+            let (key, _) = key_of(*tag);
+            if let Some(v) = all.remove(&key) {
+                levels[i].insert(key, v);
+            }
+        }
+    }
+    let [patient, study, series] = levels;
+
+    let (transfer_syntax, frames, pixel_ranges) = extract_frames(&obj, &source_ts)?;
+    Ok(ImportedInstance {
+        path: path.to_owned(),
+        study_uid,
+        series_uid,
+        sop_uid,
+        patient,
+        study,
+        series,
+        instance: all,
+        dicom_vrs: vrs,
+        transfer_syntax,
+        frames,
+        pixel_ranges,
+    })
+}
+
+type Frames = (String, Vec<Bytes>, Vec<Option<(i64, i64)>>);
+
+fn extract_frames(obj: &InMemDicomObject, ts: &str) -> Result<Frames, ImportError> {
+    let Some(pixel) = obj.element_opt(tags::PIXEL_DATA).ok().flatten() else {
+        // Instances without pixel data (SR, presentation states, …) have no frames.
+        return Ok((ts.to_owned(), Vec::new(), Vec::new()));
+    };
+    let n_frames = int_attr(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1) as usize;
+    match pixel.value() {
+        Value::PixelSequence(seq) => {
+            let ext = obj
+                .element_opt(tags::EXTENDED_OFFSET_TABLE)
+                .ok()
+                .flatten()
+                .map(|e| le_bytes(match e.value() {
+                    Value::Primitive(p) => p,
+                    _ => &PrimitiveValue::Empty,
+                }));
+            let frames = split_fragments(seq.fragments(), seq.offset_table(), ext.as_deref(), n_frames, ts)?;
+            let ranges = vec![None; frames.len()];
+            Ok((ts.to_owned(), frames, ranges))
+        }
+        Value::Primitive(p) if is_native(ts) => {
+            let bytes = le_bytes(p);
+            let rows = int_attr(obj, tags::ROWS).ok_or(ImportError::Missing("Rows"))?;
+            let cols = int_attr(obj, tags::COLUMNS).ok_or(ImportError::Missing("Columns"))?;
+            let spp = int_attr(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
+            let bits = int_attr(obj, tags::BITS_ALLOCATED).ok_or(ImportError::Missing("BitsAllocated"))?;
+            let signed = int_attr(obj, tags::PIXEL_REPRESENTATION) == Some(1);
+            let frame_bits = rows * cols * spp * bits;
+            if frame_bits <= 0 {
+                return Err(ImportError::PixelData("Rows, Columns, SamplesPerPixel and BitsAllocated must be positive".into()));
+            }
+            let frame_len = (frame_bits as usize).div_ceil(8);
+            if bytes.len() < frame_len * n_frames {
+                return Err(ImportError::PixelData(format!(
+                    "{} bytes of pixel data, {} frames of {} bytes expected",
+                    bytes.len(),
+                    n_frames,
+                    frame_len
+                )));
+            }
+            let all = Bytes::from(bytes);
+            let frames: Vec<Bytes> = (0..n_frames)
+                .map(|i| all.slice(i * frame_len..(i + 1) * frame_len))
+                .collect();
+            let ranges = frames.iter().map(|f| pixel_range(f, bits, signed)).collect();
+            Ok((EXPLICIT_VR_LE.to_owned(), frames, ranges))
+        }
+        Value::Primitive(_) => Err(ImportError::PixelData(format!(
+            "transfer syntax {ts} is compressed but the pixel data is not encapsulated"
+        ))),
+        Value::Sequence(_) => Err(ImportError::PixelData("pixel data is a sequence".into())),
+    }
+}
+
+fn pixel_range(frame: &[u8], bits: i64, signed: bool) -> Option<(i64, i64)> {
+    let values: Box<dyn Iterator<Item = i64>> = match (bits, signed) {
+        (8, false) => Box::new(frame.iter().map(|b| i64::from(*b))),
+        (8, true) => Box::new(frame.iter().map(|b| i64::from(*b as i8))),
+        (16, false) => Box::new(frame.chunks_exact(2).map(|c| i64::from(u16::from_le_bytes([c[0], c[1]])))),
+        (16, true) => Box::new(frame.chunks_exact(2).map(|c| i64::from(i16::from_le_bytes([c[0], c[1]])))),
+        _ => return None,
+    };
+    values.fold(None, |acc, v| match acc {
+        None => Some((v, v)),
+        Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
+    })
+}
+
+/// Maps the fragments of encapsulated pixel data to frames (PS3.5 A.4): one fragment per
+/// frame when the counts agree; everything for a single frame; else by the Basic or the
+/// Extended Offset Table; else by the codestream start markers of JPEG-family syntaxes.
+fn split_fragments(
+    fragments: &[Vec<u8>],
+    bot: &[u32],
+    extended: Option<&[u8]>,
+    n_frames: usize,
+    ts: &str,
+) -> Result<Vec<Bytes>, ImportError> {
+    let join = |frags: &[Vec<u8>]| Bytes::from(frags.concat());
+    if fragments.is_empty() {
+        return Err(ImportError::PixelData("encapsulated pixel data has no fragments".into()));
+    }
+    if n_frames == 1 {
+        return Ok(vec![join(fragments)]);
+    }
+    if fragments.len() == n_frames {
+        return Ok(fragments.iter().map(|f| Bytes::from(f.clone())).collect());
+    }
+    let offsets: Vec<u64> = if bot.len() == n_frames {
+        bot.iter().map(|o| u64::from(*o)).collect()
+    } else if let Some(ext) = extended.filter(|e| e.len() == n_frames * 8) {
+        ext.chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect()
+    } else {
+        return split_by_markers(fragments, n_frames, ts);
+    };
+    // Offsets count from the first byte of the first fragment's item tag; each item has an
+    // 8-byte header.
+    let mut starts = Vec::with_capacity(fragments.len());
+    let mut pos = 0u64;
+    for f in fragments {
+        starts.push(pos);
+        pos += 8 + f.len() as u64;
+    }
+    let mut frames = Vec::with_capacity(n_frames);
+    for (i, off) in offsets.iter().enumerate() {
+        let end = offsets.get(i + 1).copied().unwrap_or(u64::MAX);
+        let first = starts.iter().position(|s| s == off).ok_or_else(|| {
+            ImportError::PixelData(format!("offset table entry {off} does not start a fragment"))
+        })?;
+        let parts: Vec<Vec<u8>> = fragments
+            .iter()
+            .zip(&starts)
+            .skip(first)
+            .take_while(|(_, s)| **s < end)
+            .map(|(f, _)| f.clone())
+            .collect();
+        frames.push(join(&parts));
+    }
+    Ok(frames)
+}
+
+fn split_by_markers(fragments: &[Vec<u8>], n_frames: usize, ts: &str) -> Result<Vec<Bytes>, ImportError> {
+    let starts_frame = |f: &[u8]| -> bool {
+        match ts {
+            // JPEG, JPEG-LS: SOI
+            t if t.starts_with("1.2.840.10008.1.2.4.5")
+                || t.starts_with("1.2.840.10008.1.2.4.6")
+                || t.starts_with("1.2.840.10008.1.2.4.7")
+                || t.starts_with("1.2.840.10008.1.2.4.8") => f.starts_with(&[0xFF, 0xD8]),
+            // JPEG 2000 and HTJ2K codestreams: SOC + SIZ
+            t if t.starts_with("1.2.840.10008.1.2.4.9") || t.starts_with("1.2.840.10008.1.2.4.20") => {
+                f.starts_with(&[0xFF, 0x4F, 0xFF, 0x51])
+            }
+            _ => false,
+        }
+    };
+    let mut frames: Vec<Vec<u8>> = Vec::with_capacity(n_frames);
+    for f in fragments {
+        if starts_frame(f) || frames.is_empty() {
+            frames.push(f.clone());
+        } else if let Some(last) = frames.last_mut() {
+            last.extend_from_slice(f);
+        }
+    }
+    if frames.len() != n_frames {
+        return Err(ImportError::PixelData(format!(
+            "{} fragments for {} frames and no usable offset table",
+            fragments.len(),
+            n_frames
+        )));
+    }
+    Ok(frames.into_iter().map(Bytes::from).collect())
+}
+
+/// All files below `dir`, sorted, each with the name of its import job: the first folder
+/// under `dir` it lies in (`""` for files directly in `dir`).
+pub fn list_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let path = entry.path();
+            let ft = entry.file_type()?;
+            if ft.is_dir() {
+                stack.push(path);
+            } else if ft.is_file() || ft.is_symlink() {
+                let rel = path.strip_prefix(dir).unwrap_or(&path);
+                let job = if rel.components().count() > 1 {
+                    rel.components()
+                        .next()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                } else {
+                    String::new()
+                };
+                out.push((job, path));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_values_follow_ahi_conventions() {
+        let ds = PrimitiveValue::Strs(vec!["-1000 ".to_owned()].into());
+        // AHI keeps the padding space of DS values; dicom-rs removes it when reading.
+        assert_eq!(primitive_to_json(tags::RESCALE_INTERCEPT, VR::DS, &ds), Json::from("-1000"));
+        let wc = PrimitiveValue::Strs(vec!["40".to_owned()].into());
+        assert_eq!(primitive_to_json(tags::WINDOW_CENTER, VR::DS, &wc), serde_json::json!(["40"]));
+        assert_eq!(primitive_to_json(tags::ROWS, VR::US, &PrimitiveValue::from(512_u16)), Json::from(512));
+        assert_eq!(primitive_to_json(tags::ACCESSION_NUMBER, VR::SH, &PrimitiveValue::Empty), Json::Null);
+        let ver = PrimitiveValue::U8(vec![0u8, 1].into());
+        assert_eq!(primitive_to_json(tags::FILE_META_INFORMATION_VERSION, VR::OB, &ver), Json::from("AAE="));
+    }
+
+    #[test]
+    fn fragments_split_by_offset_table() {
+        let frags = vec![vec![1u8, 2], vec![3u8, 4], vec![5u8, 6, 7, 8]];
+        // Frame 1 = fragments 0 and 1, frame 2 = fragment 2.
+        let bot = [0u32, 20];
+        let frames = split_fragments(&frags, &bot, None, 2, "1.2.840.10008.1.2.4.50").unwrap();
+        assert_eq!(frames, vec![Bytes::from_static(&[1, 2, 3, 4]), Bytes::from_static(&[5, 6, 7, 8])]);
+        let ext: Vec<u8> = [0u64, 20].iter().flat_map(|x| x.to_le_bytes()).collect();
+        assert_eq!(split_fragments(&frags, &[], Some(&ext), 2, "1.2.840.10008.1.2.4.50").unwrap(), frames);
+    }
+
+    #[test]
+    fn fragments_split_by_markers_or_fail_clearly() {
+        let frags = vec![vec![0xFF, 0xD8, 1], vec![2], vec![0xFF, 0xD8, 3]];
+        let frames = split_fragments(&frags, &[], None, 2, "1.2.840.10008.1.2.4.50").unwrap();
+        assert_eq!(frames[0].as_ref(), &[0xFF, 0xD8, 1, 2]);
+        assert_eq!(frames[1].as_ref(), &[0xFF, 0xD8, 3]);
+        let err = split_fragments(&frags, &[], None, 2, "1.2.840.10008.1.2.5").unwrap_err();
+        assert!(err.to_string().contains("no usable offset table"), "{err}");
+    }
+}

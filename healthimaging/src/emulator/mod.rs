@@ -1,0 +1,237 @@
+//! A local AWS HealthImaging: imports folders of DICOM files and serves GetImageFrame,
+//! GetImageSetMetadata, SearchImageSets and GetImageSet with AHI's paths, methods, status
+//! codes, headers and bodies, checking SigV4 on every call.
+//!
+//! For tests it injects faults (latency, throttling, server errors) and counts calls per
+//! operation; both are reachable in-process and through loopback-only admin routes under
+//! `/_emulator/`.
+
+mod import;
+mod multi_valued;
+mod server;
+pub mod sigv4;
+mod store;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+pub use import::{ImportError, ImportedInstance, read_instance};
+pub use sigv4::{Credentials, Verifier};
+pub use store::{Datastore, Frame, ImageSet, ImageSetVersion};
+
+use crate::ids::DatastoreId;
+
+/// The key pair the emulator accepts when none is configured. Documented in the README;
+/// it only ever guards a loopback emulator.
+pub const DEFAULT_ACCESS_KEY_ID: &str = "AKIDLOCALEMULATOR";
+pub const DEFAULT_SECRET_ACCESS_KEY: &str = "local-emulator-secret-access-key";
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// Where the committed demo dataset lives in a checkout.
+pub fn demo_data_dir() -> PathBuf {
+    let compiled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../demo/dicom");
+    if compiled.is_dir() {
+        compiled
+    } else {
+        PathBuf::from("demo/dicom")
+    }
+}
+
+/// What to serve and whom to trust.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// One datastore per folder; its ID is derived from the folder's name.
+    pub data_dirs: Vec<PathBuf>,
+    pub region: String,
+    pub credentials: Vec<Credentials>,
+}
+
+impl EmulatorConfig {
+    /// Credentials from explicit values, else `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`
+    /// (and `AWS_SESSION_TOKEN`), else the documented default pair.
+    pub fn credentials_from(
+        access_key_id: Option<String>,
+        secret_access_key: Option<String>,
+        session_token: Option<String>,
+    ) -> Credentials {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        match (access_key_id, secret_access_key) {
+            (Some(a), Some(s)) => Credentials {
+                access_key_id: a,
+                secret_access_key: s,
+                session_token,
+            },
+            _ => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+                (Some(a), Some(s)) => Credentials {
+                    access_key_id: a,
+                    secret_access_key: s,
+                    session_token: session_token.or_else(|| env("AWS_SESSION_TOKEN")),
+                },
+                _ => Credentials {
+                    access_key_id: DEFAULT_ACCESS_KEY_ID.into(),
+                    secret_access_key: DEFAULT_SECRET_ACCESS_KEY.into(),
+                    session_token,
+                },
+            },
+        }
+    }
+}
+
+/// Fault injection settings. Rates are probabilities per call (0.0–1.0); `operations`
+/// limits the faults to the named operations (empty: all).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    pub latency_ms: u64,
+    pub throttle_rate: f64,
+    pub error_rate: f64,
+    pub operations: Vec<String>,
+}
+
+impl Faults {
+    fn applies_to(&self, op: &str) -> bool {
+        self.operations.is_empty() || self.operations.iter().any(|o| o == op)
+    }
+}
+
+/// A file that was not imported, and why.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default)]
+pub struct ImportReport {
+    pub instances: usize,
+    pub frames: usize,
+    pub skipped: Vec<Skipped>,
+}
+
+/// The emulator's state, shared by the server's tasks.
+pub struct Emulator {
+    datastores: BTreeMap<DatastoreId, Datastore>,
+    verifier: Verifier,
+    faults: Mutex<Faults>,
+    calls: Mutex<BTreeMap<String, u64>>,
+    clock: Box<dyn Fn() -> SystemTime + Send + Sync>,
+}
+
+impl Emulator {
+    /// Imports every configured folder. Unreadable files are skipped and reported; the
+    /// import fails only when a folder cannot be listed.
+    pub fn load(config: &EmulatorConfig) -> std::io::Result<(Self, ImportReport)> {
+        let mut report = ImportReport::default();
+        let mut datastores = BTreeMap::new();
+        let start = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64().floor())
+            .unwrap_or(0.0);
+        let mut tick = 0u64;
+        let mut clock = move || {
+            tick += 1;
+            start + tick as f64 / 1000.0
+        };
+        for dir in &config.data_dirs {
+            let name = dir
+                .canonicalize()
+                .unwrap_or_else(|_| dir.clone())
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "datastore".into());
+            let mut ds = Datastore::new(&name, &config.region);
+            let files = import::list_files(dir)?;
+            let mut jobs: BTreeMap<String, Vec<ImportedInstance>> = BTreeMap::new();
+            for (job, path) in files {
+                match read_instance(&path) {
+                    Ok(inst) => {
+                        report.instances += 1;
+                        report.frames += inst.frames.len();
+                        jobs.entry(job).or_default().push(inst);
+                    }
+                    Err(e) => {
+                        tracing::warn!(file = %path.display(), reason = %e, "skipped file");
+                        report.skipped.push(Skipped {
+                            path,
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+            }
+            for (job, instances) in jobs {
+                ds.import_job(&job, instances, &mut clock);
+            }
+            datastores.insert(ds.id.clone(), ds);
+        }
+        let emulator = Self {
+            datastores,
+            verifier: Verifier {
+                credentials: config.credentials.clone(),
+                region: config.region.clone(),
+                service: crate::SIGNING_NAME.into(),
+                max_skew: Duration::from_secs(300),
+            },
+            faults: Mutex::new(Faults::default()),
+            calls: Mutex::new(BTreeMap::new()),
+            clock: Box::new(SystemTime::now),
+        };
+        Ok((emulator, report))
+    }
+
+    /// Replaces the clock used for signature expiry (tests).
+    pub fn with_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    pub fn datastores(&self) -> impl Iterator<Item = &Datastore> {
+        self.datastores.values()
+    }
+
+    pub fn datastore(&self, id: &DatastoreId) -> Option<&Datastore> {
+        self.datastores.get(id)
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = faults;
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Calls received per operation since start or the last reset, signed or not.
+    pub fn calls(&self) -> BTreeMap<String, u64> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Clears the call counters and the faults.
+    pub fn reset(&self) {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.set_faults(Faults::default());
+    }
+
+    fn count(&self, op: &str) {
+        *self
+            .calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(op.to_owned())
+            .or_default() += 1;
+    }
+
+    /// Serves until the listener fails.
+    pub async fn serve(self: Arc<Self>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        server::serve(self, listener).await
+    }
+
+    /// The router, for embedding the emulator into another server.
+    pub fn router(self: Arc<Self>) -> axum::Router {
+        server::router(self)
+    }
+}
