@@ -65,11 +65,10 @@ where
     match &err {
         SdkError::TimeoutError(_) => ClientError::Timeout,
         SdkError::DispatchFailure(f) if f.is_timeout() => ClientError::Timeout,
-        SdkError::DispatchFailure(f) => ClientError::Unreachable(
-            f.as_connector_error()
-                .map(|c| c.to_string())
-                .unwrap_or_else(|| "dispatch failure".into()),
-        ),
+        SdkError::DispatchFailure(f) => ClientError::Unreachable(match f.as_connector_error() {
+            Some(c) => error_chain(c),
+            None => "dispatch failure".into(),
+        }),
         SdkError::ServiceError(ctx) => {
             let e = ctx.err();
             let kind = e.code().and_then(ErrorKind::from_type_name).unwrap_or(ErrorKind::InternalServer);
@@ -78,6 +77,18 @@ where
         SdkError::ResponseError(_) => ClientError::InvalidResponse("the response could not be parsed".into()),
         _ => ClientError::InvalidResponse(err.to_string()),
     }
+}
+
+/// An error and its sources, `outer: inner: …`.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
 }
 
 /// Removes the `runtime-` endpoint prefix from the host of the configured endpoint.
