@@ -1,1 +1,148 @@
-//! End-to-end tests live in tests/.
+//! Helpers for the end-to-end tests: build and start the `dicomweb-edge` binary, read its
+//! stdout contract, and call the Python oracles the test command installs.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The `dicomweb-edge` binary of this build profile, built once per test process.
+pub fn binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/<test> → target/<profile>/dicomweb-edge
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace()).args(["build", "--quiet", "--bin", "dicomweb-edge"]);
+        if profile_dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building dicomweb-edge failed");
+        profile_dir.join("dicomweb-edge")
+    })
+    .clone()
+}
+
+/// A running `dicomweb-edge` process, killed on drop.
+pub struct Process {
+    child: Child,
+    /// The stdout lines printed up to and including the ready line.
+    pub lines: Vec<String>,
+    /// The URL of the ready line `listening on http://…`.
+    pub url: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    /// Starts `dicomweb-edge ARGS…` and waits (up to 180 s) for `listening on http://…`.
+    pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Process {
+        let mut cmd = Command::new(binary());
+        cmd.args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .env("RUST_LOG", "warn");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("spawn dicomweb-edge");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(180);
+        let mut lines = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no ready line from dicomweb-edge; got {lines:?}"));
+            let url = line.strip_prefix("listening on ").map(str::to_owned);
+            lines.push(line);
+            if let Some(url) = url {
+                return Process { child, lines, url };
+            }
+        }
+    }
+
+    /// The values of lines `datastore <id> …`.
+    pub fn datastores(&self) -> Vec<String> {
+        self.lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("datastore "))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// Whether the Python oracles can run here. With `DICOMWEB_EDGE_FULL_TESTS=1` (the test
+/// command sets it) they must; a plain `cargo test` on a bare machine skips them loudly.
+pub fn python_oracle_available() -> bool {
+    let ok = Command::new("python3")
+        .args(["-c", "import pydicom, numpy"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("DICOMWEB_EDGE_FULL_TESTS").as_deref() != Ok("1"),
+            "python3 with pydicom and numpy is required (scripts/test.sh installs them)"
+        );
+        eprintln!("SKIPPED: python3 with pydicom/numpy not installed; run scripts/test.sh for the full suite");
+    }
+    ok
+}
+
+/// Runs a Python snippet and returns its stdout.
+pub fn python(code: &str, args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(code)
+        .args(args)
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "python3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// The frame manifest of `dir` from `tests/tools/frame_manifest.py` (pydicom).
+pub fn frame_manifest(dir: &Path) -> serde_json::Value {
+    let script = workspace().join("tests/tools/frame_manifest.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(dir)
+        .output()
+        .expect("run frame_manifest.py");
+    assert!(
+        out.status.success(),
+        "frame_manifest.py failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("manifest JSON")
+}

@@ -1,6 +1,7 @@
 //! `dicomweb-edge emulator`: imports the data, binds, prints what scripts need on stdout
 //! (one `datastore …` line per datastore, then the ready line `listening on http://…`).
 
+use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -32,6 +33,7 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
             args.session_token,
         )],
     };
+    let started = std::time::Instant::now();
     let (emulator, report) = tokio::task::spawn_blocking(move || Emulator::load(&config))
         .await
         .context("import task failed")?
@@ -40,21 +42,21 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
         instances = report.instances,
         frames = report.frames,
         skipped = report.skipped.len(),
+        millis = started.elapsed().as_millis() as u64,
         "import finished"
     );
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    // Scripts read these lines; a closed stdout must not stop the server.
+    let mut out = std::io::stdout().lock();
     for ds in emulator.datastores() {
-        println!(
-            "datastore {} {} ({} image sets)",
-            ds.id,
-            ds.name,
-            ds.image_sets.len()
-        );
+        let _ = writeln!(out, "datastore {} {} ({} image sets)", ds.id, ds.name, ds.image_sets.len());
     }
-    println!("region {}", args.region);
-    println!("listening on http://{addr}");
+    let _ = writeln!(out, "region {}", args.region);
+    let _ = writeln!(out, "listening on http://{addr}");
+    let _ = out.flush();
+    drop(out);
     Arc::new(emulator).serve(listener).await.context("server failed")
 }

@@ -225,6 +225,38 @@ fn primitive_to_json(tag: Tag, vr: VR, value: &PrimitiveValue) -> Json {
     }
 }
 
+/// Values read with VR UN (an explicit-VR writer that did not know the attribute) are
+/// reinterpreted with the dictionary VR, which PS3.5 §6.2.2 allows once the VR is known:
+/// text VRs as strings split at `\\`, binary numbers from little-endian bytes.
+fn resolve_un(tag: Tag, vr: VR, value: &PrimitiveValue) -> (VR, std::borrow::Cow<'_, PrimitiveValue>) {
+    use std::borrow::Cow;
+    let (VR::UN, PrimitiveValue::U8(bytes)) = (vr, value) else {
+        return (vr, Cow::Borrowed(value));
+    };
+    let Some(VirtualVr::Exact(known)) = StandardDataDictionary.by_tag(tag).map(|e| e.vr()) else {
+        return (vr, Cow::Borrowed(value));
+    };
+    let resolved = match known {
+        VR::AE | VR::AS | VR::CS | VR::DA | VR::DS | VR::DT | VR::IS | VR::LO | VR::LT | VR::PN
+        | VR::SH | VR::ST | VR::TM | VR::UC | VR::UI | VR::UR | VR::UT => {
+            let text = String::from_utf8_lossy(bytes);
+            let text = text.trim_end_matches(['\0', ' ']);
+            let parts: Vec<String> = if matches!(known, VR::LT | VR::ST | VR::UT | VR::UR) {
+                vec![text.to_owned()]
+            } else {
+                text.split('\\').map(|p| p.trim().to_owned()).collect()
+            };
+            PrimitiveValue::Strs(parts.into())
+        }
+        VR::US => PrimitiveValue::U16(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()),
+        VR::SS => PrimitiveValue::I16(bytes.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()),
+        VR::UL => PrimitiveValue::U32(bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        VR::SL => PrimitiveValue::I32(bytes.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        _ => return (vr, Cow::Borrowed(value)),
+    };
+    (known, Cow::Owned(resolved))
+}
+
 fn float_json(x: f64) -> Json {
     serde_json::Number::from_f64(x).map_or(Json::Null, Json::Number)
 }
@@ -259,7 +291,10 @@ fn dataset_to_json(obj: &InMemDicomObject, vrs: &mut BTreeMap<String, String>) -
             vrs.insert(key.clone(), elem.vr().to_string().to_owned());
         }
         let json = match elem.value() {
-            Value::Primitive(p) => primitive_to_json(tag, elem.vr(), p),
+            Value::Primitive(p) => {
+                let (vr, p) = resolve_un(tag, elem.vr(), p);
+                primitive_to_json(tag, vr, &p)
+            }
             Value::Sequence(seq) => Json::Array(
                 seq.items()
                     .iter()
@@ -278,7 +313,10 @@ fn required_str(obj: &InMemDicomObject, tag: Tag, name: &'static str) -> Result<
         .element_opt(tag)
         .ok()
         .flatten()
-        .and_then(|e| e.to_str().ok())
+        .and_then(|e| match e.value() {
+            Value::Primitive(p) => Some(resolve_un(tag, e.vr(), p).1.to_str().into_owned()),
+            _ => None,
+        })
         .map(|s| trim_value(&s).trim().to_owned())
         .unwrap_or_default();
     if v.is_empty() { Err(ImportError::Missing(name)) } else { Ok(v) }
@@ -286,7 +324,18 @@ fn required_str(obj: &InMemDicomObject, tag: Tag, name: &'static str) -> Result<
 
 fn int_attr(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
     let e = obj.element_opt(tag).ok().flatten()?;
-    e.to_int::<i64>().ok()
+    match e.value() {
+        Value::Primitive(p) => resolve_un(tag, e.vr(), p).1.to_int::<i64>().ok(),
+        _ => None,
+    }
+}
+
+fn str_attr(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
+    let e = obj.element_opt(tag).ok().flatten()?;
+    match e.value() {
+        Value::Primitive(p) => Some(resolve_un(tag, e.vr(), p).1.to_str().trim().to_owned()),
+        _ => None,
+    }
 }
 
 /// Reads one file. Errors say what was wrong; the caller names the file.
@@ -366,7 +415,13 @@ fn extract_frames(obj: &InMemDicomObject, ts: &str) -> Result<Frames, ImportErro
             let spp = int_attr(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
             let bits = int_attr(obj, tags::BITS_ALLOCATED).ok_or(ImportError::Missing("BitsAllocated"))?;
             let signed = int_attr(obj, tags::PIXEL_REPRESENTATION) == Some(1);
-            let frame_bits = rows * cols * spp * bits;
+            // YBR_FULL_422 stores two samples per pixel (PS3.3 C.7.6.3.1.2).
+            let samples = if str_attr(obj, tags::PHOTOMETRIC_INTERPRETATION).as_deref() == Some("YBR_FULL_422") {
+                2
+            } else {
+                spp
+            };
+            let frame_bits = rows * cols * samples * bits;
             if frame_bits <= 0 {
                 return Err(ImportError::PixelData("Rows, Columns, SamplesPerPixel and BitsAllocated must be positive".into()));
             }
@@ -540,6 +595,22 @@ mod tests {
         assert_eq!(primitive_to_json(tags::ACCESSION_NUMBER, VR::SH, &PrimitiveValue::Empty), Json::Null);
         let ver = PrimitiveValue::U8(vec![0u8, 1].into());
         assert_eq!(primitive_to_json(tags::FILE_META_INFORMATION_VERSION, VR::OB, &ver), Json::from("AAE="));
+    }
+
+    #[test]
+    fn un_values_take_the_dictionary_vr() {
+        let uid = PrimitiveValue::U8(b"1.2.3\0".to_vec().into());
+        let (vr, v) = resolve_un(tags::SOP_INSTANCE_UID, VR::UN, &uid);
+        assert_eq!((vr, v.to_str().as_ref()), (VR::UI, "1.2.3"));
+        let rows = PrimitiveValue::U8(vec![0, 2].into());
+        let (vr, v) = resolve_un(tags::ROWS, VR::UN, &rows);
+        assert_eq!((vr, v.to_int::<u16>().unwrap()), (VR::US, 512));
+        let ww = PrimitiveValue::U8(b"400\\1500".to_vec().into());
+        let (_, v) = resolve_un(tags::WINDOW_WIDTH, VR::UN, &ww);
+        assert_eq!(primitive_to_json(tags::WINDOW_WIDTH, VR::DS, &v), serde_json::json!(["400", "1500"]));
+        // Private tags stay UN.
+        let private = PrimitiveValue::U8(vec![1, 2].into());
+        assert_eq!(resolve_un(Tag(0x0009, 0x1001), VR::UN, &private).0, VR::UN);
     }
 
     #[test]

@@ -148,7 +148,10 @@ impl Emulator {
             let files = import::list_files(dir)?;
             let mut jobs: BTreeMap<String, Vec<ImportedInstance>> = BTreeMap::new();
             for (job, path) in files {
-                match read_instance(&path) {
+                let started = std::time::Instant::now();
+                let result = read_instance(&path);
+                tracing::debug!(file = %path.display(), micros = started.elapsed().as_micros() as u64, "read");
+                match result {
                     Ok(inst) => {
                         report.instances += 1;
                         report.frames += inst.frames.len();

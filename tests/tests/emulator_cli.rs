@@ -1,0 +1,218 @@
+//! `dicomweb-edge emulator` as a user runs it: the binary, its stdout contract, the real
+//! AWS SDK, and frames compared with what pydicom extracts from the same files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aws_credential_types::Credentials;
+use e2e::{Process, binary, frame_manifest, python, python_oracle_available, workspace};
+use healthimaging::DatastoreId;
+use healthimaging::api::SearchCriteria;
+use healthimaging::client::{ClientOptions, HealthImagingClient};
+use sha2::{Digest, Sha256};
+
+const AK: &str = "AKIDE2ETEST";
+const SK: &str = "e2e-secret";
+
+fn sdk(url: &str, ak: &str, sk: &str) -> HealthImagingClient {
+    let opts = ClientOptions {
+        max_attempts: 1,
+        ..ClientOptions::default()
+    };
+    HealthImagingClient::for_endpoint(url, "us-east-1", Credentials::new(ak, sk, None, None, "e2e"), &opts)
+}
+
+fn start(data: &[&Path]) -> Process {
+    let mut args = vec!["emulator", "--listen", "127.0.0.1:0"];
+    let data: Vec<String> = data.iter().map(|p| p.display().to_string()).collect();
+    for d in &data {
+        args.extend(["--data", d.as_str()]);
+    }
+    Process::start(&args, &[("AWS_ACCESS_KEY_ID", AK), ("AWS_SECRET_ACCESS_KEY", SK)])
+}
+
+/// Every frame the emulator serves, fetched through the SDK: SOP instance UID → the frame
+/// lists (SHA-256 per frame) of each image set holding that instance.
+async fn all_frames(client: &HealthImagingClient, ds: &DatastoreId) -> BTreeMap<String, Vec<Vec<String>>> {
+    let mut out: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
+    for hit in client.search_all(ds, &SearchCriteria::default()).await.expect("search") {
+        let meta = client
+            .get_image_set_metadata(ds, &hit.image_set_id, None)
+            .await
+            .expect("metadata");
+        for (_, sop, inst) in meta.instances() {
+            let mut hashes = Vec::new();
+            for f in &inst.image_frames {
+                let frame = client
+                    .get_image_frame(ds, &hit.image_set_id, &f.id)
+                    .await
+                    .expect("frame");
+                hashes.push(hex::encode(Sha256::digest(&frame.bytes)));
+            }
+            out.entry(sop.to_owned()).or_default().push(hashes);
+        }
+    }
+    out
+}
+
+/// Files pydicom reads leniently but the emulator rightly refuses (AHI's import validates too).
+const KNOWN_UNREADABLE: &[(&str, &str)] = &[(
+    "SC_rgb_jpeg.dcm",
+    "the data set is implicit VR although its transfer syntax is explicit VR; DCMTK's dcmdump rejects it too",
+)];
+
+/// Checks each file pydicom could split into frames against what the emulator served.
+/// Returns the transfer syntaxes compared and the number of files.
+fn compare(manifest: &serde_json::Value, served: &BTreeMap<String, Vec<Vec<String>>>) -> (BTreeSet<String>, usize, usize) {
+    let mut syntaxes = BTreeSet::new();
+    let mut compared = 0;
+    let mut multi_frame = 0;
+    let mut failures = Vec::new();
+    for entry in manifest.as_array().expect("array") {
+        let Some(frames) = entry.get("frames").and_then(|f| f.as_array()) else { continue };
+        if frames.is_empty() {
+            continue;
+        }
+        let want: Vec<String> = frames.iter().map(|h| h.as_str().unwrap_or_default().to_owned()).collect();
+        let sop = entry["sop"].as_str().unwrap_or_default();
+        let path = entry["path"].as_str().unwrap_or_default();
+        if KNOWN_UNREADABLE.iter().any(|(name, _)| path.ends_with(name)) {
+            continue;
+        }
+        match served.get(sop) {
+            Some(lists) if lists.contains(&want) => {
+                compared += 1;
+                if want.len() > 1 {
+                    multi_frame += 1;
+                }
+                syntaxes.insert(entry["ts"].as_str().unwrap_or_default().to_owned());
+            }
+            Some(lists) => failures.push(format!(
+                "{path}: {} frames from pydicom, emulator served {:?} frames with other bytes",
+                want.len(),
+                lists.iter().map(Vec::len).collect::<Vec<_>>()
+            )),
+            None => failures.push(format!("{path}: SOP instance {sop} not served")),
+        }
+    }
+    assert!(failures.is_empty(), "frames differ from pydicom's:\n{}", failures.join("\n"));
+    (syntaxes, compared, multi_frame)
+}
+
+#[tokio::test]
+async fn serves_the_demo_to_the_sdk_with_source_identical_frames() {
+    let demo = workspace().join("demo/dicom");
+    let p = Process::start(&["emulator", "--listen", "127.0.0.1:0"], &[("AWS_ACCESS_KEY_ID", AK), ("AWS_SECRET_ACCESS_KEY", SK)]);
+    let ids = p.datastores();
+    assert_eq!(ids.len(), 1, "{:?}", p.lines);
+    assert!(p.lines[0].ends_with("(2 image sets)"), "{:?}", p.lines);
+    assert!(p.url.starts_with("http://127.0.0.1:"));
+    let ds: DatastoreId = ids[0].parse().expect("datastore id is 32 hex");
+
+    let served = all_frames(&sdk(&p.url, AK, SK), &ds).await;
+    let total: usize = served.values().flatten().map(Vec::len).sum();
+    assert_eq!(total, 121, "64 + 8 + 36 + 12 + 1 frames");
+
+    if python_oracle_available() {
+        let (syntaxes, files, multi) = compare(&frame_manifest(&demo), &served);
+        assert_eq!(files, 86);
+        assert_eq!(multi, 1);
+        assert_eq!(
+            syntaxes.into_iter().collect::<Vec<_>>(),
+            ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.50"]
+        );
+    }
+}
+
+/// Real-world files from outside the project: pydicom-data's store and pydicom's own test
+/// files (RLE, JPEG-LS, JPEG 2000, JPEG lossless and baseline, big endian, implicit VR,
+/// multi-frame, files up to 7 MB). Each file goes into a folder of its own (one import job
+/// each), so files that reuse a SOP instance UID end up in separate image sets.
+#[tokio::test]
+async fn serves_real_world_files_with_frames_identical_to_pydicom() {
+    if !python_oracle_available() {
+        return;
+    }
+    let dirs = python(
+        "import os, pydicom\n\
+         try:\n    import data_store; print(os.path.join(os.path.dirname(data_store.__file__), 'data'))\n\
+         except ImportError: pass\n\
+         print(os.path.join(os.path.dirname(pydicom.__file__), 'data', 'test_files'))",
+        &[],
+    );
+    let sources: Vec<PathBuf> = dirs.lines().map(PathBuf::from).filter(|p| p.is_dir()).collect();
+    if std::env::var("DICOMWEB_EDGE_FULL_TESTS").as_deref() == Ok("1") {
+        assert_eq!(sources.len(), 2, "pydicom-data must be installed: {sources:?}");
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut n = 0;
+    for src in &sources {
+        for entry in std::fs::read_dir(src).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_file() && path.extension().is_some_and(|e| e == "dcm") {
+                let job = tmp.path().join(format!("{n:04}"));
+                std::fs::create_dir_all(&job).expect("mkdir");
+                std::fs::copy(&path, job.join(path.file_name().expect("name"))).expect("copy");
+                n += 1;
+            }
+        }
+    }
+    let p = start(&[tmp.path()]);
+    let ds: DatastoreId = p.datastores()[0].parse().expect("id");
+    let served = all_frames(&sdk(&p.url, AK, SK), &ds).await;
+    let (syntaxes, files, multi) = compare(&frame_manifest(tmp.path()), &served);
+    eprintln!("compared {files} of {n} files ({multi} multi-frame); syntaxes {syntaxes:?}");
+    assert!(files >= 60, "only {files} files compared");
+    assert!(multi >= 5, "only {multi} multi-frame files");
+    for ts in [
+        "1.2.840.10008.1.2",        // implicit VR LE
+        "1.2.840.10008.1.2.1",      // explicit VR LE
+        "1.2.840.10008.1.2.2",      // explicit VR BE
+        "1.2.840.10008.1.2.5",      // RLE
+        "1.2.840.10008.1.2.4.50",   // JPEG baseline
+        "1.2.840.10008.1.2.4.70",   // JPEG lossless
+        "1.2.840.10008.1.2.4.80",   // JPEG-LS lossless
+        "1.2.840.10008.1.2.4.90",   // JPEG 2000 lossless
+        "1.2.840.10008.1.2.4.91",   // JPEG 2000
+    ] {
+        assert!(syntaxes.contains(ts), "no file in {ts} compared");
+    }
+}
+
+#[tokio::test]
+async fn credentials_flags_environment_and_documented_default() {
+    let demo = workspace().join("demo/dicom");
+    let all = SearchCriteria::default();
+    // No keys in the environment: the documented default pair.
+    let p = Process::start(
+        &["emulator", "--listen", "127.0.0.1:0"],
+        &[("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "")],
+    );
+    let ds: DatastoreId = p.datastores()[0].parse().expect("id");
+    let default = sdk(&p.url, healthimaging::emulator::DEFAULT_ACCESS_KEY_ID, healthimaging::emulator::DEFAULT_SECRET_ACCESS_KEY);
+    assert!(default.search_image_sets(&ds, &all, None, None).await.is_ok());
+    let err = sdk(&p.url, AK, SK).search_image_sets(&ds, &all, None, None).await.unwrap_err();
+    assert_eq!(err.kind(), Some(healthimaging::ErrorKind::UnrecognizedClient));
+
+    // Flags win over the environment.
+    let data = demo.display().to_string();
+    let p = Process::start(
+        &["emulator", "--listen", "127.0.0.1:0", "--data", &data, "--access-key-id", "AKIDFLAG", "--secret-access-key", "flag-secret"],
+        &[("AWS_ACCESS_KEY_ID", AK), ("AWS_SECRET_ACCESS_KEY", SK)],
+    );
+    assert!(sdk(&p.url, "AKIDFLAG", "flag-secret").search_image_sets(&ds, &all, None, None).await.is_ok());
+    assert!(sdk(&p.url, AK, SK).search_image_sets(&ds, &all, None, None).await.is_err());
+}
+
+#[test]
+fn a_missing_data_folder_is_a_clear_error() {
+    let out = Command::new(binary())
+        .args(["emulator", "--listen", "127.0.0.1:0", "--data", "/nonexistent/folder"])
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/folder") && err.contains("not a folder"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
