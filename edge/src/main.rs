@@ -6,7 +6,10 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     let cli = edge::cli::Cli::parse();
     edge::cli::init_logging(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

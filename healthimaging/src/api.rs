@@ -69,7 +69,11 @@ pub struct StudyDateAndTime {
     #[serde(rename = "DICOMStudyDate")]
     pub study_date: String,
     /// `HHMMSS[.ffffff]`, optional.
-    #[serde(rename = "DICOMStudyTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DICOMStudyTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub study_time: Option<String>,
 }
 
@@ -125,37 +129,93 @@ pub struct ImageSetSummary {
 /// The study- and series-level tags AHI indexes for search and returns in summaries.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DicomTags {
-    #[serde(rename = "DICOMPatientId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DICOMPatientId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub patient_id: Option<String>,
-    #[serde(rename = "DICOMPatientName", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DICOMPatientName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub patient_name: Option<String>,
-    #[serde(rename = "DICOMPatientBirthDate", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DICOMPatientBirthDate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub patient_birth_date: Option<String>,
-    #[serde(rename = "DICOMPatientSex", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DICOMPatientSex",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub patient_sex: Option<String>,
-    #[serde(rename = "DICOMStudyInstanceUID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DICOMStudyInstanceUID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub study_instance_uid: Option<String>,
-    #[serde(rename = "DICOMStudyId", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DICOMStudyId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub study_id: Option<String>,
-    #[serde(rename = "DICOMStudyDescription", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DICOMStudyDescription",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub study_description: Option<String>,
     #[serde(rename = "DICOMNumberOfStudyRelatedSeries", default)]
     pub number_of_study_related_series: u32,
     #[serde(rename = "DICOMNumberOfStudyRelatedInstances", default)]
     pub number_of_study_related_instances: u32,
-    #[serde(rename = "DICOMAccessionNumber", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DICOMAccessionNumber",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub accession_number: Option<String>,
-    #[serde(rename = "DICOMSeriesInstanceUID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DICOMSeriesInstanceUID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub series_instance_uid: Option<String>,
-    #[serde(rename = "DICOMSeriesModality", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DICOMSeriesModality",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub series_modality: Option<String>,
-    #[serde(rename = "DICOMSeriesBodyPart", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DICOMSeriesBodyPart",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub series_body_part: Option<String>,
-    #[serde(rename = "DICOMSeriesNumber", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DICOMSeriesNumber",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub series_number: Option<i32>,
-    #[serde(rename = "DICOMStudyDate", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DICOMStudyDate",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub study_date: Option<String>,
-    #[serde(rename = "DICOMStudyTime", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "DICOMStudyTime",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub study_time: Option<String>,
 }
 
@@ -200,17 +260,45 @@ pub enum ErrorKind {
 impl ErrorKind {
     const TABLE: [(ErrorKind, &'static str, u16); 12] = [
         (ErrorKind::Validation, "ValidationException", 400),
-        (ErrorKind::ResourceNotFound, "ResourceNotFoundException", 404),
+        (
+            ErrorKind::ResourceNotFound,
+            "ResourceNotFoundException",
+            404,
+        ),
         (ErrorKind::AccessDenied, "AccessDeniedException", 403),
         (ErrorKind::Throttling, "ThrottlingException", 429),
         (ErrorKind::Conflict, "ConflictException", 409),
         (ErrorKind::InternalServer, "InternalServerException", 500),
-        (ErrorKind::ServiceQuotaExceeded, "ServiceQuotaExceededException", 402),
-        (ErrorKind::MissingAuthenticationToken, "MissingAuthenticationTokenException", 403),
-        (ErrorKind::InvalidSignature, "InvalidSignatureException", 403),
-        (ErrorKind::UnrecognizedClient, "UnrecognizedClientException", 403),
-        (ErrorKind::IncompleteSignature, "IncompleteSignatureException", 400),
-        (ErrorKind::UnknownOperation, "UnknownOperationException", 404),
+        (
+            ErrorKind::ServiceQuotaExceeded,
+            "ServiceQuotaExceededException",
+            402,
+        ),
+        (
+            ErrorKind::MissingAuthenticationToken,
+            "MissingAuthenticationTokenException",
+            403,
+        ),
+        (
+            ErrorKind::InvalidSignature,
+            "InvalidSignatureException",
+            403,
+        ),
+        (
+            ErrorKind::UnrecognizedClient,
+            "UnrecognizedClientException",
+            403,
+        ),
+        (
+            ErrorKind::IncompleteSignature,
+            "IncompleteSignatureException",
+            400,
+        ),
+        (
+            ErrorKind::UnknownOperation,
+            "UnknownOperationException",
+            404,
+        ),
     ];
 
     fn row(self) -> (ErrorKind, &'static str, u16) {
@@ -275,11 +363,19 @@ mod tests {
             c.filters[0].values[0],
             SearchValue::StudyInstanceUid("1.2.3".into())
         );
-        assert_eq!(c.sort.as_ref().unwrap().sort_field, SortField::StudyDateAndTime);
+        assert_eq!(
+            c.sort.as_ref().unwrap().sort_field,
+            SortField::StudyDateAndTime
+        );
         let between = r#"{"filters":[{"values":[{"DICOMStudyDateAndTime":{"DICOMStudyDate":"19900101"}},{"DICOMStudyDateAndTime":{"DICOMStudyDate":"20261231","DICOMStudyTime":"235959"}}],"operator":"BETWEEN"}]}"#;
         let c: SearchCriteria = serde_json::from_str(between).unwrap();
         assert_eq!(c.filters[0].operator, Operator::Between);
-        assert!(serde_json::from_str::<SearchCriteria>(r#"{"filters":[{"values":[{"Nope":"x"}],"operator":"EQUAL"}]}"#).is_err());
+        assert!(
+            serde_json::from_str::<SearchCriteria>(
+                r#"{"filters":[{"values":[{"Nope":"x"}],"operator":"EQUAL"}]}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -300,9 +396,21 @@ mod tests {
     fn frame_information_is_strict() {
         let ok: ImageFrameInformation =
             serde_json::from_str(r#"{"imageFrameId":"0123456789abcdef0123456789abcdef"}"#).unwrap();
-        assert_eq!(ok.image_frame_id.as_str(), "0123456789abcdef0123456789abcdef");
-        for bad in [r#"{}"#, r#"{"imageFrameId":"x"}"#, r#"{"imageFrameId":1}"#, "[]", "nope"] {
-            assert!(serde_json::from_str::<ImageFrameInformation>(bad).is_err(), "{bad}");
+        assert_eq!(
+            ok.image_frame_id.as_str(),
+            "0123456789abcdef0123456789abcdef"
+        );
+        for bad in [
+            r#"{}"#,
+            r#"{"imageFrameId":"x"}"#,
+            r#"{"imageFrameId":1}"#,
+            "[]",
+            "nope",
+        ] {
+            assert!(
+                serde_json::from_str::<ImageFrameInformation>(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 }

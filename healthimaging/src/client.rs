@@ -71,10 +71,15 @@ where
         }),
         SdkError::ServiceError(ctx) => {
             let e = ctx.err();
-            let kind = e.code().and_then(ErrorKind::from_type_name).unwrap_or(ErrorKind::InternalServer);
+            let kind = e
+                .code()
+                .and_then(ErrorKind::from_type_name)
+                .unwrap_or(ErrorKind::InternalServer);
             ClientError::Service(AhiError::new(kind, e.message().unwrap_or("").to_owned()))
         }
-        SdkError::ResponseError(_) => ClientError::InvalidResponse("the response could not be parsed".into()),
+        SdkError::ResponseError(_) => {
+            ClientError::InvalidResponse("the response could not be parsed".into())
+        }
         _ => ClientError::InvalidResponse(err.to_string()),
     }
 }
@@ -176,7 +181,12 @@ impl HealthImagingClient {
 
     /// An AHI-compatible endpoint such as the emulator (`http://127.0.0.1:PORT`), with
     /// static credentials.
-    pub fn for_endpoint(endpoint: &str, region: &str, credentials: Credentials, options: &ClientOptions) -> Self {
+    pub fn for_endpoint(
+        endpoint: &str,
+        region: &str,
+        credentials: Credentials,
+        options: &ClientOptions,
+    ) -> Self {
         let endpoint = endpoint.trim_end_matches('/').to_owned();
         let (scheme, host) = endpoint.split_once("://").unwrap_or(("https", &endpoint));
         let conf = aws_sdk_medicalimaging::Config::builder()
@@ -216,14 +226,20 @@ impl HealthImagingClient {
             .send()
             .await
             .map_err(map_err)?;
-        let content_type = out.content_type().unwrap_or("application/octet-stream").to_owned();
+        let content_type = out
+            .content_type()
+            .unwrap_or("application/octet-stream")
+            .to_owned();
         let bytes = out
             .image_frame_blob
             .collect()
             .await
             .map_err(|e| ClientError::Unreachable(e.to_string()))?
             .into_bytes();
-        Ok(FrameBytes { content_type, bytes })
+        Ok(FrameBytes {
+            content_type,
+            bytes,
+        })
     }
 
     /// `GetImageSetMetadata`, decompressed and parsed.
@@ -253,7 +269,9 @@ impl HealthImagingClient {
             let mut s = Vec::with_capacity(body.len() * 8);
             flate2::read::GzDecoder::new(&body[..])
                 .read_to_end(&mut s)
-                .map_err(|e| ClientError::InvalidResponse(format!("metadata is not valid gzip: {e}")))?;
+                .map_err(|e| {
+                    ClientError::InvalidResponse(format!("metadata is not valid gzip: {e}"))
+                })?;
             s
         } else {
             body.to_vec()
@@ -301,7 +319,9 @@ impl HealthImagingClient {
         let mut all = Vec::new();
         let mut token = None;
         loop {
-            let page = self.search_image_sets(datastore, criteria, Some(50), token).await?;
+            let page = self
+                .search_image_sets(datastore, criteria, Some(50), token)
+                .await?;
             all.extend(page.image_sets_metadata_summaries);
             match page.next_token {
                 Some(t) => token = Some(t),
@@ -328,16 +348,28 @@ impl HealthImagingClient {
             .map_err(map_err)?;
         let invalid = |what: &str| ClientError::InvalidResponse(format!("GetImageSet: {what}"));
         Ok(GetImageSetResponse {
-            datastore_id: out.datastore_id().parse().map_err(|_| invalid("datastoreId"))?,
-            image_set_id: out.image_set_id().parse().map_err(|_| invalid("imageSetId"))?,
+            datastore_id: out
+                .datastore_id()
+                .parse()
+                .map_err(|_| invalid("datastoreId"))?,
+            image_set_id: out
+                .image_set_id()
+                .parse()
+                .map_err(|_| invalid("imageSetId"))?,
             version_id: out.version_id().to_owned(),
             image_set_state: out.image_set_state().as_str().to_owned(),
             image_set_workflow_status: out
                 .image_set_workflow_status()
                 .map(|s| s.as_str().to_owned())
                 .unwrap_or_default(),
-            created_at: out.created_at().map(|t| t.as_secs_f64()).unwrap_or_default(),
-            updated_at: out.updated_at().map(|t| t.as_secs_f64()).unwrap_or_default(),
+            created_at: out
+                .created_at()
+                .map(|t| t.as_secs_f64())
+                .unwrap_or_default(),
+            updated_at: out
+                .updated_at()
+                .map(|t| t.as_secs_f64())
+                .unwrap_or_default(),
             image_set_arn: out.image_set_arn().unwrap_or_default().to_owned(),
             is_primary: out.is_primary().unwrap_or(true),
         })
@@ -367,7 +399,9 @@ fn to_sdk_value(v: &api::SearchValue) -> Result<sdk::SearchByAttributeValue, Cli
 }
 
 fn to_sdk_criteria(c: &SearchCriteria) -> Result<sdk::SearchCriteria, ClientError> {
-    let invalid = |e: aws_smithy_types::error::operation::BuildError| ClientError::InvalidResponse(e.to_string());
+    let invalid = |e: aws_smithy_types::error::operation::BuildError| {
+        ClientError::InvalidResponse(e.to_string())
+    };
     let mut b = sdk::SearchCriteria::builder();
     for f in &c.filters {
         let op = match f.operator {
@@ -375,7 +409,12 @@ fn to_sdk_criteria(c: &SearchCriteria) -> Result<sdk::SearchCriteria, ClientErro
             api::Operator::Between => sdk::Operator::Between,
         };
         let filter = sdk::SearchFilter::builder()
-            .set_values(Some(f.values.iter().map(to_sdk_value).collect::<Result<_, _>>()?))
+            .set_values(Some(
+                f.values
+                    .iter()
+                    .map(to_sdk_value)
+                    .collect::<Result<_, _>>()?,
+            ))
             .operator(op)
             .build()
             .map_err(invalid)?;
@@ -391,7 +430,13 @@ fn to_sdk_criteria(c: &SearchCriteria) -> Result<sdk::SearchCriteria, ClientErro
             api::SortOrder::Asc => sdk::SortOrder::Asc,
             api::SortOrder::Desc => sdk::SortOrder::Desc,
         };
-        b = b.sort(sdk::Sort::builder().sort_field(field).sort_order(order).build().map_err(invalid)?);
+        b = b.sort(
+            sdk::Sort::builder()
+                .sort_field(field)
+                .sort_order(order)
+                .build()
+                .map_err(invalid)?,
+        );
     }
     Ok(b.build())
 }
@@ -409,18 +454,33 @@ fn from_sdk_summary(s: &sdk::ImageSetsMetadataSummary) -> Result<ImageSetSummary
         dicom_tags: DicomTags {
             patient_id: t.and_then(|t| t.dicom_patient_id()).map(str::to_owned),
             patient_name: t.and_then(|t| t.dicom_patient_name()).map(str::to_owned),
-            patient_birth_date: t.and_then(|t| t.dicom_patient_birth_date()).map(str::to_owned),
+            patient_birth_date: t
+                .and_then(|t| t.dicom_patient_birth_date())
+                .map(str::to_owned),
             patient_sex: t.and_then(|t| t.dicom_patient_sex()).map(str::to_owned),
-            study_instance_uid: t.and_then(|t| t.dicom_study_instance_uid()).map(str::to_owned),
+            study_instance_uid: t
+                .and_then(|t| t.dicom_study_instance_uid())
+                .map(str::to_owned),
             study_id: t.and_then(|t| t.dicom_study_id()).map(str::to_owned),
-            study_description: t.and_then(|t| t.dicom_study_description()).map(str::to_owned),
-            number_of_study_related_series: t.map_or(0, |t| t.dicom_number_of_study_related_series().max(0) as u32),
-            number_of_study_related_instances: t
-                .map_or(0, |t| t.dicom_number_of_study_related_instances().max(0) as u32),
-            accession_number: t.and_then(|t| t.dicom_accession_number()).map(str::to_owned),
-            series_instance_uid: t.and_then(|t| t.dicom_series_instance_uid()).map(str::to_owned),
+            study_description: t
+                .and_then(|t| t.dicom_study_description())
+                .map(str::to_owned),
+            number_of_study_related_series: t.map_or(0, |t| {
+                t.dicom_number_of_study_related_series().max(0) as u32
+            }),
+            number_of_study_related_instances: t.map_or(0, |t| {
+                t.dicom_number_of_study_related_instances().max(0) as u32
+            }),
+            accession_number: t
+                .and_then(|t| t.dicom_accession_number())
+                .map(str::to_owned),
+            series_instance_uid: t
+                .and_then(|t| t.dicom_series_instance_uid())
+                .map(str::to_owned),
             series_modality: t.and_then(|t| t.dicom_series_modality()).map(str::to_owned),
-            series_body_part: t.and_then(|t| t.dicom_series_body_part()).map(str::to_owned),
+            series_body_part: t
+                .and_then(|t| t.dicom_series_body_part())
+                .map(str::to_owned),
             series_number: t.and_then(|t| t.dicom_series_number()),
             study_date: t.and_then(|t| t.dicom_study_date()).map(str::to_owned),
             study_time: t.and_then(|t| t.dicom_study_time()).map(str::to_owned),

@@ -13,7 +13,9 @@ pub struct InvalidId {
 }
 
 fn is_ahi_id(s: &str) -> bool {
-    s.len() == 32 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 32
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 macro_rules! ahi_id {
@@ -102,7 +104,11 @@ mod tests {
 
     #[test]
     fn accepts_32_lowercase_hex_only() {
-        assert!("0123456789abcdef0123456789abcdef".parse::<DatastoreId>().is_ok());
+        assert!(
+            "0123456789abcdef0123456789abcdef"
+                .parse::<DatastoreId>()
+                .is_ok()
+        );
         for bad in [
             "",
             "0123456789abcdef0123456789abcde",
@@ -127,7 +133,8 @@ mod tests {
 
     #[test]
     fn serde_validates() {
-        let ok: Result<DatastoreId, _> = serde_json::from_str("\"0123456789abcdef0123456789abcdef\"");
+        let ok: Result<DatastoreId, _> =
+            serde_json::from_str("\"0123456789abcdef0123456789abcdef\"");
         assert!(ok.is_ok());
         let bad: Result<DatastoreId, _> = serde_json::from_str("\"nope\"");
         assert!(bad.is_err());

@@ -66,9 +66,17 @@ pub struct Instance {
     pub dicom_vrs: BTreeMap<String, String>,
     /// The transfer syntax the frames are stored in; AHI omits it for its default, HTJ2K
     /// lossless RPCL (1.2.840.10008.1.2.4.202).
-    #[serde(rename = "StoredTransferSyntaxUID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "StoredTransferSyntaxUID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stored_transfer_syntax_uid: Option<String>,
-    #[serde(rename = "ChecksumType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ChecksumType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub checksum_type: Option<String>,
     #[serde(rename = "ImageFrames", default)]
     pub image_frames: Vec<ImageFrame>,
@@ -91,11 +99,23 @@ impl Instance {
 pub struct ImageFrame {
     #[serde(rename = "ID")]
     pub id: ImageFrameId,
-    #[serde(rename = "FrameSizeInBytes", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "FrameSizeInBytes",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub frame_size_in_bytes: Option<u64>,
-    #[serde(rename = "MinPixelValue", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "MinPixelValue",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub min_pixel_value: Option<i64>,
-    #[serde(rename = "MaxPixelValue", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "MaxPixelValue",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_pixel_value: Option<i64>,
     #[serde(
         rename = "PixelDataChecksumFromBaseToFullResolution",

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
 use healthimaging::api::{
-    Operator, SearchCriteria, SearchFilter, SearchValue, Sort, SortField, SortOrder, StudyDateAndTime,
+    Operator, SearchCriteria, SearchFilter, SearchValue, Sort, SortField, SortOrder,
+    StudyDateAndTime,
 };
 use healthimaging::emulator::Faults;
 use healthimaging::{DatastoreId, ErrorKind, ImageFrameId, ImageSetId};
@@ -25,7 +26,12 @@ fn eq(v: SearchValue) -> SearchCriteria {
 }
 
 fn only_datastore(r: &Running) -> DatastoreId {
-    r.emulator.datastores().next().expect("one datastore").id.clone()
+    r.emulator
+        .datastores()
+        .next()
+        .expect("one datastore")
+        .id
+        .clone()
 }
 
 #[tokio::test]
@@ -40,15 +46,27 @@ async fn demo_search_metadata_and_every_frame_match_the_source_files() {
     let mut syntaxes = HashSet::new();
     for hit in &hits {
         assert!(hit.is_primary);
-        let meta = c.get_image_set_metadata(&ds, &hit.image_set_id, None).await.unwrap();
+        let meta = c
+            .get_image_set_metadata(&ds, &hit.image_set_id, None)
+            .await
+            .unwrap();
         assert_eq!(meta.image_set_id, hit.image_set_id);
-        assert_eq!(meta.study_instance_uid(), hit.dicom_tags.study_instance_uid.as_deref());
+        assert_eq!(
+            meta.study_instance_uid(),
+            hit.dicom_tags.study_instance_uid.as_deref()
+        );
         for (_, sop, inst) in meta.instances() {
             syntaxes.insert(inst.transfer_syntax().to_owned());
             let mut served = Vec::new();
             for f in &inst.image_frames {
-                let got = c.get_image_frame(&ds, &hit.image_set_id, &f.id).await.unwrap();
-                assert_eq!(got.content_type, healthimaging::media::frame_content_type(inst.transfer_syntax()));
+                let got = c
+                    .get_image_frame(&ds, &hit.image_set_id, &f.id)
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    got.content_type,
+                    healthimaging::media::frame_content_type(inst.transfer_syntax())
+                );
                 assert_eq!(Some(got.bytes.len() as u64), f.frame_size_in_bytes);
                 served.push(got.bytes);
                 frames_checked += 1;
@@ -57,9 +75,13 @@ async fn demo_search_metadata_and_every_frame_match_the_source_files() {
         }
     }
     assert_eq!(frames_checked, 64 + 8 + 36 + 12 + 1);
-    let expected: HashSet<String> = ["1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.4.50"]
-        .map(String::from)
-        .into();
+    let expected: HashSet<String> = [
+        "1.2.840.10008.1.2.4.202",
+        "1.2.840.10008.1.2.1",
+        "1.2.840.10008.1.2.4.50",
+    ]
+    .map(String::from)
+    .into();
     assert_eq!(syntaxes, expected);
 }
 
@@ -72,18 +94,32 @@ fn source_frames(sop: &str) -> Vec<bytes::Bytes> {
     let dir = healthimaging::emulator::demo_data_dir();
     for entry in walk(&dir) {
         let obj = dicom_object::open_file(&entry).unwrap();
-        let uid = obj.element(tags::SOP_INSTANCE_UID).unwrap().to_str().unwrap();
+        let uid = obj
+            .element(tags::SOP_INSTANCE_UID)
+            .unwrap()
+            .to_str()
+            .unwrap();
         if uid.trim_end_matches('\0') != sop {
             continue;
         }
         let pixel = obj.element(tags::PIXEL_DATA).unwrap();
         return match pixel.value() {
-            Value::PixelSequence(seq) => seq.fragments().iter().map(|f| bytes::Bytes::from(f.clone())).collect(),
+            Value::PixelSequence(seq) => seq
+                .fragments()
+                .iter()
+                .map(|f| bytes::Bytes::from(f.clone()))
+                .collect(),
             Value::Primitive(p) => {
                 let raw = p.to_bytes().into_owned();
                 let int = |t| obj.element(t).unwrap().to_int::<usize>().unwrap();
-                let len = int(tags::ROWS) * int(tags::COLUMNS) * int(tags::SAMPLES_PER_PIXEL) * int(tags::BITS_ALLOCATED) / 8;
-                raw.chunks(len).map(|c| bytes::Bytes::from(c.to_vec())).collect()
+                let len = int(tags::ROWS)
+                    * int(tags::COLUMNS)
+                    * int(tags::SAMPLES_PER_PIXEL)
+                    * int(tags::BITS_ALLOCATED)
+                    / 8;
+                raw.chunks(len)
+                    .map(|c| bytes::Bytes::from(c.to_vec()))
+                    .collect()
             }
             _ => panic!("unexpected pixel data"),
         };
@@ -116,10 +152,19 @@ async fn ids_are_stable_across_restarts() {
     };
     assert_eq!(ids(&a), ids(&b));
     let ds = only_datastore(&a);
-    let meta_a = client(&a.url).search_all(&ds, &SearchCriteria::default()).await.unwrap();
+    let meta_a = client(&a.url)
+        .search_all(&ds, &SearchCriteria::default())
+        .await
+        .unwrap();
     let set = &meta_a[0].image_set_id;
-    let ma = client(&a.url).get_image_set_metadata(&ds, set, None).await.unwrap();
-    let mb = client(&b.url).get_image_set_metadata(&ds, set, None).await.unwrap();
+    let ma = client(&a.url)
+        .get_image_set_metadata(&ds, set, None)
+        .await
+        .unwrap();
+    let mb = client(&b.url)
+        .get_image_set_metadata(&ds, set, None)
+        .await
+        .unwrap();
     assert_eq!(ma, mb, "same metadata, same frame IDs");
 }
 
@@ -152,9 +197,16 @@ async fn search_pages_through_all_results_with_next_token() {
     let mut token = None;
     let mut pages = 0;
     loop {
-        let page = c.search_image_sets(&ds, &all, Some(3), token).await.unwrap();
+        let page = c
+            .search_image_sets(&ds, &all, Some(3), token)
+            .await
+            .unwrap();
         assert!(page.image_sets_metadata_summaries.len() <= 3);
-        seen.extend(page.image_sets_metadata_summaries.into_iter().map(|s| s.image_set_id));
+        seen.extend(
+            page.image_sets_metadata_summaries
+                .into_iter()
+                .map(|s| s.image_set_id),
+        );
         pages += 1;
         match page.next_token {
             Some(t) => token = Some(t),
@@ -163,7 +215,11 @@ async fn search_pages_through_all_results_with_next_token() {
     }
     assert_eq!(pages, 3);
     assert_eq!(seen.len(), 7);
-    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 7, "no duplicates across pages");
+    assert_eq!(
+        seen.iter().collect::<HashSet<_>>().len(),
+        7,
+        "no duplicates across pages"
+    );
 
     // Default order: updatedAt, newest first.
     let hits = c.search_all(&ds, &all).await.unwrap();
@@ -177,10 +233,16 @@ async fn search_pages_through_all_results_with_next_token() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::Validation));
-    let err = c.search_image_sets(&ds, &all, Some(3), Some("zzz".into())).await.unwrap_err();
+    let err = c
+        .search_image_sets(&ds, &all, Some(3), Some("zzz".into()))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::Validation));
     // maxResults outside 1..=50.
-    let err = c.search_image_sets(&ds, &all, Some(51), None).await.unwrap_err();
+    let err = c
+        .search_image_sets(&ds, &all, Some(51), None)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::Validation));
 }
 
@@ -197,44 +259,119 @@ async fn search_filters_and_sort() {
         async move { c.search_all(&ds, &crit).await.unwrap() }
     };
 
-    assert_eq!(count(eq(SearchValue::PatientId("EVEN".into()))).await.len(), 4);
-    assert_eq!(count(eq(SearchValue::PatientId("NOBODY".into()))).await.len(), 0);
+    assert_eq!(
+        count(eq(SearchValue::PatientId("EVEN".into()))).await.len(),
+        4
+    );
+    assert_eq!(
+        count(eq(SearchValue::PatientId("NOBODY".into())))
+            .await
+            .len(),
+        0
+    );
     let hit = count(eq(SearchValue::AccessionNumber("ACC3".into()))).await;
     assert_eq!(hit.len(), 1);
-    assert_eq!(hit[0].dicom_tags.study_instance_uid.as_deref(), Some("1.2.826.0.1.3680043.10.1.3"));
+    assert_eq!(
+        hit[0].dicom_tags.study_instance_uid.as_deref(),
+        Some("1.2.826.0.1.3680043.10.1.3")
+    );
     assert_eq!(hit[0].dicom_tags.study_date.as_deref(), Some("20230415"));
     assert_eq!(hit[0].dicom_tags.number_of_study_related_instances, 1);
-    assert_eq!(count(eq(SearchValue::StudyInstanceUid("1.2.826.0.1.3680043.10.1.5".into()))).await.len(), 1);
-    assert_eq!(count(eq(SearchValue::SeriesInstanceUid("1.2.826.0.1.3680043.10.1.5.1".into()))).await.len(), 1);
+    assert_eq!(
+        count(eq(SearchValue::StudyInstanceUid(
+            "1.2.826.0.1.3680043.10.1.5".into()
+        )))
+        .await
+        .len(),
+        1
+    );
+    assert_eq!(
+        count(eq(SearchValue::SeriesInstanceUid(
+            "1.2.826.0.1.3680043.10.1.5.1".into()
+        )))
+        .await
+        .len(),
+        1
+    );
     assert_eq!(count(eq(SearchValue::IsPrimary(true))).await.len(), 7);
     assert_eq!(count(eq(SearchValue::IsPrimary(false))).await.len(), 0);
 
-    let date = |d: &str| SearchValue::StudyDateAndTime(StudyDateAndTime { study_date: d.into(), study_time: None });
+    let date = |d: &str| {
+        SearchValue::StudyDateAndTime(StudyDateAndTime {
+            study_date: d.into(),
+            study_time: None,
+        })
+    };
     let between = |a, b| SearchCriteria {
-        filters: vec![SearchFilter { values: vec![a, b], operator: Operator::Between }],
-        sort: Some(Sort { sort_order: SortOrder::Asc, sort_field: SortField::StudyDateAndTime }),
+        filters: vec![SearchFilter {
+            values: vec![a, b],
+            operator: Operator::Between,
+        }],
+        sort: Some(Sort {
+            sort_order: SortOrder::Asc,
+            sort_field: SortField::StudyDateAndTime,
+        }),
     };
     let hits = count(between(date("20230301"), date("20230531"))).await;
-    let dates: Vec<_> = hits.iter().map(|h| h.dicom_tags.study_date.clone().unwrap()).collect();
-    assert_eq!(dates, ["20230315", "20230415", "20230515"], "inclusive bounds, ascending");
+    let dates: Vec<_> = hits
+        .iter()
+        .map(|h| h.dicom_tags.study_date.clone().unwrap())
+        .collect();
+    assert_eq!(
+        dates,
+        ["20230315", "20230415", "20230515"],
+        "inclusive bounds, ascending"
+    );
 
     // Two filters are ANDed.
     let mut both = between(date("20230101"), date("20231231"));
-    both.filters.push(SearchFilter { values: vec![SearchValue::PatientId("ODD".into())], operator: Operator::Equal });
+    both.filters.push(SearchFilter {
+        values: vec![SearchValue::PatientId("ODD".into())],
+        operator: Operator::Equal,
+    });
     assert_eq!(count(both).await.len(), 3);
 
     let all = count(SearchCriteria::default()).await;
-    let (lo, hi) = (all.iter().map(|h| h.created_at).fold(f64::MAX, f64::min), all.iter().map(|h| h.created_at).fold(0.0, f64::max));
-    assert_eq!(count(between(SearchValue::CreatedAt(lo), SearchValue::CreatedAt(hi))).await.len(), 7);
+    let (lo, hi) = (
+        all.iter().map(|h| h.created_at).fold(f64::MAX, f64::min),
+        all.iter().map(|h| h.created_at).fold(0.0, f64::max),
+    );
+    assert_eq!(
+        count(between(
+            SearchValue::CreatedAt(lo),
+            SearchValue::CreatedAt(hi)
+        ))
+        .await
+        .len(),
+        7
+    );
 
     // Malformed filters are ValidationExceptions.
     for bad in [
-        SearchCriteria { filters: vec![SearchFilter { values: vec![date("20230101")], operator: Operator::Between }], sort: None },
-        between(SearchValue::PatientId("A".into()), SearchValue::PatientId("B".into())),
+        SearchCriteria {
+            filters: vec![SearchFilter {
+                values: vec![date("20230101")],
+                operator: Operator::Between,
+            }],
+            sort: None,
+        },
+        between(
+            SearchValue::PatientId("A".into()),
+            SearchValue::PatientId("B".into()),
+        ),
         between(date("2023"), date("20231231")),
-        SearchCriteria { filters: vec![SearchFilter { values: vec![], operator: Operator::Equal }], sort: None },
+        SearchCriteria {
+            filters: vec![SearchFilter {
+                values: vec![],
+                operator: Operator::Equal,
+            }],
+            sort: None,
+        },
     ] {
-        let err = c.search_image_sets(&ds, &bad, None, None).await.unwrap_err();
+        let err = c
+            .search_image_sets(&ds, &bad, None, None)
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), Some(ErrorKind::Validation), "{bad:?}");
     }
 }
@@ -260,7 +397,10 @@ async fn later_imports_make_versions_or_non_primary_image_sets() {
     let c = client(&r.url);
     let ds = only_datastore(&r);
 
-    let hits = c.search_all(&ds, &eq(SearchValue::StudyInstanceUid(study.into()))).await.unwrap();
+    let hits = c
+        .search_all(&ds, &eq(SearchValue::StudyInstanceUid(study.into())))
+        .await
+        .unwrap();
     assert_eq!(hits.len(), 2);
     let primary = hits.iter().find(|h| h.is_primary).unwrap();
     let secondary = hits.iter().find(|h| !h.is_primary).unwrap();
@@ -268,29 +408,75 @@ async fn later_imports_make_versions_or_non_primary_image_sets() {
     assert_eq!(primary.dicom_tags.number_of_study_related_series, 2);
     assert_eq!(secondary.version, 1);
 
-    let v1 = c.get_image_set_metadata(&ds, &primary.image_set_id, Some(1)).await.unwrap();
-    let v2 = c.get_image_set_metadata(&ds, &primary.image_set_id, Some(2)).await.unwrap();
-    let latest = c.get_image_set_metadata(&ds, &primary.image_set_id, None).await.unwrap();
+    let v1 = c
+        .get_image_set_metadata(&ds, &primary.image_set_id, Some(1))
+        .await
+        .unwrap();
+    let v2 = c
+        .get_image_set_metadata(&ds, &primary.image_set_id, Some(2))
+        .await
+        .unwrap();
+    let latest = c
+        .get_image_set_metadata(&ds, &primary.image_set_id, None)
+        .await
+        .unwrap();
     assert_eq!(v1.study.series.len(), 1);
     assert_eq!(v2.study.series.len(), 2);
     assert_eq!(latest, v2);
 
-    let set = c.get_image_set(&ds, &primary.image_set_id, Some(1)).await.unwrap();
+    let set = c
+        .get_image_set(&ds, &primary.image_set_id, Some(1))
+        .await
+        .unwrap();
     assert_eq!(set.version_id, "1");
     assert_eq!(set.image_set_state, "ACTIVE");
-    assert!(set.image_set_arn.ends_with(&format!("datastore/{ds}/imageset/{}", primary.image_set_id)));
-    assert_eq!(c.get_image_set(&ds, &primary.image_set_id, None).await.unwrap().version_id, "2");
-    assert!(!c.get_image_set(&ds, &secondary.image_set_id, None).await.unwrap().is_primary);
+    assert!(
+        set.image_set_arn
+            .ends_with(&format!("datastore/{ds}/imageset/{}", primary.image_set_id))
+    );
+    assert_eq!(
+        c.get_image_set(&ds, &primary.image_set_id, None)
+            .await
+            .unwrap()
+            .version_id,
+        "2"
+    );
+    assert!(
+        !c.get_image_set(&ds, &secondary.image_set_id, None)
+            .await
+            .unwrap()
+            .is_primary
+    );
 
     // Frames of version 1 stay retrievable after version 2.
     let f = &v1.instances().next().unwrap().2.image_frames[0].id;
-    assert!(c.get_image_frame(&ds, &primary.image_set_id, f).await.is_ok());
+    assert!(
+        c.get_image_frame(&ds, &primary.image_set_id, f)
+            .await
+            .is_ok()
+    );
 
-    let err = c.get_image_set_metadata(&ds, &primary.image_set_id, Some(3)).await.unwrap_err();
+    let err = c
+        .get_image_set_metadata(&ds, &primary.image_set_id, Some(3))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::ResourceNotFound));
-    let err = c.get_image_set(&ds, &primary.image_set_id, Some(9)).await.unwrap_err();
+    let err = c
+        .get_image_set(&ds, &primary.image_set_id, Some(9))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::ResourceNotFound));
-    let resp = raw_post(&r.url, &format!("/datastore/{ds}/imageSet/{}/getImageSetMetadata?version=x", primary.image_set_id), b"", "medical-imaging", SK).await;
+    let resp = raw_post(
+        &r.url,
+        &format!(
+            "/datastore/{ds}/imageSet/{}/getImageSetMetadata?version=x",
+            primary.image_set_id
+        ),
+        b"",
+        "medical-imaging",
+        SK,
+    )
+    .await;
     assert_eq!(resp.status(), 400);
     assert_eq!(resp.headers()["x-amzn-errortype"], "ValidationException");
 }
@@ -300,28 +486,63 @@ async fn unknown_ids_are_not_found_and_malformed_ids_are_invalid() {
     let r = start_demo().await;
     let c = client(&r.url);
     let ds = only_datastore(&r);
-    let set = c.search_all(&ds, &SearchCriteria::default()).await.unwrap()[0].image_set_id.clone();
+    let set = c.search_all(&ds, &SearchCriteria::default()).await.unwrap()[0]
+        .image_set_id
+        .clone();
     let zero_ds: DatastoreId = "00000000000000000000000000000000".parse().unwrap();
     let zero_set: ImageSetId = "00000000000000000000000000000000".parse().unwrap();
     let zero_frame: ImageFrameId = "00000000000000000000000000000000".parse().unwrap();
 
     let kind = |e: healthimaging::client::ClientError| e.kind();
-    assert_eq!(kind(c.search_image_sets(&zero_ds, &SearchCriteria::default(), None, None).await.unwrap_err()), Some(ErrorKind::ResourceNotFound));
-    assert_eq!(kind(c.get_image_set_metadata(&ds, &zero_set, None).await.unwrap_err()), Some(ErrorKind::ResourceNotFound));
-    assert_eq!(kind(c.get_image_set(&ds, &zero_set, None).await.unwrap_err()), Some(ErrorKind::ResourceNotFound));
-    assert_eq!(kind(c.get_image_frame(&ds, &set, &zero_frame).await.unwrap_err()), Some(ErrorKind::ResourceNotFound));
+    assert_eq!(
+        kind(
+            c.search_image_sets(&zero_ds, &SearchCriteria::default(), None, None)
+                .await
+                .unwrap_err()
+        ),
+        Some(ErrorKind::ResourceNotFound)
+    );
+    assert_eq!(
+        kind(
+            c.get_image_set_metadata(&ds, &zero_set, None)
+                .await
+                .unwrap_err()
+        ),
+        Some(ErrorKind::ResourceNotFound)
+    );
+    assert_eq!(
+        kind(c.get_image_set(&ds, &zero_set, None).await.unwrap_err()),
+        Some(ErrorKind::ResourceNotFound)
+    );
+    assert_eq!(
+        kind(c.get_image_frame(&ds, &set, &zero_frame).await.unwrap_err()),
+        Some(ErrorKind::ResourceNotFound)
+    );
 
     for (path, body) in [
-        ("/datastore/NOT-AN-ID/searchImageSets".to_owned(), &b"{}"[..]),
+        (
+            "/datastore/NOT-AN-ID/searchImageSets".to_owned(),
+            &b"{}"[..],
+        ),
         (format!("/datastore/{ds}/imageSet/short/getImageSet"), b""),
     ] {
         let resp = raw_post(&r.url, &path, body, "medical-imaging", SK).await;
         assert_eq!(resp.status(), 400, "{path}");
         assert_eq!(resp.headers()["x-amzn-errortype"], "ValidationException");
     }
-    let resp = raw_post(&r.url, &format!("/datastore/{ds}/imageSet/{set}/deleteImageSet"), b"", "medical-imaging", SK).await;
+    let resp = raw_post(
+        &r.url,
+        &format!("/datastore/{ds}/imageSet/{set}/deleteImageSet"),
+        b"",
+        "medical-imaging",
+        SK,
+    )
+    .await;
     assert_eq!(resp.status(), 404);
-    assert_eq!(resp.headers()["x-amzn-errortype"], "UnknownOperationException");
+    assert_eq!(
+        resp.headers()["x-amzn-errortype"],
+        "UnknownOperationException"
+    );
 }
 
 #[tokio::test]
@@ -329,9 +550,19 @@ async fn malformed_bodies_are_validation_errors() {
     let r = start_demo().await;
     let c = client(&r.url);
     let ds = only_datastore(&r);
-    let set = c.search_all(&ds, &SearchCriteria::default()).await.unwrap()[0].image_set_id.clone();
+    let set = c.search_all(&ds, &SearchCriteria::default()).await.unwrap()[0]
+        .image_set_id
+        .clone();
     let frame_path = format!("/datastore/{ds}/imageSet/{set}/getImageFrame");
-    for body in [&b""[..], b"{", b"[]", b"{}", br#"{"imageFrameId":"abc"}"#, br#"{"imageFrameId":"0123456789abcdef0123456789abcdef","x":1}"#, &[0xff, 0xfe]] {
+    for body in [
+        &b""[..],
+        b"{",
+        b"[]",
+        b"{}",
+        br#"{"imageFrameId":"abc"}"#,
+        br#"{"imageFrameId":"0123456789abcdef0123456789abcdef","x":1}"#,
+        &[0xff, 0xfe],
+    ] {
         let resp = raw_post(&r.url, &frame_path, body, "medical-imaging", SK).await;
         assert_eq!(resp.status(), 400, "{:?}", String::from_utf8_lossy(body));
         assert_eq!(resp.headers()["x-amzn-errortype"], "ValidationException");
@@ -339,7 +570,11 @@ async fn malformed_bodies_are_validation_errors() {
         assert!(json["message"].as_str().unwrap().contains("imageFrameId"));
     }
     let search_path = format!("/datastore/{ds}/searchImageSets");
-    for body in [&b"{"[..], br#"{"filters":[{"values":[{"Nope":"x"}],"operator":"EQUAL"}]}"#, br#"{"filters":[{"values":[],"operator":"LIKE"}]}"#] {
+    for body in [
+        &b"{"[..],
+        br#"{"filters":[{"values":[{"Nope":"x"}],"operator":"EQUAL"}]}"#,
+        br#"{"filters":[{"values":[],"operator":"LIKE"}]}"#,
+    ] {
         let resp = raw_post(&r.url, &search_path, body, "medical-imaging", SK).await;
         assert_eq!(resp.status(), 400, "{:?}", String::from_utf8_lossy(body));
         assert_eq!(resp.headers()["x-amzn-errortype"], "ValidationException");
@@ -363,43 +598,89 @@ async fn signatures_are_checked_like_aws() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 403);
-    assert_eq!(resp.headers()["x-amzn-errortype"], "MissingAuthenticationTokenException");
+    assert_eq!(
+        resp.headers()["x-amzn-errortype"],
+        "MissingAuthenticationTokenException"
+    );
     assert!(resp.headers().contains_key("x-amzn-requestid"));
 
     // Wrong secret, unknown key, wrong service.
-    let err = client_with(&r.url, AK, "wrong-secret", None, 1).search_image_sets(&ds, &all, None, None).await.unwrap_err();
+    let err = client_with(&r.url, AK, "wrong-secret", None, 1)
+        .search_image_sets(&ds, &all, None, None)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::InvalidSignature));
-    let err = client_with(&r.url, "AKIDUNKNOWN", SK, None, 1).search_image_sets(&ds, &all, None, None).await.unwrap_err();
+    let err = client_with(&r.url, "AKIDUNKNOWN", SK, None, 1)
+        .search_image_sets(&ds, &all, None, None)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::UnrecognizedClient));
-    let resp = raw_post(&r.url, &format!("/datastore/{ds}/searchImageSets"), b"{}", "s3", SK).await;
+    let resp = raw_post(
+        &r.url,
+        &format!("/datastore/{ds}/searchImageSets"),
+        b"{}",
+        "s3",
+        SK,
+    )
+    .await;
     assert_eq!(resp.status(), 403);
-    assert_eq!(resp.headers()["x-amzn-errortype"], "InvalidSignatureException");
+    assert_eq!(
+        resp.headers()["x-amzn-errortype"],
+        "InvalidSignatureException"
+    );
     let msg = resp.text().await.unwrap();
     assert!(msg.contains("medical-imaging"), "{msg}");
 
     // The real SDK's signature is accepted.
-    assert!(client(&r.url).search_image_sets(&ds, &all, None, None).await.is_ok());
+    assert!(
+        client(&r.url)
+            .search_image_sets(&ds, &all, None, None)
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]
 async fn expired_signatures_are_rejected() {
     // The emulator's clock runs 10 minutes ahead of the client's.
     let ahead = || SystemTime::now() + Duration::from_secs(600);
-    let r = start_with(config(vec![healthimaging::emulator::demo_data_dir()], None), Some(ahead)).await;
+    let r = start_with(
+        config(vec![healthimaging::emulator::demo_data_dir()], None),
+        Some(ahead),
+    )
+    .await;
     let ds = only_datastore(&r);
-    let err = client(&r.url).search_image_sets(&ds, &SearchCriteria::default(), None, None).await.unwrap_err();
+    let err = client(&r.url)
+        .search_image_sets(&ds, &SearchCriteria::default(), None, None)
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::InvalidSignature));
     assert!(err.to_string().contains("Signature expired"), "{err}");
 }
 
 #[tokio::test]
 async fn session_tokens_are_required_when_configured() {
-    let r = start_with(config(vec![healthimaging::emulator::demo_data_dir()], Some("session-token-1")), None).await;
+    let r = start_with(
+        config(
+            vec![healthimaging::emulator::demo_data_dir()],
+            Some("session-token-1"),
+        ),
+        None,
+    )
+    .await;
     let ds = only_datastore(&r);
     let all = SearchCriteria::default();
-    assert!(client_with(&r.url, AK, SK, Some("session-token-1"), 1).search_image_sets(&ds, &all, None, None).await.is_ok());
+    assert!(
+        client_with(&r.url, AK, SK, Some("session-token-1"), 1)
+            .search_image_sets(&ds, &all, None, None)
+            .await
+            .is_ok()
+    );
     for token in [None, Some("other-token")] {
-        let err = client_with(&r.url, AK, SK, token, 1).search_image_sets(&ds, &all, None, None).await.unwrap_err();
+        let err = client_with(&r.url, AK, SK, token, 1)
+            .search_image_sets(&ds, &all, None, None)
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), Some(ErrorKind::UnrecognizedClient), "{token:?}");
     }
 }
@@ -410,33 +691,50 @@ async fn fault_injection_and_call_counters() {
     let c = client(&r.url);
     let ds = only_datastore(&r);
     let all = SearchCriteria::default();
-    let set = c.search_all(&ds, &all).await.unwrap()[0].image_set_id.clone();
+    let set = c.search_all(&ds, &all).await.unwrap()[0]
+        .image_set_id
+        .clone();
     let meta = c.get_image_set_metadata(&ds, &set, None).await.unwrap();
-    let frame = meta.instances().next().unwrap().2.image_frames[0].id.clone();
+    let frame = meta.instances().next().unwrap().2.image_frames[0]
+        .id
+        .clone();
     assert_eq!(r.emulator.calls()["SearchImageSets"], 1);
     assert_eq!(r.emulator.calls()["GetImageSetMetadata"], 1);
 
     // Throttling, scoped to one operation; other operations are untouched.
-    r.emulator.set_faults(Faults { throttle_rate: 1.0, operations: vec!["GetImageFrame".into()], ..Faults::default() });
+    r.emulator.set_faults(Faults {
+        throttle_rate: 1.0,
+        operations: vec!["GetImageFrame".into()],
+        ..Faults::default()
+    });
     let err = c.get_image_frame(&ds, &set, &frame).await.unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::Throttling));
     assert!(c.search_image_sets(&ds, &all, None, None).await.is_ok());
 
     // The SDK retries throttling like real AWS: three attempts reach the emulator.
     r.emulator.reset();
-    r.emulator.set_faults(Faults { throttle_rate: 1.0, ..Faults::default() });
+    r.emulator.set_faults(Faults {
+        throttle_rate: 1.0,
+        ..Faults::default()
+    });
     let retrying = client_with(&r.url, AK, SK, None, 3);
     let err = retrying.get_image_set(&ds, &set, None).await.unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::Throttling));
     assert_eq!(r.emulator.calls()["GetImageSet"], 3);
 
     // Server errors.
-    r.emulator.set_faults(Faults { error_rate: 1.0, ..Faults::default() });
+    r.emulator.set_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::default()
+    });
     let err = c.get_image_frame(&ds, &set, &frame).await.unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::InternalServer));
 
     // Latency: the call takes at least the injected delay.
-    r.emulator.set_faults(Faults { latency_ms: 300, ..Faults::default() });
+    r.emulator.set_faults(Faults {
+        latency_ms: 300,
+        ..Faults::default()
+    });
     let t = Instant::now();
     assert!(c.get_image_frame(&ds, &set, &frame).await.is_ok());
     assert!(t.elapsed() >= Duration::from_millis(300));
@@ -453,13 +751,37 @@ async fn fault_injection_and_call_counters() {
     assert_eq!(resp.status(), 200);
     let err = c.get_image_set_metadata(&ds, &set, None).await.unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::InternalServer));
-    let calls: serde_json::Value = http.get(format!("{}/_emulator/calls", r.url)).send().await.unwrap().json().await.unwrap();
+    let calls: serde_json::Value = http
+        .get(format!("{}/_emulator/calls", r.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(calls, serde_json::json!({"GetImageSetMetadata": 1}));
-    let bad = http.put(format!("{}/_emulator/faults", r.url)).body(r#"{"error_rate": 2}"#).send().await.unwrap();
+    let bad = http
+        .put(format!("{}/_emulator/faults", r.url))
+        .body(r#"{"error_rate": 2}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
-    let bad = http.put(format!("{}/_emulator/faults", r.url)).body(r#"{"nope": 1}"#).send().await.unwrap();
+    let bad = http
+        .put(format!("{}/_emulator/faults", r.url))
+        .body(r#"{"nope": 1}"#)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad.status(), 400);
-    assert_eq!(http.post(format!("{}/_emulator/reset", r.url)).send().await.unwrap().status(), 204);
+    assert_eq!(
+        http.post(format!("{}/_emulator/reset", r.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        204
+    );
     assert!(c.get_image_set_metadata(&ds, &set, None).await.is_ok());
     assert_eq!(r.emulator.calls()["GetImageSetMetadata"], 1);
 }
@@ -469,15 +791,30 @@ async fn bad_files_are_skipped_and_named() {
     let tmp = tempfile::tempdir().unwrap();
     write_variant(
         &tmp.path().join("good.dcm"),
-        &Variant { study_uid: "1.2.3", series_uid: "1.2.3.1", sop_uid: "1.2.3.1.1", patient_id: "P", accession: "A", study_date: "20240101" },
+        &Variant {
+            study_uid: "1.2.3",
+            series_uid: "1.2.3.1",
+            sop_uid: "1.2.3.1.1",
+            patient_id: "P",
+            accession: "A",
+            study_date: "20240101",
+        },
     );
     std::fs::write(tmp.path().join("garbage.dcm"), b"this is not DICOM").unwrap();
     std::fs::write(tmp.path().join("README.txt"), b"notes").unwrap();
     let r = start(vec![tmp.path().to_owned()]).await;
     assert_eq!(r.report.instances, 1);
-    let skipped: Vec<_> = r.report.skipped.iter().map(|s| s.path.file_name().unwrap().to_string_lossy().into_owned()).collect();
+    let skipped: Vec<_> = r
+        .report
+        .skipped
+        .iter()
+        .map(|s| s.path.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
     assert_eq!(skipped, ["README.txt", "garbage.dcm"]);
     assert!(r.report.skipped.iter().all(|s| !s.reason.is_empty()));
-    let hits = client(&r.url).search_all(&only_datastore(&r), &SearchCriteria::default()).await.unwrap();
+    let hits = client(&r.url)
+        .search_all(&only_datastore(&r), &SearchCriteria::default())
+        .await
+        .unwrap();
     assert_eq!(hits.len(), 1);
 }

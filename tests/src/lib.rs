@@ -21,7 +21,8 @@ pub fn binary() -> PathBuf {
         let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
-        cmd.current_dir(workspace()).args(["build", "--quiet", "--bin", "dicomweb-edge"]);
+        cmd.current_dir(workspace())
+            .args(["build", "--quiet", "--bin", "dicomweb-edge"]);
         if profile_dir.ends_with("release") {
             cmd.arg("--release");
         }
@@ -60,7 +61,14 @@ impl Process {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn dicomweb-edge");
-        let stdout = child.stdout.take().expect("stdout");
+        let stdout = child.stdout.take();
+        // Owned by `Process` from here on, so a failure below still kills and reaps it.
+        let mut process = Process {
+            child,
+            lines: Vec::new(),
+            url: String::new(),
+        };
+        let stdout = stdout.expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -71,16 +79,16 @@ impl Process {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(180);
-        let mut lines = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no ready line from dicomweb-edge; got {lines:?}"));
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("no ready line from dicomweb-edge; got {:?}", process.lines)
+            });
             let url = line.strip_prefix("listening on ").map(str::to_owned);
-            lines.push(line);
+            process.lines.push(line);
             if let Some(url) = url {
-                return Process { child, lines, url };
+                process.url = url;
+                return process;
             }
         }
     }
@@ -99,8 +107,13 @@ impl Process {
 /// Whether the Python oracles can run here. With `DICOMWEB_EDGE_FULL_TESTS=1` (the test
 /// command sets it) they must; a plain `cargo test` on a bare machine skips them loudly.
 pub fn python_oracle_available() -> bool {
+    python_modules_available("pydicom, numpy")
+}
+
+/// Whether `python3` can import `modules` (comma-separated), with the same rule as above.
+pub fn python_modules_available(modules: &str) -> bool {
     let ok = Command::new("python3")
-        .args(["-c", "import pydicom, numpy"])
+        .args(["-c", &format!("import {modules}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -108,9 +121,11 @@ pub fn python_oracle_available() -> bool {
     if !ok {
         assert!(
             std::env::var("DICOMWEB_EDGE_FULL_TESTS").as_deref() != Ok("1"),
-            "python3 with pydicom and numpy is required (scripts/test.sh installs them)"
+            "python3 with {modules} is required (scripts/test.sh installs them)"
         );
-        eprintln!("SKIPPED: python3 with pydicom/numpy not installed; run scripts/test.sh for the full suite");
+        eprintln!(
+            "SKIPPED: python3 with {modules} not installed; run scripts/test.sh for the full suite"
+        );
     }
     ok
 }

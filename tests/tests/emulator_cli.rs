@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use aws_credential_types::Credentials;
-use e2e::{Process, binary, frame_manifest, python, python_oracle_available, workspace};
+use e2e::{
+    Process, binary, frame_manifest, python, python_modules_available, python_oracle_available,
+    workspace,
+};
 use healthimaging::DatastoreId;
 use healthimaging::api::SearchCriteria;
 use healthimaging::client::{ClientOptions, HealthImagingClient};
@@ -20,7 +23,12 @@ fn sdk(url: &str, ak: &str, sk: &str) -> HealthImagingClient {
         max_attempts: 1,
         ..ClientOptions::default()
     };
-    HealthImagingClient::for_endpoint(url, "us-east-1", Credentials::new(ak, sk, None, None, "e2e"), &opts)
+    HealthImagingClient::for_endpoint(
+        url,
+        "us-east-1",
+        Credentials::new(ak, sk, None, None, "e2e"),
+        &opts,
+    )
 }
 
 fn start(data: &[&Path]) -> Process {
@@ -29,14 +37,24 @@ fn start(data: &[&Path]) -> Process {
     for d in &data {
         args.extend(["--data", d.as_str()]);
     }
-    Process::start(&args, &[("AWS_ACCESS_KEY_ID", AK), ("AWS_SECRET_ACCESS_KEY", SK)])
+    Process::start(
+        &args,
+        &[("AWS_ACCESS_KEY_ID", AK), ("AWS_SECRET_ACCESS_KEY", SK)],
+    )
 }
 
 /// Every frame the emulator serves, fetched through the SDK: SOP instance UID → the frame
 /// lists (SHA-256 per frame) of each image set holding that instance.
-async fn all_frames(client: &HealthImagingClient, ds: &DatastoreId) -> BTreeMap<String, Vec<Vec<String>>> {
+async fn all_frames(
+    client: &HealthImagingClient,
+    ds: &DatastoreId,
+) -> BTreeMap<String, Vec<Vec<String>>> {
     let mut out: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
-    for hit in client.search_all(ds, &SearchCriteria::default()).await.expect("search") {
+    for hit in client
+        .search_all(ds, &SearchCriteria::default())
+        .await
+        .expect("search")
+    {
         let meta = client
             .get_image_set_metadata(ds, &hit.image_set_id, None)
             .await
@@ -64,20 +82,31 @@ const KNOWN_UNREADABLE: &[(&str, &str)] = &[(
 
 /// Checks each file pydicom could split into frames against what the emulator served.
 /// Returns the transfer syntaxes compared and the number of files.
-fn compare(manifest: &serde_json::Value, served: &BTreeMap<String, Vec<Vec<String>>>) -> (BTreeSet<String>, usize, usize) {
+fn compare(
+    manifest: &serde_json::Value,
+    served: &BTreeMap<String, Vec<Vec<String>>>,
+) -> (BTreeSet<String>, usize, usize) {
     let mut syntaxes = BTreeSet::new();
     let mut compared = 0;
     let mut multi_frame = 0;
     let mut failures = Vec::new();
     for entry in manifest.as_array().expect("array") {
-        let Some(frames) = entry.get("frames").and_then(|f| f.as_array()) else { continue };
+        let Some(frames) = entry.get("frames").and_then(|f| f.as_array()) else {
+            continue;
+        };
         if frames.is_empty() {
             continue;
         }
-        let want: Vec<String> = frames.iter().map(|h| h.as_str().unwrap_or_default().to_owned()).collect();
+        let want: Vec<String> = frames
+            .iter()
+            .map(|h| h.as_str().unwrap_or_default().to_owned())
+            .collect();
         let sop = entry["sop"].as_str().unwrap_or_default();
         let path = entry["path"].as_str().unwrap_or_default();
-        if KNOWN_UNREADABLE.iter().any(|(name, _)| path.ends_with(name)) {
+        if KNOWN_UNREADABLE
+            .iter()
+            .any(|(name, _)| path.ends_with(name))
+        {
             continue;
         }
         match served.get(sop) {
@@ -96,14 +125,21 @@ fn compare(manifest: &serde_json::Value, served: &BTreeMap<String, Vec<Vec<Strin
             None => failures.push(format!("{path}: SOP instance {sop} not served")),
         }
     }
-    assert!(failures.is_empty(), "frames differ from pydicom's:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "frames differ from pydicom's:\n{}",
+        failures.join("\n")
+    );
     (syntaxes, compared, multi_frame)
 }
 
 #[tokio::test]
 async fn serves_the_demo_to_the_sdk_with_source_identical_frames() {
     let demo = workspace().join("demo/dicom");
-    let p = Process::start(&["emulator", "--listen", "127.0.0.1:0"], &[("AWS_ACCESS_KEY_ID", AK), ("AWS_SECRET_ACCESS_KEY", SK)]);
+    let p = Process::start(
+        &["emulator", "--listen", "127.0.0.1:0"],
+        &[("AWS_ACCESS_KEY_ID", AK), ("AWS_SECRET_ACCESS_KEY", SK)],
+    );
     let ids = p.datastores();
     assert_eq!(ids.len(), 1, "{:?}", p.lines);
     assert!(p.lines[0].ends_with("(2 image sets)"), "{:?}", p.lines);
@@ -120,7 +156,11 @@ async fn serves_the_demo_to_the_sdk_with_source_identical_frames() {
         assert_eq!(multi, 1);
         assert_eq!(
             syntaxes.into_iter().collect::<Vec<_>>(),
-            ["1.2.840.10008.1.2.1", "1.2.840.10008.1.2.4.202", "1.2.840.10008.1.2.4.50"]
+            [
+                "1.2.840.10008.1.2.1",
+                "1.2.840.10008.1.2.4.202",
+                "1.2.840.10008.1.2.4.50"
+            ]
         );
     }
 }
@@ -141,9 +181,17 @@ async fn serves_real_world_files_with_frames_identical_to_pydicom() {
          print(os.path.join(os.path.dirname(pydicom.__file__), 'data', 'test_files'))",
         &[],
     );
-    let sources: Vec<PathBuf> = dirs.lines().map(PathBuf::from).filter(|p| p.is_dir()).collect();
+    let sources: Vec<PathBuf> = dirs
+        .lines()
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .collect();
     if std::env::var("DICOMWEB_EDGE_FULL_TESTS").as_deref() == Ok("1") {
-        assert_eq!(sources.len(), 2, "pydicom-data must be installed: {sources:?}");
+        assert_eq!(
+            sources.len(),
+            2,
+            "pydicom-data must be installed: {sources:?}"
+        );
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut n = 0;
@@ -166,15 +214,15 @@ async fn serves_real_world_files_with_frames_identical_to_pydicom() {
     assert!(files >= 60, "only {files} files compared");
     assert!(multi >= 5, "only {multi} multi-frame files");
     for ts in [
-        "1.2.840.10008.1.2",        // implicit VR LE
-        "1.2.840.10008.1.2.1",      // explicit VR LE
-        "1.2.840.10008.1.2.2",      // explicit VR BE
-        "1.2.840.10008.1.2.5",      // RLE
-        "1.2.840.10008.1.2.4.50",   // JPEG baseline
-        "1.2.840.10008.1.2.4.70",   // JPEG lossless
-        "1.2.840.10008.1.2.4.80",   // JPEG-LS lossless
-        "1.2.840.10008.1.2.4.90",   // JPEG 2000 lossless
-        "1.2.840.10008.1.2.4.91",   // JPEG 2000
+        "1.2.840.10008.1.2",      // implicit VR LE
+        "1.2.840.10008.1.2.1",    // explicit VR LE
+        "1.2.840.10008.1.2.2",    // explicit VR BE
+        "1.2.840.10008.1.2.5",    // RLE
+        "1.2.840.10008.1.2.4.50", // JPEG baseline
+        "1.2.840.10008.1.2.4.70", // JPEG lossless
+        "1.2.840.10008.1.2.4.80", // JPEG-LS lossless
+        "1.2.840.10008.1.2.4.90", // JPEG 2000 lossless
+        "1.2.840.10008.1.2.4.91", // JPEG 2000
     ] {
         assert!(syntaxes.contains(ts), "no file in {ts} compared");
     }
@@ -190,29 +238,113 @@ async fn credentials_flags_environment_and_documented_default() {
         &[("AWS_ACCESS_KEY_ID", ""), ("AWS_SECRET_ACCESS_KEY", "")],
     );
     let ds: DatastoreId = p.datastores()[0].parse().expect("id");
-    let default = sdk(&p.url, healthimaging::emulator::DEFAULT_ACCESS_KEY_ID, healthimaging::emulator::DEFAULT_SECRET_ACCESS_KEY);
-    assert!(default.search_image_sets(&ds, &all, None, None).await.is_ok());
-    let err = sdk(&p.url, AK, SK).search_image_sets(&ds, &all, None, None).await.unwrap_err();
-    assert_eq!(err.kind(), Some(healthimaging::ErrorKind::UnrecognizedClient));
+    let default = sdk(
+        &p.url,
+        healthimaging::emulator::DEFAULT_ACCESS_KEY_ID,
+        healthimaging::emulator::DEFAULT_SECRET_ACCESS_KEY,
+    );
+    assert!(
+        default
+            .search_image_sets(&ds, &all, None, None)
+            .await
+            .is_ok()
+    );
+    let err = sdk(&p.url, AK, SK)
+        .search_image_sets(&ds, &all, None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        Some(healthimaging::ErrorKind::UnrecognizedClient)
+    );
 
     // Flags win over the environment.
     let data = demo.display().to_string();
     let p = Process::start(
-        &["emulator", "--listen", "127.0.0.1:0", "--data", &data, "--access-key-id", "AKIDFLAG", "--secret-access-key", "flag-secret"],
+        &[
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            &data,
+            "--access-key-id",
+            "AKIDFLAG",
+            "--secret-access-key",
+            "flag-secret",
+        ],
         &[("AWS_ACCESS_KEY_ID", AK), ("AWS_SECRET_ACCESS_KEY", SK)],
     );
-    assert!(sdk(&p.url, "AKIDFLAG", "flag-secret").search_image_sets(&ds, &all, None, None).await.is_ok());
-    assert!(sdk(&p.url, AK, SK).search_image_sets(&ds, &all, None, None).await.is_err());
+    assert!(
+        sdk(&p.url, "AKIDFLAG", "flag-secret")
+            .search_image_sets(&ds, &all, None, None)
+            .await
+            .is_ok()
+    );
+    assert!(
+        sdk(&p.url, AK, SK)
+            .search_image_sets(&ds, &all, None, None)
+            .await
+            .is_err()
+    );
 }
 
 #[test]
 fn a_missing_data_folder_is_a_clear_error() {
     let out = Command::new(binary())
-        .args(["emulator", "--listen", "127.0.0.1:0", "--data", "/nonexistent/folder"])
+        .args([
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            "/nonexistent/folder",
+        ])
         .output()
         .expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("/nonexistent/folder") && err.contains("not a folder"), "{err}");
+    assert!(
+        err.contains("/nonexistent/folder") && err.contains("not a folder"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Another official SDK: boto3 (botocore signs and parses on its own) with host-prefix
+/// injection off, reading every demo frame; the bytes equal pydicom's.
+#[test]
+fn boto3_reads_every_demo_frame() {
+    if !python_modules_available("boto3, pydicom, numpy") {
+        return;
+    }
+    let p = Process::start(
+        &["emulator", "--listen", "127.0.0.1:0"],
+        &[("AWS_ACCESS_KEY_ID", AK), ("AWS_SECRET_ACCESS_KEY", SK)],
+    );
+    let script = workspace().join("tests/tools/boto3_smoke.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .args([p.url.as_str(), p.datastores()[0].as_str(), AK, SK])
+        .output()
+        .expect("run boto3_smoke.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(summary["image_sets"], 2);
+    assert_eq!(summary["frames"], 121);
+    assert_eq!(
+        summary["content_types"],
+        serde_json::json!(["application/octet-stream", "image/jpeg", "image/jph"])
+    );
+    assert_eq!(
+        summary["not_found_error"],
+        serde_json::json!(["ResourceNotFoundException", 404])
+    );
+    let manifest = frame_manifest(&workspace().join("demo/dicom"));
+    for entry in manifest.as_array().expect("array") {
+        let sop = entry["sop"].as_str().expect("sop");
+        assert_eq!(summary["frame_sha256"][sop], entry["frames"], "{sop}");
+    }
 }

@@ -52,11 +52,20 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
     // Scripts read these lines; a closed stdout must not stop the server.
     let mut out = std::io::stdout().lock();
     for ds in emulator.datastores() {
-        let _ = writeln!(out, "datastore {} {} ({} image sets)", ds.id, ds.name, ds.image_sets.len());
+        let _ = writeln!(
+            out,
+            "datastore {} {} ({} image sets)",
+            ds.id,
+            ds.name,
+            ds.image_sets.len()
+        );
     }
     let _ = writeln!(out, "region {}", args.region);
     let _ = writeln!(out, "listening on http://{addr}");
     let _ = out.flush();
     drop(out);
-    Arc::new(emulator).serve(listener).await.context("server failed")
+    Arc::new(emulator)
+        .serve(listener)
+        .await
+        .context("server failed")
 }

@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "dicomweb-edge", version, about = "DICOMweb edge for AWS HealthImaging")]
+#[command(
+    name = "dicomweb-edge",
+    version,
+    about = "DICOMweb edge for AWS HealthImaging"
+)]
 pub struct Cli {
     /// More log output on stderr (-v: debug, -vv: trace). RUST_LOG overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use base64::Engine;
 use bytes::Bytes;
 use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
-use dicom_core::value::{PrimitiveValue, Value};
 use dicom_core::header::Header;
+use dicom_core::value::{PrimitiveValue, Value};
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::{StandardDataDictionary, tags};
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
@@ -145,7 +145,10 @@ const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
 fn is_native(ts: &str) -> bool {
     matches!(
         ts,
-        "1.2.840.10008.1.2" | "1.2.840.10008.1.2.1" | "1.2.840.10008.1.2.2" | "1.2.840.10008.1.2.1.99"
+        "1.2.840.10008.1.2"
+            | "1.2.840.10008.1.2.1"
+            | "1.2.840.10008.1.2.2"
+            | "1.2.840.10008.1.2.1.99"
     )
 }
 
@@ -155,7 +158,7 @@ fn trim_value(s: &str) -> &str {
 
 /// The JSON key of an attribute: its keyword, or `GGGGEEEE` for private and unknown tags.
 fn key_of(tag: Tag) -> (String, Option<VirtualVr>) {
-    if tag.group() % 2 == 0
+    if tag.group().is_multiple_of(2)
         && let Some(e) = StandardDataDictionary.by_tag(tag)
     {
         return (e.alias().to_owned(), Some(e.vr()));
@@ -190,7 +193,12 @@ fn primitive_to_json(tag: Tag, vr: VR, value: &PrimitiveValue) -> Json {
             other => other
                 .to_multi_str()
                 .iter()
-                .map(|s| s.trim().parse::<i64>().map(Json::from).unwrap_or(Json::Null))
+                .map(|s| {
+                    s.trim()
+                        .parse::<i64>()
+                        .map(Json::from)
+                        .unwrap_or(Json::Null)
+                })
                 .collect(),
         },
         VR::FL | VR::FD => match value {
@@ -199,7 +207,12 @@ fn primitive_to_json(tag: Tag, vr: VR, value: &PrimitiveValue) -> Json {
             other => other
                 .to_multi_str()
                 .iter()
-                .map(|s| s.trim().parse::<f64>().map(float_json).unwrap_or(Json::Null))
+                .map(|s| {
+                    s.trim()
+                        .parse::<f64>()
+                        .map(float_json)
+                        .unwrap_or(Json::Null)
+                })
                 .collect(),
         },
         VR::AT => match value {
@@ -214,7 +227,11 @@ fn primitive_to_json(tag: Tag, vr: VR, value: &PrimitiveValue) -> Json {
             .iter()
             .map(|s| {
                 let s = trim_value(s);
-                if s.is_empty() { Json::Null } else { Json::String(s.to_owned()) }
+                if s.is_empty() {
+                    Json::Null
+                } else {
+                    Json::String(s.to_owned())
+                }
             })
             .collect(),
     };
@@ -228,7 +245,11 @@ fn primitive_to_json(tag: Tag, vr: VR, value: &PrimitiveValue) -> Json {
 /// Values read with VR UN (an explicit-VR writer that did not know the attribute) are
 /// reinterpreted with the dictionary VR, which PS3.5 §6.2.2 allows once the VR is known:
 /// text VRs as strings split at `\\`, binary numbers from little-endian bytes.
-fn resolve_un(tag: Tag, vr: VR, value: &PrimitiveValue) -> (VR, std::borrow::Cow<'_, PrimitiveValue>) {
+fn resolve_un(
+    tag: Tag,
+    vr: VR,
+    value: &PrimitiveValue,
+) -> (VR, std::borrow::Cow<'_, PrimitiveValue>) {
     use std::borrow::Cow;
     let (VR::UN, PrimitiveValue::U8(bytes)) = (vr, value) else {
         return (vr, Cow::Borrowed(value));
@@ -237,8 +258,23 @@ fn resolve_un(tag: Tag, vr: VR, value: &PrimitiveValue) -> (VR, std::borrow::Cow
         return (vr, Cow::Borrowed(value));
     };
     let resolved = match known {
-        VR::AE | VR::AS | VR::CS | VR::DA | VR::DS | VR::DT | VR::IS | VR::LO | VR::LT | VR::PN
-        | VR::SH | VR::ST | VR::TM | VR::UC | VR::UI | VR::UR | VR::UT => {
+        VR::AE
+        | VR::AS
+        | VR::CS
+        | VR::DA
+        | VR::DS
+        | VR::DT
+        | VR::IS
+        | VR::LO
+        | VR::LT
+        | VR::PN
+        | VR::SH
+        | VR::ST
+        | VR::TM
+        | VR::UC
+        | VR::UI
+        | VR::UR
+        | VR::UT => {
             let text = String::from_utf8_lossy(bytes);
             let text = text.trim_end_matches(['\0', ' ']);
             let parts: Vec<String> = if matches!(known, VR::LT | VR::ST | VR::UT | VR::UR) {
@@ -248,10 +284,30 @@ fn resolve_un(tag: Tag, vr: VR, value: &PrimitiveValue) -> (VR, std::borrow::Cow
             };
             PrimitiveValue::Strs(parts.into())
         }
-        VR::US => PrimitiveValue::U16(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()),
-        VR::SS => PrimitiveValue::I16(bytes.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect()),
-        VR::UL => PrimitiveValue::U32(bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
-        VR::SL => PrimitiveValue::I32(bytes.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
+        VR::US => PrimitiveValue::U16(
+            bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect(),
+        ),
+        VR::SS => PrimitiveValue::I16(
+            bytes
+                .chunks_exact(2)
+                .map(|c| i16::from_le_bytes([c[0], c[1]]))
+                .collect(),
+        ),
+        VR::UL => PrimitiveValue::U32(
+            bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
+        VR::SL => PrimitiveValue::I32(
+            bytes
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        ),
         _ => return (vr, Cow::Borrowed(value)),
     };
     (known, Cow::Owned(resolved))
@@ -308,7 +364,11 @@ fn dataset_to_json(obj: &InMemDicomObject, vrs: &mut BTreeMap<String, String>) -
     out
 }
 
-fn required_str(obj: &InMemDicomObject, tag: Tag, name: &'static str) -> Result<String, ImportError> {
+fn required_str(
+    obj: &InMemDicomObject,
+    tag: Tag,
+    name: &'static str,
+) -> Result<String, ImportError> {
     let v = obj
         .element_opt(tag)
         .ok()
@@ -319,7 +379,11 @@ fn required_str(obj: &InMemDicomObject, tag: Tag, name: &'static str) -> Result<
         })
         .map(|s| trim_value(&s).trim().to_owned())
         .unwrap_or_default();
-    if v.is_empty() { Err(ImportError::Missing(name)) } else { Ok(v) }
+    if v.is_empty() {
+        Err(ImportError::Missing(name))
+    } else {
+        Ok(v)
+    }
 }
 
 fn int_attr(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
@@ -358,8 +422,15 @@ pub fn read_instance(path: &Path) -> Result<ImportedInstance, ImportError> {
     }
     all.extend(dataset_to_json(&obj, &mut vrs));
 
-    let mut levels = [DicomAttributes::new(), DicomAttributes::new(), DicomAttributes::new()];
-    for (i, level_tags) in [PATIENT_LEVEL, STUDY_LEVEL, SERIES_LEVEL].into_iter().enumerate() {
+    let mut levels = [
+        DicomAttributes::new(),
+        DicomAttributes::new(),
+        DicomAttributes::new(),
+    ];
+    for (i, level_tags) in [PATIENT_LEVEL, STUDY_LEVEL, SERIES_LEVEL]
+        .into_iter()
+        .enumerate()
+    {
         for tag in level_tags {
             let (key, _) = key_of(*tag);
             if let Some(v) = all.remove(&key) {
@@ -400,11 +471,19 @@ fn extract_frames(obj: &InMemDicomObject, ts: &str) -> Result<Frames, ImportErro
                 .element_opt(tags::EXTENDED_OFFSET_TABLE)
                 .ok()
                 .flatten()
-                .map(|e| le_bytes(match e.value() {
-                    Value::Primitive(p) => p,
-                    _ => &PrimitiveValue::Empty,
-                }));
-            let frames = split_fragments(seq.fragments(), seq.offset_table(), ext.as_deref(), n_frames, ts)?;
+                .map(|e| {
+                    le_bytes(match e.value() {
+                        Value::Primitive(p) => p,
+                        _ => &PrimitiveValue::Empty,
+                    })
+                });
+            let frames = split_fragments(
+                seq.fragments(),
+                seq.offset_table(),
+                ext.as_deref(),
+                n_frames,
+                ts,
+            )?;
             let ranges = vec![None; frames.len()];
             Ok((ts.to_owned(), frames, ranges))
         }
@@ -413,17 +492,22 @@ fn extract_frames(obj: &InMemDicomObject, ts: &str) -> Result<Frames, ImportErro
             let rows = int_attr(obj, tags::ROWS).ok_or(ImportError::Missing("Rows"))?;
             let cols = int_attr(obj, tags::COLUMNS).ok_or(ImportError::Missing("Columns"))?;
             let spp = int_attr(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
-            let bits = int_attr(obj, tags::BITS_ALLOCATED).ok_or(ImportError::Missing("BitsAllocated"))?;
+            let bits =
+                int_attr(obj, tags::BITS_ALLOCATED).ok_or(ImportError::Missing("BitsAllocated"))?;
             let signed = int_attr(obj, tags::PIXEL_REPRESENTATION) == Some(1);
             // YBR_FULL_422 stores two samples per pixel (PS3.3 C.7.6.3.1.2).
-            let samples = if str_attr(obj, tags::PHOTOMETRIC_INTERPRETATION).as_deref() == Some("YBR_FULL_422") {
+            let samples = if str_attr(obj, tags::PHOTOMETRIC_INTERPRETATION).as_deref()
+                == Some("YBR_FULL_422")
+            {
                 2
             } else {
                 spp
             };
             let frame_bits = rows * cols * samples * bits;
             if frame_bits <= 0 {
-                return Err(ImportError::PixelData("Rows, Columns, SamplesPerPixel and BitsAllocated must be positive".into()));
+                return Err(ImportError::PixelData(
+                    "Rows, Columns, SamplesPerPixel and BitsAllocated must be positive".into(),
+                ));
             }
             let frame_len = (frame_bits as usize).div_ceil(8);
             if bytes.len() < frame_len * n_frames {
@@ -438,7 +522,10 @@ fn extract_frames(obj: &InMemDicomObject, ts: &str) -> Result<Frames, ImportErro
             let frames: Vec<Bytes> = (0..n_frames)
                 .map(|i| all.slice(i * frame_len..(i + 1) * frame_len))
                 .collect();
-            let ranges = frames.iter().map(|f| pixel_range(f, bits, signed)).collect();
+            let ranges = frames
+                .iter()
+                .map(|f| pixel_range(f, bits, signed))
+                .collect();
             Ok((EXPLICIT_VR_LE.to_owned(), frames, ranges))
         }
         Value::Primitive(_) => Err(ImportError::PixelData(format!(
@@ -452,8 +539,16 @@ fn pixel_range(frame: &[u8], bits: i64, signed: bool) -> Option<(i64, i64)> {
     let values: Box<dyn Iterator<Item = i64>> = match (bits, signed) {
         (8, false) => Box::new(frame.iter().map(|b| i64::from(*b))),
         (8, true) => Box::new(frame.iter().map(|b| i64::from(*b as i8))),
-        (16, false) => Box::new(frame.chunks_exact(2).map(|c| i64::from(u16::from_le_bytes([c[0], c[1]])))),
-        (16, true) => Box::new(frame.chunks_exact(2).map(|c| i64::from(i16::from_le_bytes([c[0], c[1]])))),
+        (16, false) => Box::new(
+            frame
+                .chunks_exact(2)
+                .map(|c| i64::from(u16::from_le_bytes([c[0], c[1]]))),
+        ),
+        (16, true) => Box::new(
+            frame
+                .chunks_exact(2)
+                .map(|c| i64::from(i16::from_le_bytes([c[0], c[1]]))),
+        ),
         _ => return None,
     };
     values.fold(None, |acc, v| match acc {
@@ -474,7 +569,9 @@ fn split_fragments(
 ) -> Result<Vec<Bytes>, ImportError> {
     let join = |frags: &[Vec<u8>]| Bytes::from(frags.concat());
     if fragments.is_empty() {
-        return Err(ImportError::PixelData("encapsulated pixel data has no fragments".into()));
+        return Err(ImportError::PixelData(
+            "encapsulated pixel data has no fragments".into(),
+        ));
     }
     if n_frames == 1 {
         return Ok(vec![join(fragments)]);
@@ -503,7 +600,9 @@ fn split_fragments(
     for (i, off) in offsets.iter().enumerate() {
         let end = offsets.get(i + 1).copied().unwrap_or(u64::MAX);
         let first = starts.iter().position(|s| s == off).ok_or_else(|| {
-            ImportError::PixelData(format!("offset table entry {off} does not start a fragment"))
+            ImportError::PixelData(format!(
+                "offset table entry {off} does not start a fragment"
+            ))
         })?;
         let parts: Vec<Vec<u8>> = fragments
             .iter()
@@ -517,16 +616,25 @@ fn split_fragments(
     Ok(frames)
 }
 
-fn split_by_markers(fragments: &[Vec<u8>], n_frames: usize, ts: &str) -> Result<Vec<Bytes>, ImportError> {
+fn split_by_markers(
+    fragments: &[Vec<u8>],
+    n_frames: usize,
+    ts: &str,
+) -> Result<Vec<Bytes>, ImportError> {
     let starts_frame = |f: &[u8]| -> bool {
         match ts {
             // JPEG, JPEG-LS: SOI
             t if t.starts_with("1.2.840.10008.1.2.4.5")
                 || t.starts_with("1.2.840.10008.1.2.4.6")
                 || t.starts_with("1.2.840.10008.1.2.4.7")
-                || t.starts_with("1.2.840.10008.1.2.4.8") => f.starts_with(&[0xFF, 0xD8]),
+                || t.starts_with("1.2.840.10008.1.2.4.8") =>
+            {
+                f.starts_with(&[0xFF, 0xD8])
+            }
             // JPEG 2000 and HTJ2K codestreams: SOC + SIZ
-            t if t.starts_with("1.2.840.10008.1.2.4.9") || t.starts_with("1.2.840.10008.1.2.4.20") => {
+            t if t.starts_with("1.2.840.10008.1.2.4.9")
+                || t.starts_with("1.2.840.10008.1.2.4.20") =>
+            {
                 f.starts_with(&[0xFF, 0x4F, 0xFF, 0x51])
             }
             _ => false,
@@ -588,13 +696,28 @@ mod tests {
     fn json_values_follow_ahi_conventions() {
         let ds = PrimitiveValue::Strs(vec!["-1000 ".to_owned()].into());
         // AHI keeps the padding space of DS values; dicom-rs removes it when reading.
-        assert_eq!(primitive_to_json(tags::RESCALE_INTERCEPT, VR::DS, &ds), Json::from("-1000"));
+        assert_eq!(
+            primitive_to_json(tags::RESCALE_INTERCEPT, VR::DS, &ds),
+            Json::from("-1000")
+        );
         let wc = PrimitiveValue::Strs(vec!["40".to_owned()].into());
-        assert_eq!(primitive_to_json(tags::WINDOW_CENTER, VR::DS, &wc), serde_json::json!(["40"]));
-        assert_eq!(primitive_to_json(tags::ROWS, VR::US, &PrimitiveValue::from(512_u16)), Json::from(512));
-        assert_eq!(primitive_to_json(tags::ACCESSION_NUMBER, VR::SH, &PrimitiveValue::Empty), Json::Null);
+        assert_eq!(
+            primitive_to_json(tags::WINDOW_CENTER, VR::DS, &wc),
+            serde_json::json!(["40"])
+        );
+        assert_eq!(
+            primitive_to_json(tags::ROWS, VR::US, &PrimitiveValue::from(512_u16)),
+            Json::from(512)
+        );
+        assert_eq!(
+            primitive_to_json(tags::ACCESSION_NUMBER, VR::SH, &PrimitiveValue::Empty),
+            Json::Null
+        );
         let ver = PrimitiveValue::U8(vec![0u8, 1].into());
-        assert_eq!(primitive_to_json(tags::FILE_META_INFORMATION_VERSION, VR::OB, &ver), Json::from("AAE="));
+        assert_eq!(
+            primitive_to_json(tags::FILE_META_INFORMATION_VERSION, VR::OB, &ver),
+            Json::from("AAE=")
+        );
     }
 
     #[test]
@@ -607,7 +730,10 @@ mod tests {
         assert_eq!((vr, v.to_int::<u16>().unwrap()), (VR::US, 512));
         let ww = PrimitiveValue::U8(b"400\\1500".to_vec().into());
         let (_, v) = resolve_un(tags::WINDOW_WIDTH, VR::UN, &ww);
-        assert_eq!(primitive_to_json(tags::WINDOW_WIDTH, VR::DS, &v), serde_json::json!(["400", "1500"]));
+        assert_eq!(
+            primitive_to_json(tags::WINDOW_WIDTH, VR::DS, &v),
+            serde_json::json!(["400", "1500"])
+        );
         // Private tags stay UN.
         let private = PrimitiveValue::U8(vec![1, 2].into());
         assert_eq!(resolve_un(Tag(0x0009, 0x1001), VR::UN, &private).0, VR::UN);
@@ -619,9 +745,18 @@ mod tests {
         // Frame 1 = fragments 0 and 1, frame 2 = fragment 2.
         let bot = [0u32, 20];
         let frames = split_fragments(&frags, &bot, None, 2, "1.2.840.10008.1.2.4.50").unwrap();
-        assert_eq!(frames, vec![Bytes::from_static(&[1, 2, 3, 4]), Bytes::from_static(&[5, 6, 7, 8])]);
+        assert_eq!(
+            frames,
+            vec![
+                Bytes::from_static(&[1, 2, 3, 4]),
+                Bytes::from_static(&[5, 6, 7, 8])
+            ]
+        );
         let ext: Vec<u8> = [0u64, 20].iter().flat_map(|x| x.to_le_bytes()).collect();
-        assert_eq!(split_fragments(&frags, &[], Some(&ext), 2, "1.2.840.10008.1.2.4.50").unwrap(), frames);
+        assert_eq!(
+            split_fragments(&frags, &[], Some(&ext), 2, "1.2.840.10008.1.2.4.50").unwrap(),
+            frames
+        );
     }
 
     #[test]

@@ -205,7 +205,10 @@ impl Emulator {
     }
 
     pub fn faults(&self) -> Faults {
-        self.faults.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Calls received per operation since start or the last reset, signed or not.

@@ -79,7 +79,10 @@ pub(super) fn router(emulator: Arc<Emulator>) -> Router {
     Router::new().fallback(handle).with_state(emulator)
 }
 
-pub(super) async fn serve(emulator: Arc<Emulator>, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+pub(super) async fn serve(
+    emulator: Arc<Emulator>,
+    listener: tokio::net::TcpListener,
+) -> std::io::Result<()> {
     axum::serve(
         listener,
         router(emulator).into_make_service_with_connect_info::<SocketAddr>(),
@@ -90,7 +93,14 @@ pub(super) async fn serve(emulator: Arc<Emulator>, listener: tokio::net::TcpList
 fn request_id() -> String {
     let n: u128 = rand::rng().random();
     let h = format!("{n:032x}");
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 fn response(status: StatusCode, content_type: &'static str, body: impl Into<Body>) -> Response {
@@ -114,7 +124,10 @@ fn error_response(e: &AhiError) -> Response {
 fn json_response(value: &impl serde::Serialize) -> Response {
     match serde_json::to_vec(value) {
         Ok(body) => response(StatusCode::OK, "application/json", body),
-        Err(_) => error_response(&AhiError::new(ErrorKind::InternalServer, "Failed to serialise the response.")),
+        Err(_) => error_response(&AhiError::new(
+            ErrorKind::InternalServer,
+            "Failed to serialise the response.",
+        )),
     }
 }
 
@@ -188,14 +201,17 @@ async fn ahi_call(em: &Emulator, req: Request) -> Result<Response, AhiError> {
         .datastore
         .parse()
         .map_err(|e: crate::ids::InvalidId| AhiError::new(ErrorKind::Validation, e.to_string()))?;
-    let ds = em
-        .datastore(&ds_id)
-        .ok_or_else(|| AhiError::new(ErrorKind::ResourceNotFound, format!("Datastore {ds_id} does not exist.")))?;
+    let ds = em.datastore(&ds_id).ok_or_else(|| {
+        AhiError::new(
+            ErrorKind::ResourceNotFound,
+            format!("Datastore {ds_id} does not exist."),
+        )
+    })?;
     let image_set = match route.image_set {
         Some(is) => {
-            let id: ImageSetId = is
-                .parse()
-                .map_err(|e: crate::ids::InvalidId| AhiError::new(ErrorKind::Validation, e.to_string()))?;
+            let id: ImageSetId = is.parse().map_err(|e: crate::ids::InvalidId| {
+                AhiError::new(ErrorKind::Validation, e.to_string())
+            })?;
             Some(id)
         }
         None => None,
@@ -214,10 +230,17 @@ async fn ahi_call(em: &Emulator, req: Request) -> Result<Response, AhiError> {
             let frame = set.frames.get(&info.image_frame_id).ok_or_else(|| {
                 AhiError::new(
                     ErrorKind::ResourceNotFound,
-                    format!("Image frame {} does not exist in image set {is}.", info.image_frame_id),
+                    format!(
+                        "Image frame {} does not exist in image set {is}.",
+                        info.image_frame_id
+                    ),
                 )
             })?;
-            Ok(response(StatusCode::OK, frame.content_type, frame.bytes.clone()))
+            Ok(response(
+                StatusCode::OK,
+                frame.content_type,
+                frame.bytes.clone(),
+            ))
         }
         (Operation::GetImageSetMetadata, Some(is)) => {
             let set = ds.image_set(&is)?;
@@ -227,19 +250,31 @@ async fn ahi_call(em: &Emulator, req: Request) -> Result<Response, AhiError> {
                 .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
             Ok(r)
         }
-        (Operation::GetImageSet, Some(is)) => Ok(json_response(&ds.get_image_set(&is, query.version)?)),
+        (Operation::GetImageSet, Some(is)) => {
+            Ok(json_response(&ds.get_image_set(&is, query.version)?))
+        }
         (Operation::SearchImageSets, None) => {
             let criteria: SearchCriteria = if body.is_empty() {
                 SearchCriteria::default()
             } else {
                 serde_json::from_slice(&body).map_err(|e| {
-                    AhiError::new(ErrorKind::Validation, format!("The search criteria are not valid: {e}."))
+                    AhiError::new(
+                        ErrorKind::Validation,
+                        format!("The search criteria are not valid: {e}."),
+                    )
                 })?
             };
             let max = query.max_results.unwrap_or(50);
-            Ok(json_response(&ds.search(&criteria, max, query.next_token.as_deref())?))
+            Ok(json_response(&ds.search(
+                &criteria,
+                max,
+                query.next_token.as_deref(),
+            )?))
         }
-        _ => Err(AhiError::new(ErrorKind::UnknownOperation, "No such operation.")),
+        _ => Err(AhiError::new(
+            ErrorKind::UnknownOperation,
+            "No such operation.",
+        )),
     }
 }
 
@@ -308,7 +343,11 @@ impl Query {
 /// only from loopback peers.
 async fn admin(em: &Emulator, peer: SocketAddr, req: Request) -> Response {
     if !peer.ip().is_loopback() {
-        return response(StatusCode::FORBIDDEN, "text/plain", "admin routes are loopback-only\n");
+        return response(
+            StatusCode::FORBIDDEN,
+            "text/plain",
+            "admin routes are loopback-only\n",
+        );
     }
     let (parts, body) = req.into_parts();
     match (&parts.method, parts.uri.path()) {
@@ -316,15 +355,30 @@ async fn admin(em: &Emulator, peer: SocketAddr, req: Request) -> Response {
         (&Method::GET, "/_emulator/faults") => json_response(&em.faults()),
         (&Method::PUT, "/_emulator/faults") => {
             let Ok(body) = to_bytes(body, MAX_BODY).await else {
-                return response(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "body too large\n");
+                return response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "text/plain",
+                    "body too large\n",
+                );
             };
             match serde_json::from_slice::<Faults>(&body) {
-                Ok(f) if (0.0..=1.0).contains(&f.throttle_rate) && (0.0..=1.0).contains(&f.error_rate) => {
+                Ok(f)
+                    if (0.0..=1.0).contains(&f.throttle_rate)
+                        && (0.0..=1.0).contains(&f.error_rate) =>
+                {
                     em.set_faults(f);
                     json_response(&em.faults())
                 }
-                Ok(_) => response(StatusCode::BAD_REQUEST, "text/plain", "rates must be between 0 and 1\n"),
-                Err(e) => response(StatusCode::BAD_REQUEST, "text/plain", format!("invalid faults: {e}\n")),
+                Ok(_) => response(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    "rates must be between 0 and 1\n",
+                ),
+                Err(e) => response(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    format!("invalid faults: {e}\n"),
+                ),
             }
         }
         (&Method::POST, "/_emulator/reset") => {
@@ -346,17 +400,40 @@ mod tests {
         let r = route(&Method::POST, &path).unwrap();
         assert_eq!(r.op, Operation::GetImageFrame);
         assert_eq!(r.image_set, Some(ds));
-        assert_eq!(route(&Method::POST, &format!("/datastore/{ds}/searchImageSets")).unwrap().op, Operation::SearchImageSets);
+        assert_eq!(
+            route(&Method::POST, &format!("/datastore/{ds}/searchImageSets"))
+                .unwrap()
+                .op,
+            Operation::SearchImageSets
+        );
         assert!(route(&Method::GET, &format!("/datastore/{ds}/searchImageSets")).is_none());
-        assert!(route(&Method::POST, &format!("/datastore/{ds}/imageSet/{ds}/deleteImageSet")).is_none());
+        assert!(
+            route(
+                &Method::POST,
+                &format!("/datastore/{ds}/imageSet/{ds}/deleteImageSet")
+            )
+            .is_none()
+        );
         assert!(route(&Method::POST, "/").is_none());
     }
 
     #[test]
     fn query_validation() {
         assert_eq!(Query::parse(Some("version=2")).unwrap().version, Some(2));
-        assert_eq!(Query::parse(Some("maxResults=50&nextToken=a%3D")).unwrap().next_token.as_deref(), Some("a="));
-        for bad in ["version=0", "version=x", "maxResults=0", "maxResults=51", "nextToken="] {
+        assert_eq!(
+            Query::parse(Some("maxResults=50&nextToken=a%3D"))
+                .unwrap()
+                .next_token
+                .as_deref(),
+            Some("a=")
+        );
+        for bad in [
+            "version=0",
+            "version=x",
+            "maxResults=0",
+            "maxResults=51",
+            "nextToken=",
+        ] {
             let e = Query::parse(Some(bad)).err().unwrap();
             assert_eq!(e.kind, ErrorKind::Validation, "{bad}");
         }

@@ -30,7 +30,10 @@ impl std::fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<redacted>")
-            .field("session_token", &self.session_token.as_ref().map(|_| "<redacted>"))
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -77,9 +80,9 @@ fn incomplete(msg: &str) -> AhiError {
 }
 
 fn parse_authorization(value: &str) -> Result<AuthorizationHeader<'_>, AhiError> {
-    let rest = value
-        .strip_prefix("AWS4-HMAC-SHA256 ")
-        .ok_or_else(|| incomplete("Unsupported or missing signing algorithm; expected AWS4-HMAC-SHA256."))?;
+    let rest = value.strip_prefix("AWS4-HMAC-SHA256 ").ok_or_else(|| {
+        incomplete("Unsupported or missing signing algorithm; expected AWS4-HMAC-SHA256.")
+    })?;
     let (mut credential, mut signed, mut signature) = (None, None, None);
     for part in rest.split(',') {
         let part = part.trim();
@@ -101,10 +104,14 @@ fn parse_authorization(value: &str) -> Result<AuthorizationHeader<'_>, AhiError>
     };
     let scope: Vec<&str> = credential.split('/').collect();
     let [access_key_id, date, region, service, terminator] = scope[..] else {
-        return Err(incomplete("Credential must have the form <key>/<date>/<region>/<service>/aws4_request."));
+        return Err(incomplete(
+            "Credential must have the form <key>/<date>/<region>/<service>/aws4_request.",
+        ));
     };
     if terminator != "aws4_request" {
-        return Err(incomplete("Credential should be scoped with a valid terminator: 'aws4_request'."));
+        return Err(incomplete(
+            "Credential should be scoped with a valid terminator: 'aws4_request'.",
+        ));
     }
     if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(incomplete("Signature must be 64 hexadecimal characters."));
@@ -131,8 +138,10 @@ fn unrecognized() -> AhiError {
 }
 
 fn amz_format(t: OffsetDateTime) -> String {
-    t.format(format_description!("[year][month][day]T[hour][minute][second]Z"))
-        .unwrap_or_default()
+    t.format(format_description!(
+        "[year][month][day]T[hour][minute][second]Z"
+    ))
+    .unwrap_or_default()
 }
 
 /// `/a b/c%2F` → `/a%2520b/c%252F`: each segment of the received (encoded) path is encoded
@@ -164,7 +173,9 @@ fn canonical_query(raw_query: Option<&str>) -> String {
         return String::new();
     };
     let enc = |s: &str| {
-        let decoded = percent_decode_str(&s.replace('+', "%20")).decode_utf8_lossy().into_owned();
+        let decoded = percent_decode_str(&s.replace('+', "%20"))
+            .decode_utf8_lossy()
+            .into_owned();
         utf8_percent_encode(&decoded, SIGV4_ENCODE).to_string()
     };
     let mut pairs: Vec<(String, String)> = q
@@ -201,8 +212,13 @@ impl Verifier {
     /// Checks the request's signature at time `now`; `Ok` means AWS would accept it.
     pub fn verify(&self, req: &SignedRequest<'_>, now: SystemTime) -> Result<(), AhiError> {
         let Some(auth) = req.headers.get(http::header::AUTHORIZATION) else {
-            if req.raw_query.is_some_and(|q| q.contains("X-Amz-Signature=")) {
-                return Err(invalid("Query-string (presigned) authentication is not supported by this API."));
+            if req
+                .raw_query
+                .is_some_and(|q| q.contains("X-Amz-Signature="))
+            {
+                return Err(invalid(
+                    "Query-string (presigned) authentication is not supported by this API.",
+                ));
             }
             return Err(AhiError::new(
                 ErrorKind::MissingAuthenticationToken,
@@ -247,8 +263,14 @@ impl Verifier {
 
         let mut signed: Vec<&str> = auth.signed_headers.clone();
         signed.sort_unstable();
-        if signed != auth.signed_headers || signed.iter().any(|h| h.is_empty() || h.bytes().any(|b| b.is_ascii_uppercase())) {
-            return Err(incomplete("SignedHeaders must be lowercase, sorted and not empty."));
+        if signed != auth.signed_headers
+            || signed
+                .iter()
+                .any(|h| h.is_empty() || h.bytes().any(|b| b.is_ascii_uppercase()))
+        {
+            return Err(incomplete(
+                "SignedHeaders must be lowercase, sorted and not empty.",
+            ));
         }
         if !signed.contains(&"host") {
             return Err(invalid("'Host' must be a signed header."));
@@ -329,7 +351,10 @@ impl Verifier {
             None => canonical.push_str(&hex::encode(Sha256::digest(req.body))),
         }
 
-        let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
+        let scope = format!(
+            "{}/{}/{}/aws4_request",
+            auth.date, auth.region, auth.service
+        );
         let string_to_sign = format!(
             "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
             hex::encode(Sha256::digest(canonical.as_bytes()))
@@ -341,7 +366,11 @@ impl Verifier {
             auth.service,
         );
         let expected = aws_sigv4::sign::v4::calculate_signature(key, string_to_sign.as_bytes());
-        if bool::from(expected.as_bytes().ct_eq(auth.signature.to_ascii_lowercase().as_bytes())) {
+        if bool::from(
+            expected
+                .as_bytes()
+                .ct_eq(auth.signature.to_ascii_lowercase().as_bytes()),
+        ) {
             Ok(())
         } else {
             Err(invalid(
@@ -447,7 +476,15 @@ mod tests {
         // Within the allowed skew either side.
         check(&verifier(None), &req, now() + Duration::from_secs(299)).unwrap();
         check(&verifier(None), &req, now() - Duration::from_secs(299)).unwrap();
-        let with_token = signed(URI, b"{}", now(), "us-east-1", "medical-imaging", Some("tok"), SK);
+        let with_token = signed(
+            URI,
+            b"{}",
+            now(),
+            "us-east-1",
+            "medical-imaging",
+            Some("tok"),
+            SK,
+        );
         check(&verifier(Some("tok")), &with_token, now()).unwrap();
     }
 
@@ -459,26 +496,54 @@ mod tests {
 
         let mut unsigned = good.clone();
         unsigned.headers_mut().remove("authorization");
-        assert_eq!(kind(check(&v, &unsigned, now())), ErrorKind::MissingAuthenticationToken);
+        assert_eq!(
+            kind(check(&v, &unsigned, now())),
+            ErrorKind::MissingAuthenticationToken
+        );
 
         let mut tampered = good.clone();
         *tampered.body_mut() = b"{ }".to_vec();
-        assert_eq!(kind(check(&v, &tampered, now())), ErrorKind::InvalidSignature);
+        assert_eq!(
+            kind(check(&v, &tampered, now())),
+            ErrorKind::InvalidSignature
+        );
 
         let mut header_changed = good.clone();
         header_changed
             .headers_mut()
             .insert("content-type", HeaderValue::from_static("text/plain"));
-        assert_eq!(kind(check(&v, &header_changed, now())), ErrorKind::InvalidSignature);
+        assert_eq!(
+            kind(check(&v, &header_changed, now())),
+            ErrorKind::InvalidSignature
+        );
 
-        let wrong_secret = signed(URI, b"{}", now(), "us-east-1", "medical-imaging", None, "other");
-        assert_eq!(kind(check(&v, &wrong_secret, now())), ErrorKind::InvalidSignature);
+        let wrong_secret = signed(
+            URI,
+            b"{}",
+            now(),
+            "us-east-1",
+            "medical-imaging",
+            None,
+            "other",
+        );
+        assert_eq!(
+            kind(check(&v, &wrong_secret, now())),
+            ErrorKind::InvalidSignature
+        );
 
         let err = check(&v, &good, now() + Duration::from_secs(301)).unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidSignature);
-        assert!(err.message.starts_with("Signature expired"), "{}", err.message);
+        assert!(
+            err.message.starts_with("Signature expired"),
+            "{}",
+            err.message
+        );
         let err = check(&v, &good, now() - Duration::from_secs(301)).unwrap_err();
-        assert!(err.message.starts_with("Signature not yet current"), "{}", err.message);
+        assert!(
+            err.message.starts_with("Signature not yet current"),
+            "{}",
+            err.message
+        );
 
         let wrong_service = signed(URI, b"{}", now(), "us-east-1", "s3", None, SK);
         let err = check(&v, &wrong_service, now()).unwrap_err();
@@ -486,21 +551,55 @@ mod tests {
         assert!(err.message.contains("'medical-imaging'"));
 
         let wrong_region = signed(URI, b"{}", now(), "eu-west-1", "medical-imaging", None, SK);
-        assert_eq!(kind(check(&v, &wrong_region, now())), ErrorKind::InvalidSignature);
+        assert_eq!(
+            kind(check(&v, &wrong_region, now())),
+            ErrorKind::InvalidSignature
+        );
 
-        let with_token = signed(URI, b"{}", now(), "us-east-1", "medical-imaging", Some("tok"), SK);
-        assert_eq!(kind(check(&verifier(Some("other")), &with_token, now())), ErrorKind::UnrecognizedClient);
-        assert_eq!(kind(check(&verifier(Some("tok")), &good, now())), ErrorKind::UnrecognizedClient);
+        let with_token = signed(
+            URI,
+            b"{}",
+            now(),
+            "us-east-1",
+            "medical-imaging",
+            Some("tok"),
+            SK,
+        );
+        assert_eq!(
+            kind(check(&verifier(Some("other")), &with_token, now())),
+            ErrorKind::UnrecognizedClient
+        );
+        assert_eq!(
+            kind(check(&verifier(Some("tok")), &good, now())),
+            ErrorKind::UnrecognizedClient
+        );
 
         let mut unknown_key = good.clone();
-        let a = unknown_key.headers()["authorization"].to_str().unwrap().replace(AK, "AKIDOTHER");
-        unknown_key.headers_mut().insert("authorization", a.parse().unwrap());
-        assert_eq!(kind(check(&v, &unknown_key, now())), ErrorKind::UnrecognizedClient);
+        let a = unknown_key.headers()["authorization"]
+            .to_str()
+            .unwrap()
+            .replace(AK, "AKIDOTHER");
+        unknown_key
+            .headers_mut()
+            .insert("authorization", a.parse().unwrap());
+        assert_eq!(
+            kind(check(&v, &unknown_key, now())),
+            ErrorKind::UnrecognizedClient
+        );
 
-        for junk in ["Bearer abc", "AWS4-HMAC-SHA256 Credential=x", "AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=host, Signature=zz"] {
+        for junk in [
+            "Bearer abc",
+            "AWS4-HMAC-SHA256 Credential=x",
+            "AWS4-HMAC-SHA256 Credential=a/b/c/d/e, SignedHeaders=host, Signature=zz",
+        ] {
             let mut r = good.clone();
-            r.headers_mut().insert("authorization", junk.parse().unwrap());
-            assert_eq!(kind(check(&v, &r, now())), ErrorKind::IncompleteSignature, "{junk}");
+            r.headers_mut()
+                .insert("authorization", junk.parse().unwrap());
+            assert_eq!(
+                kind(check(&v, &r, now())),
+                ErrorKind::IncompleteSignature,
+                "{junk}"
+            );
         }
     }
 

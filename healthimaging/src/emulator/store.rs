@@ -22,7 +22,7 @@ use crate::api::{
 };
 use crate::ids::{DatastoreId, ImageFrameId, ImageSetId};
 use crate::media::frame_content_type;
-use crate::metadata::{ImageFrame, ImageSetMetadata, Instance, Level, Series, Study};
+use crate::metadata::{ImageFrame, ImageSetMetadata, Instance, Level, Study};
 
 /// The AWS account the emulator pretends to be in (used in ARNs only).
 pub const ACCOUNT_ID: &str = "000000000000";
@@ -69,7 +69,12 @@ impl ImageSet {
                 .versions
                 .iter()
                 .find(|x| x.version == n)
-                .ok_or_else(|| not_found(format!("Image set version {n} does not exist for image set {}.", self.id))),
+                .ok_or_else(|| {
+                    not_found(format!(
+                        "Image set version {n} does not exist for image set {}.",
+                        self.id
+                    ))
+                }),
         }
     }
 }
@@ -111,33 +116,45 @@ impl Datastore {
     }
 
     pub fn image_set(&self, id: &ImageSetId) -> Result<&ImageSet, AhiError> {
-        self.image_sets
-            .get(id)
-            .ok_or_else(|| not_found(format!("Image set {id} does not exist in datastore {}.", self.id)))
+        self.image_sets.get(id).ok_or_else(|| {
+            not_found(format!(
+                "Image set {id} does not exist in datastore {}.",
+                self.id
+            ))
+        })
     }
 
     /// Applies one import job; `clock` supplies strictly increasing timestamps.
-    pub fn import_job(&mut self, job: &str, instances: Vec<ImportedInstance>, clock: &mut impl FnMut() -> f64) {
+    pub fn import_job(
+        &mut self,
+        job: &str,
+        instances: Vec<ImportedInstance>,
+        clock: &mut impl FnMut() -> f64,
+    ) {
         let mut by_study: BTreeMap<String, Vec<ImportedInstance>> = BTreeMap::new();
         for i in instances {
             by_study.entry(i.study_uid.clone()).or_default().push(i);
         }
         for (study_uid, group) in by_study {
-            let primary = self
-                .image_sets
-                .values_mut()
-                .find(|s| s.is_primary && s.latest().metadata.study_instance_uid() == Some(study_uid.as_str()));
+            let primary = self.image_sets.values_mut().find(|s| {
+                s.is_primary && s.latest().metadata.study_instance_uid() == Some(study_uid.as_str())
+            });
             match primary {
                 Some(set) if agrees(&set.latest().metadata, &group) => {
                     let now = clock();
                     let version = set.latest().version + 1;
-                    let (metadata, frames) = merge_metadata(&set.latest().metadata, &group, &set.id);
+                    let (metadata, frames) =
+                        merge_metadata(&set.latest().metadata, &group, &set.id);
                     set.frames.extend(frames);
                     set.versions.push(build_version(version, now, metadata));
                 }
                 other => {
                     let is_primary = other.is_none();
-                    let id = ImageSetId::derive(&[self.id.as_str().as_bytes(), study_uid.as_bytes(), job.as_bytes()]);
+                    let id = ImageSetId::derive(&[
+                        self.id.as_str().as_bytes(),
+                        study_uid.as_bytes(),
+                        job.as_bytes(),
+                    ]);
                     let now = clock();
                     let (metadata, frames) = new_metadata(&group, &self.id, &id);
                     let set = ImageSet {
@@ -154,7 +171,11 @@ impl Datastore {
     }
 
     /// `GetImageSet`.
-    pub fn get_image_set(&self, id: &ImageSetId, version: Option<u32>) -> Result<GetImageSetResponse, AhiError> {
+    pub fn get_image_set(
+        &self,
+        id: &ImageSetId,
+        version: Option<u32>,
+    ) -> Result<GetImageSetResponse, AhiError> {
         let set = self.image_set(id)?;
         let v = set.version(version)?;
         Ok(GetImageSetResponse {
@@ -184,12 +205,19 @@ impl Datastore {
         let mut hits: Vec<&ImageSet> = self
             .image_sets
             .values()
-            .filter(|s| criteria.filters.iter().all(|f| matches_filter(s, f.operator, &f.values)))
+            .filter(|s| {
+                criteria
+                    .filters
+                    .iter()
+                    .all(|f| matches_filter(s, f.operator, &f.values))
+            })
             .collect();
         let (field, order) = criteria
             .sort
             .as_ref()
-            .map_or((SortField::UpdatedAt, SortOrder::Desc), |s| (s.sort_field, s.sort_order));
+            .map_or((SortField::UpdatedAt, SortOrder::Desc), |s| {
+                (s.sort_field, s.sort_order)
+            });
         hits.sort_by(|a, b| {
             let key = |s: &ImageSet| -> (String, String) {
                 let v = s.latest();
@@ -205,7 +233,11 @@ impl Datastore {
                 (primary, s.id.to_string())
             };
             let ord = key(a).cmp(&key(b));
-            if order == SortOrder::Desc { ord.reverse() } else { ord }
+            if order == SortOrder::Desc {
+                ord.reverse()
+            } else {
+                ord
+            }
         });
 
         let fingerprint = criteria_fingerprint(criteria);
@@ -241,7 +273,11 @@ fn agrees(primary: &ImageSetMetadata, group: &[ImportedInstance]) -> bool {
     let patient_id = str_attr(&primary.patient.dicom, "PatientID");
     group.iter().all(|i| {
         primary.instance(&i.series_uid, &i.sop_uid).is_none()
-            && primary.study.series.values().all(|s| !s.instances.contains_key(&i.sop_uid))
+            && primary
+                .study
+                .series
+                .values()
+                .all(|s| !s.instances.contains_key(&i.sop_uid))
             && str_attr(&i.patient, "PatientID") == patient_id
     })
 }
@@ -266,12 +302,18 @@ fn merge_metadata(base: &ImageSetMetadata, group: &[ImportedInstance], id: &Imag
     let mut frames = HashMap::new();
     for inst in group {
         for (k, v) in &inst.patient {
-            doc.patient.dicom.entry(k.clone()).or_insert_with(|| v.clone());
+            doc.patient
+                .dicom
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
         }
         for (k, v) in &inst.study {
-            doc.study.dicom.entry(k.clone()).or_insert_with(|| v.clone());
+            doc.study
+                .dicom
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
         }
-        let series = doc.study.series.entry(inst.series_uid.clone()).or_insert_with(Series::default);
+        let series = doc.study.series.entry(inst.series_uid.clone()).or_default();
         for (k, v) in &inst.series {
             series.dicom.entry(k.clone()).or_insert_with(|| v.clone());
         }
@@ -281,8 +323,18 @@ fn merge_metadata(base: &ImageSetMetadata, group: &[ImportedInstance], id: &Imag
             .iter()
             .enumerate()
             .map(|(n, bytes)| {
-                let fid = ImageFrameId::derive(&[id.as_str().as_bytes(), inst.sop_uid.as_bytes(), &n.to_be_bytes()]);
-                frames.insert(fid.clone(), Frame { bytes: bytes.clone(), content_type });
+                let fid = ImageFrameId::derive(&[
+                    id.as_str().as_bytes(),
+                    inst.sop_uid.as_bytes(),
+                    &n.to_be_bytes(),
+                ]);
+                frames.insert(
+                    fid.clone(),
+                    Frame {
+                        bytes: bytes.clone(),
+                        content_type,
+                    },
+                );
                 let range = inst.pixel_ranges.get(n).copied().flatten();
                 ImageFrame {
                     id: fid,
@@ -310,7 +362,10 @@ fn merge_metadata(base: &ImageSetMetadata, group: &[ImportedInstance], id: &Imag
 fn build_version(version: u32, updated_at: f64, metadata: ImageSetMetadata) -> ImageSetVersion {
     let json = serde_json::to_vec(&metadata).unwrap_or_default();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    let gz = gz.write_all(&json).and_then(|_| gz.finish()).unwrap_or_default();
+    let gz = gz
+        .write_all(&json)
+        .and_then(|_| gz.finish())
+        .unwrap_or_default();
     let tags = summary_tags(&metadata);
     ImageSetVersion {
         version,
@@ -326,7 +381,9 @@ fn build_version(version: u32, updated_at: f64, metadata: ImageSetMetadata) -> I
 fn summary_tags(doc: &ImageSetMetadata) -> DicomTags {
     let p = &doc.patient.dicom;
     let s = &doc.study.dicom;
-    let one_series = (doc.study.series.len() == 1).then(|| doc.study.series.iter().next()).flatten();
+    let one_series = (doc.study.series.len() == 1)
+        .then(|| doc.study.series.iter().next())
+        .flatten();
     DicomTags {
         patient_id: str_attr(p, "PatientID"),
         patient_name: str_attr(p, "PatientName"),
@@ -336,12 +393,18 @@ fn summary_tags(doc: &ImageSetMetadata) -> DicomTags {
         study_id: str_attr(s, "StudyID"),
         study_description: str_attr(s, "StudyDescription"),
         number_of_study_related_series: doc.study.series.len() as u32,
-        number_of_study_related_instances: doc.study.series.values().map(|x| x.instances.len() as u32).sum(),
+        number_of_study_related_instances: doc
+            .study
+            .series
+            .values()
+            .map(|x| x.instances.len() as u32)
+            .sum(),
         accession_number: str_attr(s, "AccessionNumber"),
         series_instance_uid: one_series.map(|(uid, _)| uid.clone()),
         series_modality: one_series.and_then(|(_, x)| str_attr(&x.dicom, "Modality")),
         series_body_part: one_series.and_then(|(_, x)| str_attr(&x.dicom, "BodyPartExamined")),
-        series_number: one_series.and_then(|(_, x)| str_attr(&x.dicom, "SeriesNumber")?.parse().ok()),
+        series_number: one_series
+            .and_then(|(_, x)| str_attr(&x.dicom, "SeriesNumber")?.parse().ok()),
         study_date: str_attr(s, "StudyDate"),
         study_time: str_attr(s, "StudyTime"),
     }
@@ -357,13 +420,18 @@ fn validate_criteria(c: &SearchCriteria) -> Result<(), AhiError> {
             }
             Operator::Between => {
                 let [a, b] = &f.values[..] else {
-                    return Err(validation("A BETWEEN filter takes exactly two values (lower and upper bound)."));
+                    return Err(validation(
+                        "A BETWEEN filter takes exactly two values (lower and upper bound).",
+                    ));
                 };
                 let ok = matches!(
                     (a, b),
                     (SearchValue::CreatedAt(_), SearchValue::CreatedAt(_))
                         | (SearchValue::UpdatedAt(_), SearchValue::UpdatedAt(_))
-                        | (SearchValue::StudyDateAndTime(_), SearchValue::StudyDateAndTime(_))
+                        | (
+                            SearchValue::StudyDateAndTime(_),
+                            SearchValue::StudyDateAndTime(_)
+                        )
                 );
                 if !ok {
                     return Err(validation(
@@ -385,7 +453,13 @@ fn validate_criteria(c: &SearchCriteria) -> Result<(), AhiError> {
 }
 
 fn date_time_key(d: &crate::api::StudyDateAndTime, upper: bool) -> String {
-    let time = d.study_time.clone().unwrap_or_else(|| if upper { "235959.999999".into() } else { "000000".into() });
+    let time = d.study_time.clone().unwrap_or_else(|| {
+        if upper {
+            "235959.999999".into()
+        } else {
+            "000000".into()
+        }
+    });
     format!("{}{}", d.study_date, time)
 }
 
@@ -405,14 +479,22 @@ fn matches_filter(set: &ImageSet, op: Operator, values: &[SearchValue]) -> bool 
             SearchValue::IsPrimary(x) => set.is_primary == *x,
             SearchValue::StudyDateAndTime(d) => {
                 eq(&t.study_date, &d.study_date)
-                    && d.study_time.as_ref().is_none_or(|tm| t.study_time.as_deref() == Some(tm.as_str()))
+                    && d.study_time
+                        .as_ref()
+                        .is_none_or(|tm| t.study_time.as_deref() == Some(tm.as_str()))
             }
         },
         (Operator::Between, [lo, hi]) => match (lo, hi) {
-            (SearchValue::CreatedAt(a), SearchValue::CreatedAt(b)) => (*a..=*b).contains(&set.created_at),
-            (SearchValue::UpdatedAt(a), SearchValue::UpdatedAt(b)) => (*a..=*b).contains(&v.updated_at),
+            (SearchValue::CreatedAt(a), SearchValue::CreatedAt(b)) => {
+                (*a..=*b).contains(&set.created_at)
+            }
+            (SearchValue::UpdatedAt(a), SearchValue::UpdatedAt(b)) => {
+                (*a..=*b).contains(&v.updated_at)
+            }
             (SearchValue::StudyDateAndTime(a), SearchValue::StudyDateAndTime(b)) => {
-                let Some(date) = &t.study_date else { return false };
+                let Some(date) = &t.study_date else {
+                    return false;
+                };
                 let key = format!("{date}{}", t.study_time.clone().unwrap_or_default());
                 date_time_key(a, false) <= key && key <= date_time_key(b, true)
             }

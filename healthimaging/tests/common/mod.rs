@@ -42,7 +42,9 @@ pub async fn start_with(config: EmulatorConfig, clock: Option<fn() -> SystemTime
         emulator = emulator.with_clock(c);
     }
     let emulator = Arc::new(emulator);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(emulator.clone().serve(listener));
     Running {
@@ -64,7 +66,13 @@ pub fn client(url: &str) -> HealthImagingClient {
     client_with(url, AK, SK, None, 1)
 }
 
-pub fn client_with(url: &str, ak: &str, sk: &str, token: Option<&str>, attempts: u32) -> HealthImagingClient {
+pub fn client_with(
+    url: &str,
+    ak: &str,
+    sk: &str,
+    token: Option<&str>,
+    attempts: u32,
+) -> HealthImagingClient {
     let opts = ClientOptions {
         max_attempts: attempts,
         ..ClientOptions::default()
@@ -79,7 +87,13 @@ pub fn client_with(url: &str, ak: &str, sk: &str, token: Option<&str>, attempts:
 
 /// Sends a POST signed by `aws-sigv4` (service and secret chosen by the caller), bypassing
 /// the SDK, so tests can send bodies the SDK would never build.
-pub async fn raw_post(url: &str, path_and_query: &str, body: &[u8], service: &str, secret: &str) -> reqwest::Response {
+pub async fn raw_post(
+    url: &str,
+    path_and_query: &str,
+    body: &[u8],
+    service: &str,
+    secret: &str,
+) -> reqwest::Response {
     let full = format!("{url}{path_and_query}");
     let host = url.trim_start_matches("http://");
     let headers = [("host", host), ("content-type", "application/json")];
@@ -93,8 +107,13 @@ pub async fn raw_post(url: &str, path_and_query: &str, body: &[u8], service: &st
         .build()
         .expect("params")
         .into();
-    let signable = SignableRequest::new("POST", full.clone(), headers.into_iter(), SignableBody::Bytes(body))
-        .expect("signable");
+    let signable = SignableRequest::new(
+        "POST",
+        full.clone(),
+        headers.into_iter(),
+        SignableBody::Bytes(body),
+    )
+    .expect("signable");
     let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
     let mut req = reqwest::Client::new()
         .post(&full)

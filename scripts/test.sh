@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: installs what the tests need beyond the Rust
+# toolchain (Python packages into .cache/venv: pydicom, numpy, pydicom-data, boto3), then
+# checks formatting and lints, and runs every test with the Python oracles required.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=.cache/venv
+if [ ! -x "$venv/bin/python3" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python3" -m pip install --quiet --disable-pip-version-check \
+  -r tests/requirements.txt
+export PATH="$PWD/$venv/bin:$PATH"
+export DICOMWEB_EDGE_FULL_TESTS=1
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo test --workspace
