@@ -7,7 +7,12 @@ cd "$(dirname "$0")/.."
 
 venv=.cache/venv
 if [ ! -x "$venv/bin/python3" ]; then
-  python3 -m venv "$venv"
+  if ! python3 -m venv "$venv" 2>/dev/null; then
+    # Debian's python3 ships venv separately.
+    rm -rf "$venv"
+    apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$venv"
+  fi
 fi
 "$venv/bin/python3" -m pip install --quiet --disable-pip-version-check \
   -r tests/requirements.txt

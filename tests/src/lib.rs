@@ -52,10 +52,19 @@ impl Drop for Process {
 impl Process {
     /// Starts `dicomweb-edge ARGS…` and waits (up to 180 s) for `listening on http://…`.
     pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Process {
+        Self::start_with_stderr(args, envs, Stdio::inherit())
+    }
+
+    /// As `start`, with stderr (the log) sent to `stderr`.
+    pub fn start_with_stderr(
+        args: &[&str],
+        envs: &[(&str, &str)],
+        stderr: impl Into<Stdio>,
+    ) -> Process {
         let mut cmd = Command::new(binary());
         cmd.args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .env("RUST_LOG", "warn");
         for (k, v) in envs {
             cmd.env(k, v);

@@ -348,3 +348,76 @@ fn boto3_reads_every_demo_frame() {
         assert_eq!(summary["frame_sha256"][sop], entry["frames"], "{sop}");
     }
 }
+
+/// The log at its most verbose never holds a secret key, a session token, a signature or an
+/// Authorization header, whether the request was accepted or refused.
+#[tokio::test]
+async fn logs_hold_no_secrets() {
+    let log = tempfile::NamedTempFile::new().expect("log file");
+    let token = "session-token-e2e-0123456789";
+    let p = Process::start_with_stderr(
+        &[
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "-vv",
+            "--access-key-id",
+            AK,
+            "--secret-access-key",
+            SK,
+            "--session-token",
+            token,
+        ],
+        &[("RUST_LOG", "trace")],
+        log.reopen().expect("reopen"),
+    );
+    let ds: DatastoreId = p.datastores()[0].parse().expect("id");
+    let all = SearchCriteria::default();
+    let opts = ClientOptions {
+        max_attempts: 1,
+        ..ClientOptions::default()
+    };
+    let good = HealthImagingClient::for_endpoint(
+        &p.url,
+        "us-east-1",
+        Credentials::new(AK, SK, Some(token.into()), None, "e2e"),
+        &opts,
+    );
+    let hits = good.search_all(&ds, &all).await.expect("search");
+    let meta = good
+        .get_image_set_metadata(&ds, &hits[0].image_set_id, None)
+        .await
+        .expect("metadata");
+    let frame = &meta.instances().next().expect("instance").2.image_frames[0].id;
+    good.get_image_frame(&ds, &hits[0].image_set_id, frame)
+        .await
+        .expect("frame");
+    let bad = HealthImagingClient::for_endpoint(
+        &p.url,
+        "us-east-1",
+        Credentials::new(AK, "wrong-secret-e2e", Some(token.into()), None, "e2e"),
+        &opts,
+    );
+    assert!(bad.search_image_sets(&ds, &all, None, None).await.is_err());
+    drop(p);
+
+    let text = std::fs::read_to_string(log.path()).expect("read log");
+    assert!(
+        text.contains("GetImageFrame") || text.contains("getImageFrame"),
+        "the log shows requests: {text}"
+    );
+    for secret in [
+        SK,
+        "wrong-secret-e2e",
+        token,
+        "Signature=",
+        "AWS4-HMAC-SHA256",
+        "authorization",
+        "x-amz-security-token",
+    ] {
+        assert!(
+            !text.to_lowercase().contains(&secret.to_lowercase()),
+            "log contains {secret:?}"
+        );
+    }
+}

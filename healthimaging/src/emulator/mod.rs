@@ -236,7 +236,8 @@ impl Emulator {
         server::serve(self, listener).await
     }
 
-    /// The router, for embedding the emulator into another server.
+    /// The router, for embedding the emulator into another server. Serve it with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`: the admin routes check the peer.
     pub fn router(self: Arc<Self>) -> axum::Router {
         server::router(self)
     }

@@ -272,12 +272,11 @@ impl Datastore {
 fn agrees(primary: &ImageSetMetadata, group: &[ImportedInstance]) -> bool {
     let patient_id = str_attr(&primary.patient.dicom, "PatientID");
     group.iter().all(|i| {
-        primary.instance(&i.series_uid, &i.sop_uid).is_none()
-            && primary
-                .study
-                .series
-                .values()
-                .all(|s| !s.instances.contains_key(&i.sop_uid))
+        primary
+            .study
+            .series
+            .values()
+            .all(|s| !s.instances.contains_key(&i.sop_uid))
             && str_attr(&i.patient, "PatientID") == patient_id
     })
 }
