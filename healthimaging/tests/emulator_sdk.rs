@@ -477,8 +477,7 @@ async fn later_imports_make_versions_or_non_primary_image_sets() {
         SK,
     )
     .await;
-    assert_eq!(resp.status(), 400);
-    assert_eq!(resp.headers()["x-amzn-errortype"], "ValidationException");
+    assert_aws_error(&resp, 400, "ValidationException");
 }
 
 #[tokio::test]
@@ -527,8 +526,7 @@ async fn unknown_ids_are_not_found_and_malformed_ids_are_invalid() {
         (format!("/datastore/{ds}/imageSet/short/getImageSet"), b""),
     ] {
         let resp = raw_post(&r.url, &path, body, "medical-imaging", SK).await;
-        assert_eq!(resp.status(), 400, "{path}");
-        assert_eq!(resp.headers()["x-amzn-errortype"], "ValidationException");
+        assert_aws_error(&resp, 400, "ValidationException");
     }
     let resp = raw_post(
         &r.url,
@@ -538,11 +536,7 @@ async fn unknown_ids_are_not_found_and_malformed_ids_are_invalid() {
         SK,
     )
     .await;
-    assert_eq!(resp.status(), 404);
-    assert_eq!(
-        resp.headers()["x-amzn-errortype"],
-        "UnknownOperationException"
-    );
+    assert_aws_error(&resp, 404, "UnknownOperationException");
 }
 
 #[tokio::test]
@@ -564,8 +558,7 @@ async fn malformed_bodies_are_validation_errors() {
         &[0xff, 0xfe],
     ] {
         let resp = raw_post(&r.url, &frame_path, body, "medical-imaging", SK).await;
-        assert_eq!(resp.status(), 400, "{:?}", String::from_utf8_lossy(body));
-        assert_eq!(resp.headers()["x-amzn-errortype"], "ValidationException");
+        assert_aws_error(&resp, 400, "ValidationException");
         let json: serde_json::Value = resp.json().await.unwrap();
         assert!(json["message"].as_str().unwrap().contains("imageFrameId"));
     }
@@ -576,8 +569,7 @@ async fn malformed_bodies_are_validation_errors() {
         br#"{"filters":[{"values":[],"operator":"LIKE"}]}"#,
     ] {
         let resp = raw_post(&r.url, &search_path, body, "medical-imaging", SK).await;
-        assert_eq!(resp.status(), 400, "{:?}", String::from_utf8_lossy(body));
-        assert_eq!(resp.headers()["x-amzn-errortype"], "ValidationException");
+        assert_aws_error(&resp, 400, "ValidationException");
     }
     let big = vec![b' '; 2 << 20];
     let resp = raw_post(&r.url, &search_path, &big, "medical-imaging", SK).await;
@@ -597,11 +589,7 @@ async fn signatures_are_checked_like_aws() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 403);
-    assert_eq!(
-        resp.headers()["x-amzn-errortype"],
-        "MissingAuthenticationTokenException"
-    );
+    assert_aws_error(&resp, 403, "MissingAuthenticationTokenException");
     assert!(resp.headers().contains_key("x-amzn-requestid"));
 
     // Wrong secret, unknown key, wrong service.
@@ -623,11 +611,7 @@ async fn signatures_are_checked_like_aws() {
         SK,
     )
     .await;
-    assert_eq!(resp.status(), 403);
-    assert_eq!(
-        resp.headers()["x-amzn-errortype"],
-        "InvalidSignatureException"
-    );
+    assert_aws_error(&resp, 403, "InvalidSignatureException");
     let msg = resp.text().await.unwrap();
     assert!(msg.contains("medical-imaging"), "{msg}");
 

@@ -139,34 +139,31 @@ pub fn python_modules_available(modules: &str) -> bool {
     ok
 }
 
-/// Runs a Python snippet and returns its stdout.
-pub fn python(code: &str, args: &[&str]) -> String {
+/// Runs `python3 ARGS…`, requires success, and returns its stdout.
+fn run_python(args: &[&std::ffi::OsStr]) -> Vec<u8> {
     let out = Command::new("python3")
-        .arg("-c")
-        .arg(code)
         .args(args)
         .output()
         .expect("run python3");
     assert!(
         out.status.success(),
-        "python3 failed: {}",
+        "python3 {:?} failed: {}",
+        args.first(),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).expect("utf-8")
+    out.stdout
+}
+
+/// Runs a Python snippet and returns its stdout.
+pub fn python(code: &str, args: &[&str]) -> String {
+    let mut argv: Vec<&std::ffi::OsStr> = vec!["-c".as_ref(), code.as_ref()];
+    argv.extend(args.iter().map(|a| std::ffi::OsStr::new(*a)));
+    String::from_utf8(run_python(&argv)).expect("utf-8")
 }
 
 /// The frame manifest of `dir` from `tests/tools/frame_manifest.py` (pydicom).
 pub fn frame_manifest(dir: &Path) -> serde_json::Value {
     let script = workspace().join("tests/tools/frame_manifest.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(dir)
-        .output()
-        .expect("run frame_manifest.py");
-    assert!(
-        out.status.success(),
-        "frame_manifest.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("manifest JSON")
+    let out = run_python(&[script.as_os_str(), dir.as_os_str()]);
+    serde_json::from_slice(&out).expect("manifest JSON")
 }

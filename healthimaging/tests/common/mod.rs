@@ -152,3 +152,9 @@ pub fn write_variant(dst: &Path, v: &Variant<'_>) {
     std::fs::create_dir_all(dst.parent().expect("parent")).expect("mkdir");
     obj.write_to_file(dst).expect("write variant");
 }
+
+/// Asserts an AWS restJson1 error: the status and the `x-amzn-ErrorType` header.
+pub fn assert_aws_error(resp: &reqwest::Response, status: u16, error_type: &str) {
+    assert_eq!(resp.status(), status, "{error_type}");
+    assert_eq!(resp.headers()["x-amzn-errortype"], error_type);
+}
