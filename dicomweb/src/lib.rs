@@ -1,7 +1,9 @@
-//! DICOMweb protocol (PS3.18) without I/O: the edge's routes, identifiers, frame lists and
-//! `multipart/related`. Accept negotiation joins with the frame-retrieval work.
+//! DICOMweb protocol (PS3.18) without I/O: the edge's routes, identifiers, frame lists,
+//! Accept negotiation, media types and transfer syntaxes, and `multipart/related`.
 
+pub mod accept;
 pub mod frames;
+pub mod media;
 pub mod multipart;
 pub mod route;
 pub mod uid;

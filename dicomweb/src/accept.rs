@@ -1,0 +1,384 @@
+//! Accept negotiation for frame resources (PS3.18 §8.7): which media type and transfer syntax
+//! to answer with, given the client's Accept (or `?accept=`) and the stored syntax. The edge
+//! does not transcode, so the only rendition on offer is the stored one (native data as
+//! Explicit VR Little Endian).
+//!
+//! Rules: RFC 9110 Accept syntax (comma-separated ranges, parameters quoted or not, names
+//! case-insensitive, `q` weights, `q=0` refuses); within `multipart/related` the `type`
+//! parameter names the part media type and `transfer-syntax` the syntax, the first one
+//! counting when a client repeats it (OHIF sends `…; transfer-syntax="X"; transfer-syntax="*"`);
+//! `transfer-syntax=*` accepts the stored syntax whatever the named type (what OHIF's default
+//! `type="application/octet-stream"; transfer-syntax=*` means in practice), and an explicit
+//! syntax under `type="application/octet-stream"` asks for that syntax's bytes (OHIF's
+//! `requestTransferSyntaxUID` form); without
+//! `transfer-syntax` the media type's default syntax is meant (image/jphc has none: stored).
+//! Single-part media types are honoured only for a single frame. Ranges the frame resource
+//! cannot satisfy (e.g. `application/dicom+json`) are passed over.
+
+use crate::media::{default_transfer_syntax, frame_media_type, served_transfer_syntax};
+
+/// One element of an Accept header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaRange {
+    /// `type/subtype`, lowercased.
+    pub media_type: String,
+    /// Parameters other than `q`, names lowercased, values unquoted, in order.
+    pub params: Vec<(String, String)>,
+    pub q: f32,
+}
+
+impl MediaRange {
+    /// The first value of parameter `name`.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A syntax error in an Accept value (answered with 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed Accept: {0}")]
+pub struct MalformedAccept(pub String);
+
+fn split_outside_quotes(s: &str, sep: char) -> Result<Vec<&str>, MalformedAccept> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c == sep && !quoted => {
+                out.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    if quoted {
+        return Err(MalformedAccept("unterminated quoted string".into()));
+    }
+    out.push(&s[start..]);
+    Ok(out)
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Parses an Accept value. Empty list elements are ignored (RFC 9110 §5.6.1).
+pub fn parse_accept(value: &str) -> Result<Vec<MediaRange>, MalformedAccept> {
+    let mut ranges = Vec::new();
+    for element in split_outside_quotes(value, ',')? {
+        let element = element.trim();
+        if element.is_empty() {
+            continue;
+        }
+        let mut parts = split_outside_quotes(element, ';')?.into_iter();
+        let media_type = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let valid_type = media_type
+            .split_once('/')
+            .is_some_and(|(t, s)| is_token(t) && is_token(s) && (t != "*" || s == "*"));
+        if !valid_type {
+            return Err(MalformedAccept(format!(
+                "{media_type:?} is not a media range"
+            )));
+        }
+        let mut range = MediaRange {
+            media_type,
+            params: Vec::new(),
+            q: 1.0,
+        };
+        for p in parts {
+            let p = p.trim();
+            if p.is_empty() {
+                continue;
+            }
+            let (name, value) = p
+                .split_once('=')
+                .ok_or_else(|| MalformedAccept(format!("parameter {p:?} has no value")))?;
+            let name = name.trim().to_ascii_lowercase();
+            let value = value.trim();
+            let value = match value.strip_prefix('"') {
+                Some(v) => v
+                    .strip_suffix('"')
+                    .unwrap_or(v)
+                    .replace("\\\"", "\"")
+                    .replace("\\\\", "\\"),
+                None => value.to_owned(),
+            };
+            if !is_token(&name) {
+                return Err(MalformedAccept(format!("bad parameter name {name:?}")));
+            }
+            if name == "q" {
+                range.q = value
+                    .parse::<f32>()
+                    .ok()
+                    .filter(|q| (0.0..=1.0).contains(q) && value.len() <= 5)
+                    .ok_or_else(|| {
+                        MalformedAccept(format!("q={value} is not a weight between 0 and 1"))
+                    })?;
+            } else {
+                range.params.push((name, value));
+            }
+        }
+        ranges.push(range);
+    }
+    Ok(ranges)
+}
+
+/// What to answer a frame request with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendition {
+    /// `multipart/related` (else a single-part body of `media_type`).
+    pub multipart: bool,
+    pub media_type: &'static str,
+    pub transfer_syntax: String,
+}
+
+/// Why no rendition fits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NegotiationError {
+    #[error(transparent)]
+    Malformed(#[from] MalformedAccept),
+    /// 406; `available` is the Accept value that would succeed.
+    #[error("not acceptable; available: {available}")]
+    NotAcceptable { available: String },
+}
+
+/// Chooses the rendition of frames stored in `stored_ts` for `accept` (the `?accept=` value
+/// if present, else the header; `None`: anything). `single_frame`: the request names one
+/// frame, so a single-part answer is possible.
+pub fn negotiate_frames(
+    accept: Option<&str>,
+    stored_ts: &str,
+    single_frame: bool,
+) -> Result<Rendition, NegotiationError> {
+    let ts = served_transfer_syntax(stored_ts);
+    let mt = frame_media_type(ts);
+    let rendition = |multipart| Rendition {
+        multipart,
+        media_type: mt,
+        transfer_syntax: ts.to_owned(),
+    };
+    let fits = |media: &str, syntax: Option<&str>| -> bool {
+        match syntax {
+            Some("*") => true,
+            Some(s) => {
+                s == ts
+                    && (media == "*/*"
+                        || media.eq_ignore_ascii_case(mt)
+                        || media.eq_ignore_ascii_case("application/octet-stream"))
+            }
+            None => {
+                media == "*/*"
+                    || (media.eq_ignore_ascii_case(mt)
+                        && default_transfer_syntax(media).is_none_or(|d| d == ts))
+            }
+        }
+    };
+    let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else {
+        return Ok(rendition(true));
+    };
+    let mut ranges = parse_accept(accept)?;
+    ranges.sort_by(|a, b| b.q.total_cmp(&a.q));
+    for r in ranges.iter().filter(|r| r.q > 0.0) {
+        let syntax = r.param("transfer-syntax");
+        match r.media_type.as_str() {
+            "*/*" | "multipart/*" => return Ok(rendition(true)),
+            "multipart/related" => {
+                let inner = r
+                    .param("type")
+                    .unwrap_or("application/octet-stream")
+                    .to_ascii_lowercase();
+                if fits(&inner, syntax) {
+                    return Ok(rendition(true));
+                }
+            }
+            single if single_frame && fits(single, syntax) => return Ok(rendition(false)),
+            _ => {}
+        }
+    }
+    Err(NegotiationError::NotAcceptable {
+        available: format!("multipart/related; type=\"{mt}\"; transfer-syntax={ts}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HTJ2K: &str = "1.2.840.10008.1.2.4.202";
+    const ELE: &str = "1.2.840.10008.1.2.1";
+    const JPEG: &str = "1.2.840.10008.1.2.4.50";
+
+    fn ok(accept: Option<&str>, stored: &str, single: bool) -> (bool, &'static str, String) {
+        let r = negotiate_frames(accept, stored, single)
+            .unwrap_or_else(|e| panic!("{accept:?} / {stored}: {e}"));
+        (r.multipart, r.media_type, r.transfer_syntax)
+    }
+
+    fn refused(accept: &str, stored: &str) -> NegotiationError {
+        negotiate_frames(Some(accept), stored, false).unwrap_err()
+    }
+
+    #[test]
+    fn what_real_clients_send() {
+        // OHIF v3 default, quoted and unquoted: whatever is stored.
+        for a in [
+            r#"multipart/related; type="application/octet-stream"; transfer-syntax="*""#,
+            "multipart/related; type=application/octet-stream; transfer-syntax=*",
+        ] {
+            assert_eq!(
+                ok(Some(a), HTJ2K, false),
+                (true, "image/jphc", HTJ2K.into())
+            );
+            assert_eq!(
+                ok(Some(a), ELE, false),
+                (true, "application/octet-stream", ELE.into())
+            );
+        }
+        // OHIF with requestTransferSyntaxUID: the first transfer-syntax counts.
+        let dup = r#"multipart/related; type="application/octet-stream"; transfer-syntax="1.2.840.10008.1.2.4.90"; transfer-syntax="*""#;
+        assert_eq!(
+            ok(Some(dup), "1.2.840.10008.1.2.4.90", false),
+            (true, "image/jp2", "1.2.840.10008.1.2.4.90".into())
+        );
+        assert!(matches!(
+            refused(dup, HTJ2K),
+            NegotiationError::NotAcceptable { .. }
+        ));
+        // Older OHIF builds joined two ranges.
+        let joined = r#"application/dicom+json, multipart/related; type="application/octet-stream"; transfer-syntax=*"#;
+        assert_eq!(
+            ok(Some(joined), JPEG, false),
+            (true, "image/jpeg", JPEG.into())
+        );
+        // dicomweb-client's default: no transfer syntax, so Explicit VR LE.
+        let dwc = r#"multipart/related; type="application/octet-stream""#;
+        assert_eq!(
+            ok(Some(dwc), ELE, false),
+            (true, "application/octet-stream", ELE.into())
+        );
+        assert_eq!(
+            ok(Some(dwc), "1.2.840.10008.1.2", false).2,
+            ELE,
+            "implicit VR data is served as explicit"
+        );
+        let NegotiationError::NotAcceptable { available } = refused(dwc, HTJ2K) else {
+            panic!()
+        };
+        assert_eq!(
+            available,
+            "multipart/related; type=\"image/jphc\"; transfer-syntax=1.2.840.10008.1.2.4.202"
+        );
+    }
+
+    #[test]
+    fn explicit_types_and_syntaxes() {
+        assert!(ok(Some("multipart/related; type=image/jphc"), HTJ2K, false).0);
+        assert!(
+            ok(
+                Some(&format!(
+                    "multipart/related; type=\"image/jphc\"; transfer-syntax={HTJ2K}"
+                )),
+                HTJ2K,
+                false
+            )
+            .0
+        );
+        assert!(matches!(
+            refused(
+                "multipart/related; type=image/jphc; transfer-syntax=1.2.840.10008.1.2.4.203",
+                HTJ2K
+            ),
+            NegotiationError::NotAcceptable { .. }
+        ));
+        // image/jpeg without a syntax means JPEG lossless (.70), not baseline.
+        assert!(matches!(
+            refused("multipart/related; type=image/jpeg", JPEG),
+            NegotiationError::NotAcceptable { .. }
+        ));
+        assert_eq!(
+            ok(
+                Some(&format!(
+                    "multipart/related; type=image/jpeg; transfer-syntax={JPEG}"
+                )),
+                JPEG,
+                false
+            )
+            .1,
+            "image/jpeg"
+        );
+        // Case-insensitive names, q ordering, q=0 refusal.
+        assert!(
+            ok(
+                Some("Multipart/Related; TYPE=\"Application/Octet-Stream\"; Transfer-Syntax=*"),
+                ELE,
+                false
+            )
+            .0
+        );
+        assert_eq!(
+            ok(
+                Some("multipart/related; type=image/jpeg; q=0.2, image/jphc; q=0.9"),
+                HTJ2K,
+                true
+            ),
+            (false, "image/jphc", HTJ2K.into())
+        );
+        assert!(matches!(
+            refused("*/*; q=0", ELE),
+            NegotiationError::NotAcceptable { .. }
+        ));
+        // Wildcards and no preference.
+        assert!(ok(Some("*/*"), HTJ2K, false).0);
+        assert_eq!(ok(None, HTJ2K, false), (true, "image/jphc", HTJ2K.into()));
+        assert!(ok(Some("  "), ELE, false).0);
+    }
+
+    #[test]
+    fn single_part_only_for_one_frame() {
+        assert_eq!(
+            ok(Some("application/octet-stream"), ELE, true),
+            (false, "application/octet-stream", ELE.into())
+        );
+        assert!(matches!(
+            negotiate_frames(Some("application/octet-stream"), ELE, false),
+            Err(NegotiationError::NotAcceptable { .. })
+        ));
+    }
+
+    #[test]
+    fn malformed_values_are_400() {
+        for bad in [
+            "multipart/related; type=\"unterminated",
+            "nonsense",
+            "*/jpeg",
+            "multipart/related; q=2",
+            "multipart/related; q=abc",
+            "multipart/related; type",
+            "multi part/related",
+        ] {
+            assert!(
+                matches!(
+                    negotiate_frames(Some(bad), ELE, false),
+                    Err(NegotiationError::Malformed(_))
+                ),
+                "{bad}"
+            );
+        }
+        // Empty elements are allowed.
+        assert_eq!(parse_accept(", ,image/jpeg,").unwrap().len(), 1);
+        let r = &parse_accept(r#"multipart/related; type="a/b"; transfer-syntax="*"; q=0.5"#)
+            .unwrap()[0];
+        assert_eq!(
+            (r.param("type"), r.param("transfer-syntax"), r.q),
+            (Some("a/b"), Some("*"), 0.5)
+        );
+    }
+}
