@@ -1,6 +1,8 @@
 //! Media types and transfer syntaxes of frame (pixel data) resources, PS3.18 Table 8.7.3-5,
 //! and AHI's own names for some of them.
 
+pub use healthimaging::media::is_native;
+
 pub const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
 pub const OCTET_STREAM: &str = "application/octet-stream";
 
@@ -45,14 +47,6 @@ pub fn default_transfer_syntax(media_type: &str) -> Option<&'static str> {
         "video/h265" => "1.2.840.10008.1.2.4.107",
         _ => return None,
     })
-}
-
-/// Transfer syntaxes whose frames are native pixel data.
-pub fn is_native(transfer_syntax: &str) -> bool {
-    matches!(
-        transfer_syntax,
-        "1.2.840.10008.1.2" | EXPLICIT_VR_LE | "1.2.840.10008.1.2.2" | "1.2.840.10008.1.2.1.99"
-    )
 }
 
 /// The syntax frames are served in: native data as Explicit VR LE, the rest as stored.

@@ -1,6 +1,18 @@
 //! The `Content-Type` AHI answers `GetImageFrame` with, by the instance's stored transfer
 //! syntax (AHI returns frames as stored and never transcodes on this call).
 
+/// Transfer syntaxes whose pixel data is native (uncompressed); their frames are served as
+/// Explicit VR Little Endian.
+pub fn is_native(transfer_syntax: &str) -> bool {
+    matches!(
+        transfer_syntax,
+        "1.2.840.10008.1.2"
+            | "1.2.840.10008.1.2.1"
+            | "1.2.840.10008.1.2.2"
+            | "1.2.840.10008.1.2.1.99"
+    )
+}
+
 /// AHI's content type for frames stored in `transfer_syntax`.
 pub fn frame_content_type(transfer_syntax: &str) -> &'static str {
     match transfer_syntax {

@@ -21,6 +21,7 @@ use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use serde_json::Value as Json;
 
 use super::multi_valued::MULTI_VALUED;
+use crate::media::is_native;
 use crate::metadata::DicomAttributes;
 
 /// Why a file was not imported. The import goes on with the other files.
@@ -140,17 +141,6 @@ const EXCLUDED: &[Tag] = &[
 ];
 
 const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
-
-/// Native (uncompressed) transfer syntaxes; their pixel data is served as Explicit VR LE.
-fn is_native(ts: &str) -> bool {
-    matches!(
-        ts,
-        "1.2.840.10008.1.2"
-            | "1.2.840.10008.1.2.1"
-            | "1.2.840.10008.1.2.2"
-            | "1.2.840.10008.1.2.1.99"
-    )
-}
 
 fn trim_value(s: &str) -> &str {
     s.trim_end_matches(['\0'])
