@@ -25,6 +25,16 @@ fn eq(v: SearchValue) -> SearchCriteria {
     }
 }
 
+/// The first image set a search of everything returns.
+async fn first_image_set(
+    c: &healthimaging::client::HealthImagingClient,
+    ds: &DatastoreId,
+) -> ImageSetId {
+    c.search_all(ds, &SearchCriteria::default()).await.unwrap()[0]
+        .image_set_id
+        .clone()
+}
+
 fn only_datastore(r: &Running) -> DatastoreId {
     r.emulator
         .datastores()
@@ -485,9 +495,7 @@ async fn unknown_ids_are_not_found_and_malformed_ids_are_invalid() {
     let r = start_demo().await;
     let c = client(&r.url);
     let ds = only_datastore(&r);
-    let set = c.search_all(&ds, &SearchCriteria::default()).await.unwrap()[0]
-        .image_set_id
-        .clone();
+    let set = first_image_set(&c, &ds).await;
     let zero_ds: DatastoreId = "00000000000000000000000000000000".parse().unwrap();
     let zero_set: ImageSetId = "00000000000000000000000000000000".parse().unwrap();
     let zero_frame: ImageFrameId = "00000000000000000000000000000000".parse().unwrap();
@@ -544,9 +552,7 @@ async fn malformed_bodies_are_validation_errors() {
     let r = start_demo().await;
     let c = client(&r.url);
     let ds = only_datastore(&r);
-    let set = c.search_all(&ds, &SearchCriteria::default()).await.unwrap()[0]
-        .image_set_id
-        .clone();
+    let set = first_image_set(&c, &ds).await;
     let frame_path = format!("/datastore/{ds}/imageSet/{set}/getImageFrame");
     for body in [
         &b""[..],
@@ -675,9 +681,7 @@ async fn fault_injection_and_call_counters() {
     let c = client(&r.url);
     let ds = only_datastore(&r);
     let all = SearchCriteria::default();
-    let set = c.search_all(&ds, &all).await.unwrap()[0]
-        .image_set_id
-        .clone();
+    let set = first_image_set(&c, &ds).await;
     let meta = c.get_image_set_metadata(&ds, &set, None).await.unwrap();
     let frame = meta.instances().next().unwrap().2.image_frames[0]
         .id
