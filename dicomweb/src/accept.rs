@@ -131,6 +131,49 @@ pub fn parse_accept(value: &str) -> Result<Vec<MediaRange>, MalformedAccept> {
     Ok(ranges)
 }
 
+/// The canonical form of an Accept value, so that equivalent headers share one cache key:
+/// media types, parameter names and `type` values lowercased, values unquoted where no
+/// delimiter needs quotes, a repeated parameter reduced to its first occurrence (the one that counts),
+/// parameters sorted by name, `q` written only when below 1, ranges in their original order.
+/// A malformed value is returned trimmed, unchanged (it is answered with 400 anyway).
+pub fn normalize_accept(value: &str) -> String {
+    let Ok(ranges) = parse_accept(value) else {
+        return value.trim().to_owned();
+    };
+    let mut out = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        let mut params: Vec<(String, String)> = Vec::new();
+        for (n, v) in r.params {
+            if params.iter().all(|(m, _)| *m != n) {
+                let v = if n == "type" {
+                    v.to_ascii_lowercase()
+                } else {
+                    v
+                };
+                params.push((n, v));
+            }
+        }
+        params.sort();
+        let mut s = r.media_type;
+        for (n, v) in params {
+            // Unquoted unless the value holds a delimiter (`/` in `type` stays bare, as
+            // viewers send it).
+            let bare = !v.is_empty() && !v.contains([',', ';', '"', '\\', ' ', '\t', '=']);
+            let v = if bare {
+                v
+            } else {
+                format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+            };
+            s.push_str(&format!(";{n}={v}"));
+        }
+        if r.q < 1.0 {
+            s.push_str(&format!(";q={}", r.q));
+        }
+        out.push(s);
+    }
+    out.join(",")
+}
+
 /// What to answer a frame request with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendition {
@@ -351,6 +394,33 @@ mod tests {
             negotiate_frames(Some("application/octet-stream"), ELE, false),
             Err(NegotiationError::NotAcceptable { .. })
         ));
+    }
+
+    #[test]
+    fn equivalent_accept_values_normalise_alike() {
+        let forms = [
+            r#"multipart/related; type="application/octet-stream"; transfer-syntax="*""#,
+            "multipart/related;type=application/octet-stream;transfer-syntax=*",
+            r#"Multipart/Related; Transfer-Syntax=*; TYPE="Application/Octet-Stream""#,
+            r#"multipart/related; type=application/octet-stream; transfer-syntax=*; transfer-syntax="1.2.840.10008.1.2.4.90"; q=1"#,
+        ];
+        for f in forms {
+            assert_eq!(
+                normalize_accept(f),
+                "multipart/related;transfer-syntax=*;type=application/octet-stream",
+                "{f}"
+            );
+        }
+        assert_eq!(
+            normalize_accept(r#"image/jpeg;q=0.5 , application/dicom+json"#),
+            "image/jpeg;q=0.5,application/dicom+json"
+        );
+        // The first of duplicated parameters is the one negotiation uses, so it is kept.
+        assert_ne!(
+            normalize_accept(r#"multipart/related; transfer-syntax=1.2; transfer-syntax=*"#),
+            normalize_accept(r#"multipart/related; transfer-syntax=*; transfer-syntax=1.2"#)
+        );
+        assert_eq!(normalize_accept(" bogus "), "bogus");
     }
 
     #[test]

@@ -2,3 +2,7 @@
 //! server that plays CloudFront's part, and the `dicomweb-edge` command line.
 
 pub mod cli;
+pub mod cors;
+pub mod errors;
+pub mod local;
+pub mod translator;

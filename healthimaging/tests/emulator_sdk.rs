@@ -717,6 +717,14 @@ async fn fault_injection_and_call_counters() {
     });
     let err = c.get_image_frame(&ds, &set, &frame).await.unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::InternalServer));
+    // Another error type, with its own status code.
+    r.emulator.set_faults(Faults {
+        error_rate: 1.0,
+        error_type: Some("AccessDeniedException".into()),
+        ..Faults::default()
+    });
+    let err = c.get_image_frame(&ds, &set, &frame).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::AccessDenied));
 
     // Latency: the call takes at least the injected delay.
     r.emulator.set_faults(Faults {
@@ -751,6 +759,13 @@ async fn fault_injection_and_call_counters() {
     let bad = http
         .put(format!("{}/_emulator/faults", r.url))
         .body(r#"{"error_rate": 2}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let bad = http
+        .put(format!("{}/_emulator/faults", r.url))
+        .body(r#"{"error_rate": 1, "error_type": "NoSuchException"}"#)
         .send()
         .await
         .unwrap();

@@ -1,6 +1,8 @@
-//! The command line: `dicomweb-edge emulator` (more commands join as the product grows).
+//! The command line: `dicomweb-edge serve` (the local stack) and `dicomweb-edge emulator`
+//! (the HealthImaging emulator alone).
 
 mod emulator;
+mod serve;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -23,8 +25,64 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the local stack: the DICOMweb edge in front of the embedded HealthImaging
+    /// emulator (demo data by default) or of AWS HealthImaging.
+    Serve(ServeArgs),
     /// Run the local AWS HealthImaging emulator alone.
     Emulator(EmulatorArgs),
+}
+
+/// Where `serve` sends HealthImaging calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UpstreamKind {
+    /// The embedded emulator, on its own loopback port.
+    Emulator,
+    /// AWS HealthImaging, with the standard AWS credential chain.
+    Aws,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Address of the edge; port 0 picks a free port.
+    #[arg(long, default_value = serve::DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+    /// Where HealthImaging calls go.
+    #[arg(long, value_enum, default_value = "emulator")]
+    pub upstream: UpstreamKind,
+    /// A folder of DICOM Part 10 files for the embedded emulator; one datastore per folder
+    /// (repeatable). Default: the demo dataset.
+    #[arg(long = "data", value_name = "DIR")]
+    pub data: Vec<PathBuf>,
+    /// Address of the embedded emulator (default: a free loopback port, printed on start).
+    #[arg(long, default_value_t = serve::default_emulator_listen())]
+    pub emulator_listen: SocketAddr,
+    /// AWS region of HealthImaging (with --upstream aws; else from the AWS configuration).
+    #[arg(long)]
+    pub region: Option<String>,
+    /// A datastore to announce (with --upstream aws; repeatable).
+    #[arg(long, value_name = "ID")]
+    pub datastore: Vec<healthimaging::DatastoreId>,
+    /// Size of the shared edge cache in MiB; 0 disables it.
+    #[arg(long, default_value_t = 256)]
+    pub cache_mb: u64,
+    /// An origin allowed to read responses (repeatable); `*` for any.
+    #[arg(long, default_value = "*")]
+    pub cors_origin: Vec<String>,
+    /// GetImageFrame calls in flight per request.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub frame_concurrency: u16,
+    /// max-age of frame responses, in seconds.
+    #[arg(long, default_value_t = 31_536_000)]
+    pub frames_max_age: u64,
+    /// Seconds an image set's frame index is reused before its metadata is read again.
+    #[arg(long, default_value_t = 300)]
+    pub metadata_ttl: u64,
+    /// Seconds a study's list of image sets is reused.
+    #[arg(long, default_value_t = 60)]
+    pub search_ttl: u64,
+    /// Time limit of one HealthImaging call attempt, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    pub upstream_timeout_ms: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,6 +126,7 @@ pub fn init_logging(verbose: u8) {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Serve(args) => serve::run(args).await,
         Command::Emulator(args) => emulator::run(args).await,
     }
 }

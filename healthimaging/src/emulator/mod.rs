@@ -82,13 +82,17 @@ impl EmulatorConfig {
 }
 
 /// Fault injection settings. Rates are probabilities per call (0.0–1.0); `operations`
-/// limits the faults to the named operations (empty: all).
+/// limits the faults to the named operations (empty: all). Injected errors are of
+/// `error_type` (an AHI error type name such as `AccessDeniedException`; default
+/// `InternalServerException`), with that type's status code.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Faults {
     pub latency_ms: u64,
     pub throttle_rate: f64,
     pub error_rate: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
     pub operations: Vec<String>,
 }
 

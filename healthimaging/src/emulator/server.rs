@@ -284,9 +284,14 @@ fn inject(faults: &Faults) -> Result<(), AhiError> {
         return Err(AhiError::new(ErrorKind::Throttling, "Rate exceeded"));
     }
     if faults.error_rate > 0.0 && rng.random::<f64>() < faults.error_rate {
+        let kind = faults
+            .error_type
+            .as_deref()
+            .and_then(ErrorKind::from_type_name)
+            .unwrap_or(ErrorKind::InternalServer);
         return Err(AhiError::new(
-            ErrorKind::InternalServer,
-            "An internal error occurred (injected by the emulator).",
+            kind,
+            format!("{} (injected by the emulator).", kind.type_name()),
         ));
     }
     Ok(())
@@ -362,6 +367,17 @@ async fn admin(em: &Emulator, peer: SocketAddr, req: Request) -> Response {
                 );
             };
             match serde_json::from_slice::<Faults>(&body) {
+                Ok(f)
+                    if f.error_type
+                        .as_deref()
+                        .is_some_and(|t| ErrorKind::from_type_name(t).is_none()) =>
+                {
+                    response(
+                        StatusCode::BAD_REQUEST,
+                        "text/plain",
+                        "error_type is not an AWS HealthImaging error type\n",
+                    )
+                }
                 Ok(f)
                     if (0.0..=1.0).contains(&f.throttle_rate)
                         && (0.0..=1.0).contains(&f.error_rate) =>

@@ -1,0 +1,223 @@
+//! The whole local stack in one process (DESIGN.md, "Local architecture"): the upstream (the
+//! embedded AHI emulator on its own loopback port, or real AHI), the translator and the
+//! local edge server. `dicomweb-edge serve`, the tests and the benchmark start it the same
+//! way.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use healthimaging::DatastoreId;
+use healthimaging::client::{ClientOptions, HealthImagingClient};
+use healthimaging::emulator::{
+    Credentials, DEFAULT_ACCESS_KEY_ID, DEFAULT_REGION, DEFAULT_SECRET_ACCESS_KEY, Emulator,
+    EmulatorConfig, ImportReport,
+};
+use tokio::task::JoinHandle;
+
+use super::LocalEdge;
+use super::cache::EdgeCache;
+use crate::cors::CorsPolicy;
+use crate::translator::{Translator, TranslatorConfig};
+
+/// Where the translator's AHI calls go.
+#[derive(Debug, Clone)]
+pub enum Upstream {
+    /// The embedded emulator, serving these folders (one datastore each) on `listen`.
+    Emulator {
+        data_dirs: Vec<PathBuf>,
+        listen: SocketAddr,
+    },
+    /// AWS HealthImaging in `region` (standard credential chain); `datastores` are the
+    /// datastores to announce.
+    Aws {
+        region: Option<String>,
+        datastores: Vec<DatastoreId>,
+    },
+}
+
+/// Everything `start` needs.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub upstream: Upstream,
+    pub listen: SocketAddr,
+    pub translator: TranslatorConfig,
+    pub client: ClientOptions,
+    /// Bytes of edge cache; 0 disables it.
+    pub cache_bytes: u64,
+    pub cors: CorsPolicy,
+}
+
+impl StackOptions {
+    /// The embedded emulator with `data_dirs`, everything on free loopback ports.
+    pub fn emulator(data_dirs: Vec<PathBuf>) -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self {
+            upstream: Upstream::Emulator {
+                data_dirs,
+                listen: any,
+            },
+            listen: any,
+            translator: TranslatorConfig::default(),
+            client: ClientOptions::default(),
+            cache_bytes: 256 << 20,
+            cors: CorsPolicy::default(),
+        }
+    }
+}
+
+/// A datastore the stack serves.
+#[derive(Debug, Clone)]
+pub struct DatastoreInfo {
+    pub id: DatastoreId,
+    pub name: String,
+    pub image_sets: usize,
+}
+
+/// The embedded emulator, when the stack runs one.
+pub struct EmbeddedEmulator {
+    pub emulator: Arc<Emulator>,
+    pub url: String,
+    pub region: String,
+    pub report: ImportReport,
+}
+
+/// A started stack.
+pub struct RunningStack {
+    /// `http://HOST:PORT` of the edge.
+    pub base_url: String,
+    pub edge: Arc<LocalEdge>,
+    pub emulator: Option<EmbeddedEmulator>,
+    pub datastores: Vec<DatastoreInfo>,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningStack {
+    /// Serves until a server fails or `shutdown` resolves.
+    pub async fn wait(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let tasks = futures_util::future::select_all(std::mem::take(&mut self.tasks));
+        tokio::select! {
+            (r, _, _) = tasks => r.context("server task failed")?.context("server failed"),
+            () = shutdown => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningStack {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// The credentials the embedded emulator accepts and the translator signs with: the
+/// documented local pair, never the environment's (those are for real AWS).
+pub fn emulator_credentials() -> Credentials {
+    Credentials {
+        access_key_id: DEFAULT_ACCESS_KEY_ID.into(),
+        secret_access_key: DEFAULT_SECRET_ACCESS_KEY.into(),
+        session_token: None,
+    }
+}
+
+/// Imports the data (if emulated), binds both servers and starts serving.
+pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
+    let mut tasks = Vec::new();
+    let (client, emulator, datastores) = match opts.upstream {
+        Upstream::Emulator { data_dirs, listen } => {
+            for d in &data_dirs {
+                anyhow::ensure!(d.is_dir(), "--data {}: not a folder", d.display());
+            }
+            let config = EmulatorConfig {
+                data_dirs,
+                region: DEFAULT_REGION.into(),
+                credentials: vec![emulator_credentials()],
+            };
+            let started = std::time::Instant::now();
+            let (emulator, report) = tokio::task::spawn_blocking(move || Emulator::load(&config))
+                .await
+                .context("import task failed")?
+                .context("cannot read the data folder")?;
+            tracing::info!(
+                instances = report.instances,
+                frames = report.frames,
+                skipped = report.skipped.len(),
+                millis = started.elapsed().as_millis() as u64,
+                "import finished"
+            );
+            let emulator = Arc::new(emulator);
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen} for the emulator"))?;
+            let url = format!("http://{}", listener.local_addr()?);
+            tasks.push(tokio::spawn(emulator.clone().serve(listener)));
+            let creds = emulator_credentials();
+            let client = HealthImagingClient::for_endpoint(
+                &url,
+                DEFAULT_REGION,
+                aws_credentials(&creds),
+                &opts.client,
+            );
+            let datastores = emulator
+                .datastores()
+                .map(|d| DatastoreInfo {
+                    id: d.id.clone(),
+                    name: d.name.clone(),
+                    image_sets: d.image_sets.len(),
+                })
+                .collect();
+            let embedded = EmbeddedEmulator {
+                emulator,
+                url,
+                region: DEFAULT_REGION.into(),
+                report,
+            };
+            (client, Some(embedded), datastores)
+        }
+        Upstream::Aws { region, datastores } => {
+            let client = HealthImagingClient::from_env(region, &opts.client).await;
+            let datastores = datastores
+                .into_iter()
+                .map(|id| DatastoreInfo {
+                    id,
+                    name: String::new(),
+                    image_sets: 0,
+                })
+                .collect();
+            (client, None, datastores)
+        }
+    };
+    let translator = Arc::new(Translator::new(client, opts.translator));
+    let cache = (opts.cache_bytes > 0).then(|| EdgeCache::new(opts.cache_bytes));
+    let edge = Arc::new(LocalEdge::new(translator, cache, opts.cors));
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let router = edge.clone().router();
+    tasks.push(tokio::spawn(
+        async move { axum::serve(listener, router).await },
+    ));
+    Ok(RunningStack {
+        base_url,
+        edge,
+        emulator,
+        datastores,
+        tasks,
+    })
+}
+
+fn aws_credentials(c: &Credentials) -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new(
+        &c.access_key_id,
+        &c.secret_access_key,
+        c.session_token.clone(),
+        None,
+        "dicomweb-edge-emulator",
+    )
+}

@@ -1,0 +1,238 @@
+//! Frame retrieval: WADO-RS `…/frames/{list}` (PS3.18 §8.3.5.1, §8.7.3.3) and the native
+//! cacheable `GET …/getImageFrame?imageFrameId=`, both from AHI `GetImageFrame`.
+//!
+//! Frames are fetched with bounded concurrency and written in request order as they are
+//! ready (`buffered`), so a response holds at most `frame_concurrency` frames in memory
+//! whatever the length of the list. The first frame is awaited before the status line is
+//! sent, so a request that cannot be served at all gets its proper error status; a frame
+//! that fails later aborts the response (the connection is closed without the closing
+//! delimiter), so neither the client nor a cache mistakes it for a complete answer.
+
+use std::io;
+
+use axum::body::Body;
+use bytes::{Bytes, BytesMut};
+use dicomweb::FrameList;
+use dicomweb::accept::{NegotiationError, Rendition, negotiate_frames};
+use dicomweb::multipart::MultipartWriter;
+use dicomweb::route::Instance;
+use futures_util::{StreamExt, TryStreamExt, stream};
+use healthimaging::client::ClientError;
+use healthimaging::{DatastoreId, ImageFrameId, ImageSetId};
+use http::request::Parts;
+use http::{HeaderValue, Response, StatusCode, header};
+
+use super::Translator;
+use super::validators::{Identity, if_none_match, immutable};
+use crate::errors::EdgeError;
+
+/// The Accept value that governs the request: `?accept=` overrides the header
+/// (PS3.18 §8.3.3.1); several Accept header lines form one list (RFC 9110 §5.3).
+pub fn accept_value(req: &Parts) -> Option<String> {
+    if let Some(a) = dicomweb::route::query_param(req.uri.query(), "accept") {
+        return Some(a);
+    }
+    let values: Vec<&str> = req
+        .headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.join(", "))
+}
+
+fn header_value(s: &str) -> Result<HeaderValue, EdgeError> {
+    HeaderValue::from_str(s).map_err(|_| {
+        EdgeError::from(ClientError::InvalidResponse(
+            "a header value is not visible ASCII".into(),
+        ))
+    })
+}
+
+/// Headers shared by a 200 and the 304 that stands for it.
+fn validators(
+    identity: &Identity,
+    max_age: u64,
+    vary_accept: bool,
+) -> Vec<(header::HeaderName, HeaderValue)> {
+    let mut h = vec![
+        (
+            header::ETAG,
+            HeaderValue::from_str(&identity.etag).unwrap_or(HeaderValue::from_static("\"\"")),
+        ),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_str(&immutable(max_age))
+                .unwrap_or(HeaderValue::from_static("no-store")),
+        ),
+    ];
+    if vary_accept {
+        h.push((header::VARY, HeaderValue::from_static("Accept")));
+    }
+    h
+}
+
+fn respond(
+    status: StatusCode,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
+    body: Body,
+) -> Response<Body> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    r.headers_mut().extend(headers);
+    r
+}
+
+/// WADO-RS frames of one instance.
+pub async fn retrieve(
+    tr: &Translator,
+    req: &Parts,
+    datastore: DatastoreId,
+    target: Instance,
+    frames: FrameList,
+    image_set: Option<ImageSetId>,
+) -> Result<Response<Body>, EdgeError> {
+    let located = tr
+        .resolver
+        .locate(&datastore, &target, image_set.as_ref())
+        .await?;
+    let instance = located.instance;
+    frames.check_range(u32::try_from(instance.frames.len()).unwrap_or(u32::MAX))?;
+    let rendition = negotiate_frames(
+        accept_value(req).as_deref(),
+        &instance.transfer_syntax,
+        frames.len() == 1,
+    )
+    .map_err(|e| match e {
+        NegotiationError::Malformed(m) => EdgeError::MalformedAccept(m),
+        NegotiationError::NotAcceptable { available } => EdgeError::NotAcceptable { available },
+    })?;
+    let ids: Vec<(u32, ImageFrameId)> = frames
+        .numbers()
+        .map(|n| (n, instance.frames[n as usize - 1].clone()))
+        .collect();
+
+    let path = req.uri.path();
+    let mut identity_parts: Vec<&[u8]> = vec![
+        b"wado-rs frames",
+        datastore.as_str().as_bytes(),
+        located.image_set.as_str().as_bytes(),
+        path.as_bytes(),
+        if rendition.multipart {
+            b"multipart"
+        } else {
+            b"single"
+        },
+        rendition.media_type.as_bytes(),
+        rendition.transfer_syntax.as_bytes(),
+    ];
+    identity_parts.extend(ids.iter().map(|(_, id)| id.as_str().as_bytes()));
+    let identity = Identity::of(&identity_parts);
+    let mut headers = validators(&identity, tr.config.frames_max_age_seconds, true);
+    if if_none_match(&req.headers, &identity.etag) {
+        return Ok(respond(StatusCode::NOT_MODIFIED, headers, Body::empty()));
+    }
+
+    let client = tr.client.clone();
+    let image_set = located.image_set;
+    let mut fetches = Box::pin(
+        stream::iter(ids)
+            .map(move |(n, id)| {
+                let (client, ds, is) = (client.clone(), datastore.clone(), image_set.clone());
+                async move { (n, client.get_image_frame(&ds, &is, &id).await) }
+            })
+            .buffered(tr.config.frame_concurrency.max(1)),
+    );
+    let Some((first_n, first)) = fetches.next().await else {
+        return Err(EdgeError::NotFound("no frames requested".into()));
+    };
+    let first = first?.bytes;
+
+    let Rendition {
+        multipart,
+        media_type,
+        transfer_syntax,
+    } = rendition;
+    if !multipart {
+        headers.push((
+            header::CONTENT_TYPE,
+            header_value(&format!("{media_type}; transfer-syntax={transfer_syntax}"))?,
+        ));
+        headers.push((header::CONTENT_LENGTH, HeaderValue::from(first.len())));
+        return Ok(respond(StatusCode::OK, headers, Body::from(first)));
+    }
+
+    let writer = MultipartWriter::with_boundary(identity.boundary);
+    headers.push((
+        header::CONTENT_TYPE,
+        header_value(&writer.content_type(media_type))?,
+    ));
+    let location = path
+        .rsplit_once('/')
+        .map_or(path, |(base, _)| base)
+        .to_owned();
+    let close = writer.close();
+    let part = move |n: u32, bytes: Bytes| -> [Bytes; 3] {
+        [
+            writer.part_head(
+                media_type,
+                Some(&transfer_syntax),
+                &format!("{location}/{n}"),
+            ),
+            bytes,
+            writer.part_tail(),
+        ]
+    };
+    let first_part = part(first_n, first);
+
+    if frames.len() == 1 {
+        let len: usize = first_part.iter().map(Bytes::len).sum::<usize>() + close.len();
+        let mut body = BytesMut::with_capacity(len);
+        for b in first_part.iter().chain([&close]) {
+            body.extend_from_slice(b);
+        }
+        headers.push((header::CONTENT_LENGTH, HeaderValue::from(len)));
+        return Ok(respond(StatusCode::OK, headers, Body::from(body.freeze())));
+    }
+
+    let rest = fetches.map(move |(n, r)| match r {
+        Ok(f) => Ok(part(n, f.bytes)),
+        Err(e) => {
+            tracing::warn!(frame = n, error = %e, "frame fetch failed mid-response; aborting it");
+            Err(io::Error::other(format!("frame {n}: {e}")))
+        }
+    });
+    let body = stream::iter([Ok(first_part)])
+        .chain(rest)
+        .map_ok(|p| stream::iter(p.map(Ok::<_, io::Error>)))
+        .try_flatten()
+        .chain(stream::once(async move { Ok(close) }));
+    Ok(respond(StatusCode::OK, headers, Body::from_stream(body)))
+}
+
+/// The native GET variant: AHI's bytes and content type, cacheable (the POST form is not).
+pub async fn native_get(
+    tr: &Translator,
+    req: &Parts,
+    datastore: DatastoreId,
+    image_set: ImageSetId,
+    frame: ImageFrameId,
+) -> Result<Response<Body>, EdgeError> {
+    let identity = Identity::of(&[
+        b"native frame",
+        datastore.as_str().as_bytes(),
+        image_set.as_str().as_bytes(),
+        frame.as_str().as_bytes(),
+    ]);
+    let mut headers = validators(&identity, tr.config.frames_max_age_seconds, false);
+    if if_none_match(&req.headers, &identity.etag) {
+        return Ok(respond(StatusCode::NOT_MODIFIED, headers, Body::empty()));
+    }
+    let f = tr
+        .client
+        .get_image_frame(&datastore, &image_set, &frame)
+        .await?;
+    headers.push((header::CONTENT_TYPE, header_value(&f.content_type)?));
+    headers.push((header::CONTENT_LENGTH, HeaderValue::from(f.bytes.len())));
+    Ok(respond(StatusCode::OK, headers, Body::from(f.bytes)))
+}

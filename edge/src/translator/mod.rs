@@ -1,0 +1,91 @@
+//! The translator: the origin CloudFront sends DICOMweb GETs to. It answers WADO-RS requests
+//! from AHI's image-set API (SearchImageSets, GetImageSetMetadata, GetImageFrame) and the
+//! native cacheable `GET …/getImageFrame`.
+//!
+//! One entry point, [`Translator::handle`], takes the request head and returns a streaming
+//! response, so the same code serves the local server and the Lambda bootstrap.
+
+pub mod frames;
+pub mod resolve;
+pub mod validators;
+
+use axum::body::Body;
+use dicomweb::Route;
+use healthimaging::client::HealthImagingClient;
+use http::Response;
+use http::request::Parts;
+
+use crate::errors::EdgeError;
+use resolve::{Resolver, ResolverConfig};
+
+/// Tuning of the translator.
+#[derive(Debug, Clone)]
+pub struct TranslatorConfig {
+    /// GetImageFrame calls in flight per request.
+    pub frame_concurrency: usize,
+    /// `max-age` of frame responses (they are immutable under their URL).
+    pub frames_max_age_seconds: u64,
+    pub resolver: ResolverConfig,
+}
+
+impl Default for TranslatorConfig {
+    fn default() -> Self {
+        Self {
+            frame_concurrency: 16,
+            frames_max_age_seconds: 365 * 24 * 3600,
+            resolver: ResolverConfig::default(),
+        }
+    }
+}
+
+/// The translator's state: the AHI client and the resolution caches.
+pub struct Translator {
+    client: HealthImagingClient,
+    resolver: Resolver,
+    config: TranslatorConfig,
+}
+
+impl Translator {
+    pub fn new(client: HealthImagingClient, config: TranslatorConfig) -> Self {
+        Self {
+            resolver: Resolver::new(client.clone(), &config.resolver),
+            client,
+            config,
+        }
+    }
+
+    /// The origin phase: answers one request (errors included, per the table in
+    /// [`crate::errors`]).
+    pub async fn handle(&self, req: &Parts) -> Response<Body> {
+        match self.dispatch(req).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        }
+    }
+
+    async fn dispatch(&self, req: &Parts) -> Result<Response<Body>, EdgeError> {
+        let route = dicomweb::route::parse(req.method.as_str(), req.uri.path(), req.uri.query())?;
+        match route {
+            Route::Frames {
+                datastore,
+                target,
+                frames,
+                image_set,
+            } => frames::retrieve(self, req, datastore, target, frames, image_set).await,
+            Route::NativeFrameGet {
+                datastore,
+                image_set,
+                frame,
+            } => frames::native_get(self, req, datastore, image_set, frame).await,
+            Route::NativeFramePost { .. } => Err(EdgeError::NotImplemented(
+                "the native POST getImageFrame path",
+            )),
+            Route::SearchStudies { .. }
+            | Route::SearchSeries { .. }
+            | Route::SearchInstances { .. } => Err(EdgeError::NotImplemented("QIDO-RS search")),
+            Route::StudyMetadata { .. }
+            | Route::SeriesMetadata { .. }
+            | Route::InstanceMetadata { .. } => Err(EdgeError::NotImplemented("WADO-RS metadata")),
+        }
+    }
+}
