@@ -22,7 +22,7 @@ pub enum InvalidFrameList {
     Duplicate(u32),
     #[error("more than {MAX_FRAMES_PER_REQUEST} frames requested")]
     TooMany,
-    #[error("frame {requested} is beyond the instance's {available} frames")]
+    #[error("frame {requested} does not exist: the instance has {available} frame(s)")]
     OutOfRange { requested: u32, available: u32 },
 }
 

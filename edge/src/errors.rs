@@ -221,7 +221,10 @@ mod tests {
         })
         .answer();
         assert_eq!(a.status, StatusCode::BAD_REQUEST);
-        assert_eq!(a.message, "frame 9 is beyond the instance's 8 frames");
+        assert_eq!(
+            a.message,
+            "frame 9 does not exist: the instance has 8 frame(s)"
+        );
         let a = EdgeError::Route(RouteError::MethodNotAllowed { allow: "GET, HEAD" }).answer();
         assert_eq!(
             (a.status, a.allow),
