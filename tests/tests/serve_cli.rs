@@ -1,0 +1,162 @@
+//! `dicomweb-edge serve` as a user runs it: the binary with the demo data, its stdout
+//! contract, the sample `curl` it prints, the Python `dicomweb-client` reading frames that
+//! must equal the source files' pixel data, and an access log without secrets.
+
+use std::process::Command;
+
+use aws_credential_types::Credentials;
+use e2e::{Process, python_modules_available, workspace};
+use healthimaging::DatastoreId;
+use healthimaging::api::SearchCriteria;
+use healthimaging::client::{ClientOptions, HealthImagingClient};
+
+const DEMO_DATASTORE: &str = "fe979d40487394a75b813ff62a2f7451";
+
+fn line<'a>(p: &'a Process, prefix: &str) -> &'a str {
+    p.lines
+        .iter()
+        .find_map(|l| l.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no line {prefix:?} in {:?}", p.lines))
+}
+
+#[tokio::test]
+async fn serve_prints_its_contract_and_its_sample_request_works() {
+    let p = Process::start(&["serve", "--listen", "127.0.0.1:0"], &[]);
+    assert_eq!(p.datastores(), [DEMO_DATASTORE]);
+    let root = line(&p, "dicomweb ");
+    assert_eq!(root, format!("{}/datastore/{DEMO_DATASTORE}", p.url));
+    assert!(
+        p.lines
+            .last()
+            .unwrap()
+            .starts_with("listening on http://127.0.0.1:")
+    );
+
+    // The OHIF data source points at the root.
+    let ohif: serde_json::Value =
+        serde_json::from_str(line(&p, "ohif data source: ")).expect("OHIF snippet is JSON");
+    for key in ["wadoRoot", "qidoRoot"] {
+        assert_eq!(ohif["configuration"][key], root, "{key}");
+    }
+    assert_eq!(ohif["configuration"]["imageRendering"], "wadors");
+
+    // The upstream line names the embedded emulator, which AWS SDKs can call directly.
+    let upstream = line(&p, "upstream ");
+    let emulator_url = upstream.split_whitespace().next().unwrap();
+    assert!(upstream.contains("HealthImaging emulator"), "{upstream}");
+    let sdk = HealthImagingClient::for_endpoint(
+        emulator_url,
+        "us-east-1",
+        Credentials::new(
+            healthimaging::emulator::DEFAULT_ACCESS_KEY_ID,
+            healthimaging::emulator::DEFAULT_SECRET_ACCESS_KEY,
+            None,
+            None,
+            "e2e",
+        ),
+        &ClientOptions::default(),
+    );
+    let ds: DatastoreId = DEMO_DATASTORE.parse().unwrap();
+    let sets = sdk
+        .search_all(&ds, &SearchCriteria::default())
+        .await
+        .expect("SDK search through the printed upstream URL");
+    assert_eq!(sets.len(), 2);
+
+    // The printed curl command works as printed.
+    let curl = line(&p, "try: ");
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("sh")
+        .args(["-c", curl])
+        .current_dir(dir.path())
+        .output()
+        .expect("run curl");
+    let head = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{curl}: {head}");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("content-type: multipart/related;"), "{head}");
+    let body = std::fs::read(dir.path().join("frame.bin")).unwrap();
+    assert!(body.starts_with(b"--") && body.ends_with(b"--"));
+}
+
+/// REFERENCE.md: dicomweb-client needs `boundary=` in the header and, with its default
+/// Accept, expects Explicit VR Little Endian. It retrieves every frame of the uncompressed
+/// demo series, one by one and as a reversed list, equal to pydicom's pixel data.
+#[test]
+fn dicomweb_client_reads_uncompressed_frames_equal_to_the_source() {
+    if !python_modules_available("dicomweb_client, pydicom") {
+        return;
+    }
+    let p = Process::start(
+        &["serve", "--listen", "127.0.0.1:0", "--cache-mb", "0"],
+        &[],
+    );
+    let root = line(&p, "dicomweb ").to_owned();
+    let script = workspace().join("tests/tools/dicomweb_client_frames.py");
+    for (folder, instances) in [
+        ("demo/dicom/ct-phantom/series2-uncompressed", 8),
+        ("demo/dicom/mixed/series2-rgb", 1),
+    ] {
+        let out = Command::new("python3")
+            .arg(&script)
+            .arg(&root)
+            .arg(workspace().join(folder))
+            .output()
+            .expect("run python3");
+        assert!(
+            out.status.success(),
+            "{folder}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["instances"], instances, "{folder}: {summary}");
+        assert_eq!(summary["matched"], summary["frames"], "{folder}: {summary}");
+        assert_eq!(summary["mismatches"], serde_json::json!([]));
+    }
+}
+
+/// The access log shows each request and never a bearer token, a `token` value or AWS
+/// signing material, at the most verbose level (the SDK's trace names the `authorization`
+/// header, with its value redacted).
+#[tokio::test]
+async fn access_log_holds_no_secrets() {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let p = Process::start_with_stderr(
+        &["serve", "--listen", "127.0.0.1:0", "-vv"],
+        &[("RUST_LOG", "trace")],
+        log.reopen().unwrap(),
+    );
+    let curl = line(&p, "try: ");
+    let url = curl.split_whitespace().last().unwrap().to_owned();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let r = http
+        .get(format!("{url}?token=query-token-e2e-secret"))
+        .header("authorization", "Bearer header-token-e2e-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .get(format!("{}/datastore/{DEMO_DATASTORE}/studies/1.2/series/1.3/instances/1.4/frames/1?token=query-token-e2e-secret", p.url))
+        .header("authorization", "Bearer header-token-e2e-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    drop(p);
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        text.contains("token=REDACTED"),
+        "the access log shows requests: {text}"
+    );
+    for secret in [
+        "e2e-secret",
+        healthimaging::emulator::DEFAULT_SECRET_ACCESS_KEY,
+        "Signature=",
+    ] {
+        assert!(
+            !text.to_lowercase().contains(&secret.to_lowercase()),
+            "log contains {secret:?}"
+        );
+    }
+}
