@@ -158,6 +158,24 @@ pub struct FrameBytes {
     pub bytes: Bytes,
 }
 
+/// A frame as AHI returns it, in the pieces it arrived in (no copy into one buffer).
+#[derive(Debug, Clone)]
+pub struct FrameSegments {
+    pub content_type: String,
+    pub segments: Vec<Bytes>,
+}
+
+impl FrameSegments {
+    /// The frame's length in bytes.
+    pub fn len(&self) -> usize {
+        self.segments.iter().map(Bytes::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// The AHI data-plane client.
 #[derive(Debug, Clone)]
 pub struct HealthImagingClient {
@@ -213,6 +231,27 @@ impl HealthImagingClient {
         image_set: &ImageSetId,
         frame: &ImageFrameId,
     ) -> Result<FrameBytes, ClientError> {
+        let f = self
+            .get_image_frame_segments(datastore, image_set, frame)
+            .await?;
+        let bytes = match <[Bytes; 1]>::try_from(f.segments) {
+            Ok([one]) => one,
+            Err(many) => many.concat().into(),
+        };
+        Ok(FrameBytes {
+            content_type: f.content_type,
+            bytes,
+        })
+    }
+
+    /// `GetImageFrame`, keeping the body in the segments it was received in, for callers
+    /// that write it out again (saves copying every frame once).
+    pub async fn get_image_frame_segments(
+        &self,
+        datastore: &DatastoreId,
+        image_set: &ImageSetId,
+        frame: &ImageFrameId,
+    ) -> Result<FrameSegments, ClientError> {
         let info = sdk::ImageFrameInformation::builder()
             .image_frame_id(frame.as_str())
             .build()
@@ -230,15 +269,16 @@ impl HealthImagingClient {
             .content_type()
             .unwrap_or("application/octet-stream")
             .to_owned();
-        let bytes = out
+        let segments = out
             .image_frame_blob
             .collect()
             .await
             .map_err(|e| ClientError::Unreachable(e.to_string()))?
-            .into_bytes();
-        Ok(FrameBytes {
+            .into_segments()
+            .collect();
+        Ok(FrameSegments {
             content_type,
-            bytes,
+            segments,
         })
     }
 

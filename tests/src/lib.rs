@@ -102,6 +102,11 @@ impl Process {
         }
     }
 
+    /// The process ID (for reading `/proc/PID/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The values of lines `datastore <id> …`.
     pub fn datastores(&self) -> Vec<String> {
         self.lines

@@ -11,7 +11,7 @@
 use std::io;
 
 use axum::body::Body;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use dicomweb::FrameList;
 use dicomweb::accept::{NegotiationError, Rendition, negotiate_frames};
 use dicomweb::multipart::MultipartWriter;
@@ -23,6 +23,7 @@ use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header};
 
 use super::Translator;
+use super::body::Buffers;
 use super::validators::{Identity, if_none_match, immutable};
 use crate::errors::EdgeError;
 
@@ -139,14 +140,14 @@ pub async fn retrieve(
         stream::iter(ids)
             .map(move |(n, id)| {
                 let (client, ds, is) = (client.clone(), datastore.clone(), image_set.clone());
-                async move { (n, client.get_image_frame(&ds, &is, &id).await) }
+                async move { (n, client.get_image_frame_segments(&ds, &is, &id).await) }
             })
             .buffered(tr.config.frame_concurrency.max(1)),
     );
     let Some((first_n, first)) = fetches.next().await else {
         return Err(EdgeError::NotFound("no frames requested".into()));
     };
-    let first = first?.bytes;
+    let first = first?.segments;
 
     let Rendition {
         multipart,
@@ -158,8 +159,9 @@ pub async fn retrieve(
             header::CONTENT_TYPE,
             header_value(&format!("{media_type}; transfer-syntax={transfer_syntax}"))?,
         ));
-        headers.push((header::CONTENT_LENGTH, HeaderValue::from(first.len())));
-        return Ok(respond(StatusCode::OK, headers, Body::from(first)));
+        let body = Buffers::new(first);
+        headers.push((header::CONTENT_LENGTH, HeaderValue::from(body.len())));
+        return Ok(respond(StatusCode::OK, headers, Body::new(body)));
     }
 
     let writer = MultipartWriter::with_boundary(identity.boundary);
@@ -172,31 +174,27 @@ pub async fn retrieve(
         .map_or(path, |(base, _)| base)
         .to_owned();
     let close = writer.close();
-    let part = move |n: u32, bytes: Bytes| -> [Bytes; 3] {
-        [
-            writer.part_head(
-                media_type,
-                Some(&transfer_syntax),
-                &format!("{location}/{n}"),
-            ),
-            bytes,
-            writer.part_tail(),
-        ]
+    let part = move |n: u32, segments: Vec<Bytes>| -> Vec<Bytes> {
+        let mut p = Vec::with_capacity(segments.len() + 2);
+        p.push(writer.part_head(
+            media_type,
+            Some(&transfer_syntax),
+            &format!("{location}/{n}"),
+        ));
+        p.extend(segments);
+        p.push(writer.part_tail());
+        p
     };
     let first_part = part(first_n, first);
 
     if frames.len() == 1 {
-        let len: usize = first_part.iter().map(Bytes::len).sum::<usize>() + close.len();
-        let mut body = BytesMut::with_capacity(len);
-        for b in first_part.iter().chain([&close]) {
-            body.extend_from_slice(b);
-        }
-        headers.push((header::CONTENT_LENGTH, HeaderValue::from(len)));
-        return Ok(respond(StatusCode::OK, headers, Body::from(body.freeze())));
+        let body = Buffers::new(first_part.into_iter().chain([close]));
+        headers.push((header::CONTENT_LENGTH, HeaderValue::from(body.len())));
+        return Ok(respond(StatusCode::OK, headers, Body::new(body)));
     }
 
     let rest = fetches.map(move |(n, r)| match r {
-        Ok(f) => Ok(part(n, f.bytes)),
+        Ok(f) => Ok(part(n, f.segments)),
         Err(e) => {
             tracing::warn!(frame = n, error = %e, "frame fetch failed mid-response; aborting it");
             Err(io::Error::other(format!("frame {n}: {e}")))
@@ -204,7 +202,7 @@ pub async fn retrieve(
     });
     let body = stream::iter([Ok(first_part)])
         .chain(rest)
-        .map_ok(|p| stream::iter(p.map(Ok::<_, io::Error>)))
+        .map_ok(|p| stream::iter(p.into_iter().map(Ok::<_, io::Error>)))
         .try_flatten()
         .chain(stream::once(async move { Ok(close) }));
     Ok(respond(StatusCode::OK, headers, Body::from_stream(body)))
@@ -230,9 +228,10 @@ pub async fn native_get(
     }
     let f = tr
         .client
-        .get_image_frame(&datastore, &image_set, &frame)
+        .get_image_frame_segments(&datastore, &image_set, &frame)
         .await?;
     headers.push((header::CONTENT_TYPE, header_value(&f.content_type)?));
-    headers.push((header::CONTENT_LENGTH, HeaderValue::from(f.bytes.len())));
-    Ok(respond(StatusCode::OK, headers, Body::from(f.bytes)))
+    let body = Buffers::new(f.segments);
+    headers.push((header::CONTENT_LENGTH, HeaderValue::from(body.len())));
+    Ok(respond(StatusCode::OK, headers, Body::new(body)))
 }

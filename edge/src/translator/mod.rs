@@ -5,6 +5,7 @@
 //! One entry point, [`Translator::handle`], takes the request head and returns a streaming
 //! response, so the same code serves the local server and the Lambda bootstrap.
 
+pub mod body;
 pub mod frames;
 pub mod resolve;
 pub mod validators;

@@ -83,6 +83,11 @@ pub(super) async fn serve(
     emulator: Arc<Emulator>,
     listener: tokio::net::TcpListener,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    // Responses go out in one write; Nagle's algorithm would only delay their last segment.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(
         listener,
         router(emulator).into_make_service_with_connect_info::<SocketAddr>(),
