@@ -5,27 +5,13 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
-use healthimaging::emulator::{Emulator, EmulatorConfig, demo_data_dir};
+use healthimaging::emulator::EmulatorConfig;
 
 use super::EmulatorArgs;
 
 pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
-    let data_dirs = if args.data.is_empty() {
-        let demo = demo_data_dir();
-        anyhow::ensure!(
-            demo.is_dir(),
-            "the demo dataset was not found at {}; pass --data DIR",
-            demo.display()
-        );
-        vec![demo]
-    } else {
-        args.data.clone()
-    };
-    for d in &data_dirs {
-        anyhow::ensure!(d.is_dir(), "--data {}: not a folder", d.display());
-    }
     let config = EmulatorConfig {
-        data_dirs,
+        data_dirs: super::data_dirs_or_demo(&args.data)?,
         region: args.region.clone(),
         credentials: vec![EmulatorConfig::credentials_from(
             args.access_key_id,
@@ -33,18 +19,7 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
             args.session_token,
         )],
     };
-    let started = std::time::Instant::now();
-    let (emulator, report) = tokio::task::spawn_blocking(move || Emulator::load(&config))
-        .await
-        .context("import task failed")?
-        .context("cannot read the data folder")?;
-    tracing::info!(
-        instances = report.instances,
-        frames = report.frames,
-        skipped = report.skipped.len(),
-        millis = started.elapsed().as_millis() as u64,
-        "import finished"
-    );
+    let (emulator, _report) = crate::local::stack::import(config).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -109,6 +109,20 @@ pub struct EmulatorArgs {
     pub session_token: Option<String>,
 }
 
+/// The `--data` folders, or the committed demo dataset when none is given.
+fn data_dirs_or_demo(data: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    if !data.is_empty() {
+        return Ok(data.to_vec());
+    }
+    let demo = healthimaging::emulator::demo_data_dir();
+    anyhow::ensure!(
+        demo.is_dir(),
+        "the demo dataset was not found at {}; pass --data DIR",
+        demo.display()
+    );
+    Ok(vec![demo])
+}
+
 pub fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "info",

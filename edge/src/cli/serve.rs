@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use healthimaging::client::ClientOptions;
-use healthimaging::emulator::demo_data_dir;
 
 use super::{ServeArgs, UpstreamKind};
 use crate::cors::CorsPolicy;
@@ -22,19 +21,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 args.datastore.is_empty(),
                 "--datastore is for --upstream aws; the emulator serves every --data folder"
             );
-            let data_dirs = if args.data.is_empty() {
-                let demo = demo_data_dir();
-                anyhow::ensure!(
-                    demo.is_dir(),
-                    "the demo dataset was not found at {}; pass --data DIR",
-                    demo.display()
-                );
-                vec![demo]
-            } else {
-                args.data.clone()
-            };
             Upstream::Emulator {
-                data_dirs,
+                data_dirs: super::data_dirs_or_demo(&args.data)?,
                 listen: args.emulator_listen,
             }
         }

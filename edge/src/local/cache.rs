@@ -24,6 +24,7 @@ use moka::Expiry;
 use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 
+use crate::translator::frames::accept_header;
 use crate::translator::validators::if_none_match;
 
 /// A stored response.
@@ -97,17 +98,12 @@ impl EdgeCache {
             .filter(|p| !p.is_empty() && p.split('=').next() != Some("token"))
             .collect();
         query.sort_unstable();
-        let accept: Vec<&str> = req
-            .headers
-            .get_all(header::ACCEPT)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
+        let accept = accept_header(&req.headers).unwrap_or_default();
         Some(format!(
             "{}?{}\n{}",
             req.uri.path(),
             query.join("&"),
-            dicomweb::accept::normalize_accept(&accept.join(", "))
+            dicomweb::accept::normalize_accept(&accept)
         ))
     }
 

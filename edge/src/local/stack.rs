@@ -125,31 +125,37 @@ pub fn emulator_credentials() -> Credentials {
     }
 }
 
+/// Imports the emulator's folders off the async threads, logging what the import did.
+pub async fn import(config: EmulatorConfig) -> anyhow::Result<(Emulator, ImportReport)> {
+    for d in &config.data_dirs {
+        anyhow::ensure!(d.is_dir(), "--data {}: not a folder", d.display());
+    }
+    let started = std::time::Instant::now();
+    let (emulator, report) = tokio::task::spawn_blocking(move || Emulator::load(&config))
+        .await
+        .context("import task failed")?
+        .context("cannot read the data folder")?;
+    tracing::info!(
+        instances = report.instances,
+        frames = report.frames,
+        skipped = report.skipped.len(),
+        millis = started.elapsed().as_millis() as u64,
+        "import finished"
+    );
+    Ok((emulator, report))
+}
+
 /// Imports the data (if emulated), binds both servers and starts serving.
 pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
     let mut tasks = Vec::new();
     let (client, emulator, datastores) = match opts.upstream {
         Upstream::Emulator { data_dirs, listen } => {
-            for d in &data_dirs {
-                anyhow::ensure!(d.is_dir(), "--data {}: not a folder", d.display());
-            }
-            let config = EmulatorConfig {
+            let (emulator, report) = import(EmulatorConfig {
                 data_dirs,
                 region: DEFAULT_REGION.into(),
                 credentials: vec![emulator_credentials()],
-            };
-            let started = std::time::Instant::now();
-            let (emulator, report) = tokio::task::spawn_blocking(move || Emulator::load(&config))
-                .await
-                .context("import task failed")?
-                .context("cannot read the data folder")?;
-            tracing::info!(
-                instances = report.instances,
-                frames = report.frames,
-                skipped = report.skipped.len(),
-                millis = started.elapsed().as_millis() as u64,
-                "import finished"
-            );
+            })
+            .await?;
             let emulator = Arc::new(emulator);
             let listener = tokio::net::TcpListener::bind(listen)
                 .await

@@ -30,11 +30,12 @@ use crate::errors::EdgeError;
 /// The Accept value that governs the request: `?accept=` overrides the header
 /// (PS3.18 §8.3.3.1); several Accept header lines form one list (RFC 9110 §5.3).
 pub fn accept_value(req: &Parts) -> Option<String> {
-    if let Some(a) = dicomweb::route::query_param(req.uri.query(), "accept") {
-        return Some(a);
-    }
-    let values: Vec<&str> = req
-        .headers
+    dicomweb::route::query_param(req.uri.query(), "accept").or_else(|| accept_header(&req.headers))
+}
+
+/// All `Accept` header lines as one list, `None` without any.
+pub fn accept_header(headers: &http::HeaderMap) -> Option<String> {
+    let values: Vec<&str> = headers
         .get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
