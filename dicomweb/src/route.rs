@@ -71,6 +71,23 @@ pub enum Route {
     },
 }
 
+impl Route {
+    /// The datastore the request is for.
+    pub fn datastore(&self) -> &DatastoreId {
+        match self {
+            Route::NativeFramePost { datastore, .. }
+            | Route::NativeFrameGet { datastore, .. }
+            | Route::Frames { datastore, .. }
+            | Route::SearchStudies { datastore }
+            | Route::SearchSeries { datastore, .. }
+            | Route::SearchInstances { datastore, .. }
+            | Route::StudyMetadata { datastore, .. }
+            | Route::SeriesMetadata { datastore, .. }
+            | Route::InstanceMetadata { datastore, .. } => datastore,
+        }
+    }
+}
+
 /// A study, series and SOP instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
