@@ -8,4 +8,5 @@ pub mod cors;
 pub mod dev_issuer;
 pub mod errors;
 pub mod local;
+pub mod signer;
 pub mod translator;

@@ -1,0 +1,204 @@
+//! The signer: CloudFront's origin-request function for the native
+//! `POST /datastore/{ds}/imageSet/{is}/getImageFrame` (body included). A pure function of
+//! (configuration, request, credentials, now), like the authorizer.
+//!
+//! It accepts only that route and method; the body must be exactly
+//! `{"imageFrameId": "<32 hex>"}` and arrive whole (CloudFront passes up to 1 MB to
+//! origin-request). It points the origin at AHI's runtime endpoint for the configured region
+//! and signs with `aws-sigv4` (service `medical-imaging`): `host`, `content-type`, the
+//! `x-amz-*` headers already on the request, and the ones signing adds (`x-amz-date`,
+//! `x-amz-content-sha256`, `x-amz-security-token`). Other headers are left unsigned, since
+//! CloudFront may still change them on the way to the origin. Anything else is answered here
+//! (400, 403 or 405) and never forwarded unsigned.
+
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, SignableBody, SignableRequest, SigningSettings, sign,
+};
+use aws_sigv4::sign::v4::SigningParams;
+use base64::Engine;
+use dicomweb::Route;
+use healthimaging::ImageFrameId;
+use serde::Deserialize;
+
+use crate::cloudfront::{self, CustomOrigin, Origin, Request, RequestResult, Response};
+
+/// The SigV4 signing name of AWS HealthImaging.
+pub const SERVICE: &str = "medical-imaging";
+
+/// Where signed requests go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerConfig {
+    pub region: String,
+    /// The origin host; by default `runtime-medical-imaging.{region}.amazonaws.com`.
+    pub host: String,
+    /// `https` (AWS) or `http` (a local emulator).
+    pub protocol: String,
+    pub port: u16,
+}
+
+impl SignerConfig {
+    /// AHI's runtime endpoint in `region`.
+    pub fn aws(region: &str) -> Self {
+        Self {
+            region: region.to_owned(),
+            host: format!("runtime-medical-imaging.{region}.amazonaws.com"),
+            protocol: "https".into(),
+            port: 443,
+        }
+    }
+
+    /// The `Host` header value.
+    pub fn authority(&self) -> String {
+        let default = matches!(
+            (self.protocol.as_str(), self.port),
+            ("https", 443) | ("http", 80)
+        );
+        if default {
+            self.host.clone()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct FrameBody {
+    image_frame_id: String,
+}
+
+fn refuse(status: u16, body: &str) -> RequestResult {
+    let mut r = Response::text(status, body);
+    cloudfront::set_header(&mut r.headers, "Cache-Control", "no-store");
+    RequestResult::Respond(r)
+}
+
+/// Signs one origin request at `now`.
+pub fn origin_request(
+    config: &SignerConfig,
+    mut req: Request,
+    credentials: &Credentials,
+    now: SystemTime,
+) -> RequestResult {
+    if req.method != "POST" {
+        return refuse(405, "only POST getImageFrame is signed\n");
+    }
+    match dicomweb::route::parse(&req.method, &req.uri, Some(&req.querystring)) {
+        Ok(Route::NativeFramePost { .. }) => {}
+        Err(e @ dicomweb::RouteError::Invalid { .. }) => return refuse(400, &format!("{e}\n")),
+        Ok(_) | Err(_) => return refuse(403, "not a signed route\n"),
+    }
+    let Some(body) = &req.body else {
+        return refuse(400, "the request has no body\n");
+    };
+    if body.input_truncated {
+        return refuse(400, "the request body is too large\n");
+    }
+    let bytes = match body.encoding.as_str() {
+        "base64" => match base64::engine::general_purpose::STANDARD.decode(&body.data) {
+            Ok(b) => b,
+            Err(_) => return refuse(400, "the request body is not valid base64\n"),
+        },
+        _ => body.data.clone().into_bytes(),
+    };
+    let frame: FrameBody = match serde_json::from_slice(&bytes) {
+        Ok(f) => f,
+        Err(_) => {
+            return refuse(
+                400,
+                "the body must be {\"imageFrameId\": \"<32 hexadecimal characters>\"}\n",
+            );
+        }
+    };
+    if frame.image_frame_id.parse::<ImageFrameId>().is_err() {
+        return refuse(
+            400,
+            "imageFrameId must be 32 lowercase hexadecimal characters\n",
+        );
+    }
+
+    let authority = config.authority();
+    req.origin = Some(Origin {
+        custom: Some(CustomOrigin {
+            custom_headers: Default::default(),
+            domain_name: config.host.clone(),
+            keepalive_timeout: 5,
+            path: String::new(),
+            port: config.port,
+            protocol: config.protocol.clone(),
+            read_timeout: 30,
+            response_completion_timeout: None,
+            ssl_protocols: vec!["TLSv1.2".into()],
+            extra: Default::default(),
+        }),
+        s3: None,
+    });
+    req.set_header("Host", authority.clone());
+    if req.header("content-type").is_none() {
+        req.set_header("Content-Type", "application/json");
+    }
+    let url = if req.querystring.is_empty() {
+        format!("{}://{authority}{}", config.protocol, req.uri)
+    } else {
+        format!(
+            "{}://{authority}{}?{}",
+            config.protocol, req.uri, req.querystring
+        )
+    };
+    let signed: Vec<(String, String)> = req
+        .headers
+        .iter()
+        .filter(|(name, _)| {
+            *name == "host" || *name == "content-type" || name.starts_with("x-amz-")
+        })
+        .filter_map(|(name, v)| Some((name.clone(), v.first()?.value.clone())))
+        .collect();
+    let mut settings = SigningSettings::default();
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    let identity = credentials.clone().into();
+    let params = match SigningParams::builder()
+        .identity(&identity)
+        .region(&config.region)
+        .name(SERVICE)
+        .time(now)
+        .settings(settings)
+        .build()
+    {
+        Ok(p) => p.into(),
+        Err(_) => return refuse(500, "the signer is misconfigured\n"),
+    };
+    let signable = match SignableRequest::new(
+        "POST",
+        &url,
+        signed.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+        SignableBody::Bytes(&bytes),
+    ) {
+        Ok(s) => s,
+        Err(_) => return refuse(400, "the request cannot be signed\n"),
+    };
+    let instructions = match sign(signable, &params) {
+        Ok(out) => out.into_parts().0,
+        Err(_) => return refuse(500, "the request cannot be signed\n"),
+    };
+    for (name, value) in instructions.headers() {
+        req.set_header(&canonical_name(name), value);
+    }
+    RequestResult::Forward(Box::new(req))
+}
+
+/// `x-amz-date` → `X-Amz-Date`, for the `key` CloudFront forwards.
+fn canonical_name(lower: &str) -> String {
+    lower
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
