@@ -214,13 +214,17 @@ impl Authorizer {
             Err(RouteError::NotFound) => {
                 return self.refuse(404, "no such resource\n", Refusal::NoSuchRoute, &origin);
             }
-            Err(RouteError::MethodNotAllowed { .. }) => {
-                return self.refuse(
+            Err(RouteError::MethodNotAllowed { allow }) => {
+                let mut d = self.refuse(
                     405,
                     "method not allowed\n",
                     Refusal::MethodNotAllowed,
                     &origin,
                 );
+                if let RequestResult::Respond(r) = &mut d.result {
+                    cloudfront::set_header(&mut r.headers, "Allow", *allow);
+                }
+                return d;
             }
             // A malformed part: the origin answers it precisely, once authenticated.
             Err(RouteError::Invalid { .. }) => None,

@@ -59,7 +59,13 @@ impl DevIssuer {
         }
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let (issuer, der) = Self::generate()?;
-        write_private(&path, &der)?;
+        if let Err(e) = write_private(&path, &der) {
+            // Another process created it meanwhile: use theirs.
+            return match std::fs::read(&path) {
+                Ok(der) => Self::from_pkcs1_der(&der),
+                Err(_) => Err(e),
+            };
+        }
         Ok(issuer)
     }
 

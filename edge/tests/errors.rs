@@ -8,8 +8,9 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use edge::cors::CorsPolicy;
+use edge::authorizer::{AuthConfig, AuthMode, Authorizer};
 use edge::local::LocalEdge;
+use edge::local::keys::Keys;
 use edge::translator::{Translator, TranslatorConfig};
 use healthimaging::client::HealthImagingClient;
 use healthimaging::emulator::Faults;
@@ -347,7 +348,9 @@ async fn unreachable_upstream_is_502() {
     let edge = Arc::new(LocalEdge::new(
         Arc::new(Translator::new(client, TranslatorConfig::default())),
         None,
-        CorsPolicy::default(),
+        Authorizer::new(AuthConfig::new(AuthMode::None)),
+        Keys::none(),
+        None,
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());

@@ -19,9 +19,36 @@ fn line<'a>(p: &'a Process, prefix: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no line {prefix:?} in {:?}", p.lines))
 }
 
+/// A private state directory for the development issuer, shared by `serve` and `token`.
+fn state_dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn token(state: &std::path::Path, extra: &[&str]) -> String {
+    let out = Command::new(e2e::binary())
+        .arg("token")
+        .args(extra)
+        .env("DICOMWEB_EDGE_STATE_DIR", state)
+        .output()
+        .expect("run dicomweb-edge token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "token prints just the token: {text}");
+    lines[0].to_owned()
+}
+
 #[tokio::test]
 async fn serve_prints_its_contract_and_its_sample_request_works() {
-    let p = Process::start(&["serve", "--listen", "127.0.0.1:0"], &[]);
+    let state = state_dir();
+    let p = Process::start(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("DICOMWEB_EDGE_STATE_DIR", state.path().to_str().unwrap())],
+    );
     assert_eq!(p.datastores(), [DEMO_DATASTORE]);
     let root = line(&p, "dicomweb ");
     assert_eq!(root, format!("{}/datastore/{DEMO_DATASTORE}", p.url));
@@ -66,9 +93,11 @@ async fn serve_prints_its_contract_and_its_sample_request_works() {
     // The printed curl command works as printed.
     let curl = line(&p, "try: ");
     let dir = tempfile::tempdir().unwrap();
+    assert!(curl.contains("Authorization: Bearer $("), "{curl}");
     let out = Command::new("sh")
         .args(["-c", curl])
         .current_dir(dir.path())
+        .env("DICOMWEB_EDGE_STATE_DIR", state.path())
         .output()
         .expect("run curl");
     let head = String::from_utf8_lossy(&out.stdout);
@@ -88,7 +117,15 @@ fn dicomweb_client_reads_uncompressed_frames_equal_to_the_source() {
         return;
     }
     let p = Process::start(
-        &["serve", "--listen", "127.0.0.1:0", "--cache-mb", "0"],
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cache-mb",
+            "0",
+            "--auth",
+            "none",
+        ],
         &[],
     );
     let root = line(&p, "dicomweb ").to_owned();
@@ -115,41 +152,58 @@ fn dicomweb_client_reads_uncompressed_frames_equal_to_the_source() {
     }
 }
 
-/// The access log shows each request and never a bearer token, a `token` value or AWS
-/// signing material, at the most verbose level (the SDK's trace names the `authorization`
+/// The access log shows each request and never a bearer token (good or bad), a `token`
+/// value or AWS signing material, at the most verbose level (the SDK's trace names the `authorization`
 /// header, with its value redacted).
 #[tokio::test]
 async fn access_log_holds_no_secrets() {
     let log = tempfile::NamedTempFile::new().unwrap();
+    let state = state_dir();
     let p = Process::start_with_stderr(
         &["serve", "--listen", "127.0.0.1:0", "-vv"],
-        &[("RUST_LOG", "trace")],
+        &[
+            ("RUST_LOG", "trace"),
+            ("DICOMWEB_EDGE_STATE_DIR", state.path().to_str().unwrap()),
+        ],
         log.reopen().unwrap(),
     );
+    let good = token(state.path(), &[]);
     let curl = line(&p, "try: ");
     let url = curl.split_whitespace().last().unwrap().to_owned();
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let r = http
+        .get(format!("{url}?token={good}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http
+        .get(format!(
+            "{}/datastore/{DEMO_DATASTORE}/studies/1.2/series/1.3/instances/1.4/frames/1",
+            p.url
+        ))
+        .header("authorization", format!("Bearer {good}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
     let r = http
         .get(format!("{url}?token=query-token-e2e-secret"))
         .header("authorization", "Bearer header-token-e2e-secret")
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 200);
-    let r = http
-        .get(format!("{}/datastore/{DEMO_DATASTORE}/studies/1.2/series/1.3/instances/1.4/frames/1?token=query-token-e2e-secret", p.url))
-        .header("authorization", "Bearer header-token-e2e-secret")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    assert_eq!(r.status(), 401);
     drop(p);
     let text = std::fs::read_to_string(log.path()).unwrap();
     assert!(
         text.contains("token=REDACTED"),
         "the access log shows requests: {text}"
     );
+    let signature = good.rsplit('.').next().unwrap();
     for secret in [
+        good.as_str(),
+        signature,
         "e2e-secret",
         healthimaging::emulator::DEFAULT_SECRET_ACCESS_KEY,
         "Signature=",
@@ -159,4 +213,124 @@ async fn access_log_holds_no_secrets() {
             "log contains {secret:?}"
         );
     }
+}
+
+/// The development issuer end to end: a token from `dicomweb-edge token` reaches frames and
+/// the native POST through `serve`; without it, or with a tampered one, nothing is served,
+/// cache hits included; the issuer's keys are published.
+#[tokio::test]
+async fn dev_tokens_gate_every_request_cache_hits_included() {
+    let state = state_dir();
+    let p = Process::start(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("DICOMWEB_EDGE_STATE_DIR", state.path().to_str().unwrap())],
+    );
+    let good = token(state.path(), &["--expires-in", "600"]);
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = line(&p, "try: ")
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned();
+    let get = |auth: Option<String>| {
+        let mut r = http.get(&url);
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            let status = r.status().as_u16();
+            let h = r.headers().clone();
+            (status, h)
+        }
+    };
+    let (status, h) = get(Some(format!("Bearer {good}"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(h["x-cache"], "Miss");
+    let (status, h) = get(Some(format!("Bearer {good}"))).await;
+    assert_eq!((status, h["x-cache"].to_str().unwrap()), (200, "Hit"));
+    // The cached frame is not served without a valid token.
+    let (status, h) = get(None).await;
+    assert_eq!(status, 401);
+    assert_eq!(h["www-authenticate"], "Bearer");
+    assert!(h.get("x-cache").is_none());
+    let mut tampered = good.clone();
+    tampered.insert(good.len() - 5, 'A');
+    tampered.remove(good.len() - 4);
+    let (status, h) = get(Some(format!("Bearer {tampered}"))).await;
+    assert_eq!(status, 401);
+    assert_eq!(h["www-authenticate"], "Bearer error=\"invalid_token\"");
+
+    // The published keys verify the token's kid.
+    let jwks_url = line(&p, "auth ").rsplit(' ').next().unwrap().to_owned();
+    let jwks: serde_json::Value = http
+        .get(&jwks_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+
+    // The native POST, signed by the edge, returns AHI's frame.
+    let upstream = line(&p, "upstream ")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let sdk = HealthImagingClient::for_endpoint(
+        &upstream,
+        "us-east-1",
+        Credentials::new(
+            healthimaging::emulator::DEFAULT_ACCESS_KEY_ID,
+            healthimaging::emulator::DEFAULT_SECRET_ACCESS_KEY,
+            None,
+            None,
+            "e2e",
+        ),
+        &ClientOptions::default(),
+    );
+    let ds: DatastoreId = DEMO_DATASTORE.parse().unwrap();
+    let set = &sdk
+        .search_all(&ds, &SearchCriteria::default())
+        .await
+        .unwrap()[0];
+    let meta = sdk
+        .get_image_set_metadata(&ds, &set.image_set_id, None)
+        .await
+        .unwrap();
+    let frame = meta.instances().next().unwrap().2.image_frames[0]
+        .id
+        .clone();
+    let direct = sdk
+        .get_image_frame(&ds, &set.image_set_id, &frame)
+        .await
+        .unwrap();
+    let post = |auth: Option<String>, body: String| {
+        let mut r = http
+            .post(format!(
+                "{}/datastore/{ds}/imageSet/{}/getImageFrame",
+                p.url, set.image_set_id
+            ))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(a) = auth {
+            r = r.header("authorization", a);
+        }
+        r.send()
+    };
+    let body = format!(r#"{{"imageFrameId":"{frame}"}}"#);
+    let r = post(Some(format!("Bearer {good}")), body.clone())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], direct.content_type.as_str());
+    assert_eq!(r.bytes().await.unwrap(), direct.bytes);
+    let r = post(None, body).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = post(Some(format!("Bearer {good}")), "{}".into())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
 }

@@ -3,6 +3,7 @@
 
 mod emulator;
 mod serve;
+mod token;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +31,31 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the local AWS HealthImaging emulator alone.
     Emulator(EmulatorArgs),
+    /// Print a token of the development issuer that `serve --auth dev` (the default) accepts.
+    Token(TokenArgs),
+}
+
+/// How `serve` authenticates viewers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthKind {
+    /// Tokens of the local development issuer (`dicomweb-edge token`).
+    Dev,
+    /// Amazon Cognito access tokens (--cognito-region, --cognito-user-pool-id, --client-id).
+    Cognito,
+    /// Any OIDC issuer (--oidc-issuer, --audience).
+    Oidc,
+    /// No authentication: loopback addresses only.
+    None,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// Lifetime of the token in seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub expires_in: u64,
+    /// A scope to grant (repeatable).
+    #[arg(long)]
+    pub scope: Vec<String>,
 }
 
 /// Where `serve` sends HealthImaging calls.
@@ -59,9 +85,28 @@ pub struct ServeArgs {
     /// AWS region of HealthImaging (with --upstream aws; else from the AWS configuration).
     #[arg(long)]
     pub region: Option<String>,
-    /// A datastore to announce (with --upstream aws; repeatable).
+    /// A datastore viewers may reach (repeatable; default: any). With --upstream aws, also
+    /// the datastores announced.
     #[arg(long, value_name = "ID")]
     pub datastore: Vec<healthimaging::DatastoreId>,
+    /// How viewers authenticate.
+    #[arg(long, value_enum, default_value = "dev")]
+    pub auth: AuthKind,
+    /// With --auth oidc: the issuer (`iss`); keys from {issuer}/.well-known/jwks.json.
+    #[arg(long, required_if_eq("auth", "oidc"))]
+    pub oidc_issuer: Option<String>,
+    /// With --auth oidc: an accepted audience (repeatable).
+    #[arg(long, required_if_eq("auth", "oidc"))]
+    pub audience: Vec<String>,
+    /// With --auth cognito: the user pool's region.
+    #[arg(long, required_if_eq("auth", "cognito"))]
+    pub cognito_region: Option<String>,
+    /// With --auth cognito: the user pool ID.
+    #[arg(long, required_if_eq("auth", "cognito"))]
+    pub cognito_user_pool_id: Option<String>,
+    /// With --auth cognito: an accepted app client ID (repeatable).
+    #[arg(long, required_if_eq("auth", "cognito"))]
+    pub client_id: Vec<String>,
     /// Size of the shared edge cache in MiB; 0 disables it.
     #[arg(long, default_value_t = 256)]
     pub cache_mb: u64,
@@ -142,5 +187,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Emulator(args) => emulator::run(args).await,
+        Command::Token(args) => token::run(args),
     }
 }

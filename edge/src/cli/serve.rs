@@ -8,24 +8,19 @@ use std::time::Duration;
 
 use healthimaging::client::ClientOptions;
 
-use super::{ServeArgs, UpstreamKind};
+use super::{AuthKind, ServeArgs, UpstreamKind};
+use crate::authorizer::AuthMode;
 use crate::cors::CorsPolicy;
-use crate::local::stack::{self, RunningStack, StackOptions, Upstream};
+use crate::local::stack::{self, Auth, RunningStack, StackOptions, Upstream};
 use crate::translator::TranslatorConfig;
 use crate::translator::resolve::ResolverConfig;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let upstream = match args.upstream {
-        UpstreamKind::Emulator => {
-            anyhow::ensure!(
-                args.datastore.is_empty(),
-                "--datastore is for --upstream aws; the emulator serves every --data folder"
-            );
-            Upstream::Emulator {
-                data_dirs: super::data_dirs_or_demo(&args.data)?,
-                listen: args.emulator_listen,
-            }
-        }
+        UpstreamKind::Emulator => Upstream::Emulator {
+            data_dirs: super::data_dirs_or_demo(&args.data)?,
+            listen: args.emulator_listen,
+        },
         UpstreamKind::Aws => {
             anyhow::ensure!(
                 args.data.is_empty(),
@@ -36,6 +31,32 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 datastores: args.datastore.clone(),
             }
         }
+    };
+    let auth = match args.auth {
+        AuthKind::Dev => Auth::Dev {
+            state_dir: crate::dev_issuer::state_dir(),
+        },
+        AuthKind::None => {
+            anyhow::ensure!(
+                args.listen.ip().is_loopback(),
+                "--auth none is refused on a non-loopback address ({})",
+                args.listen
+            );
+            tracing::warn!(
+                "AUTHENTICATION IS OFF (--auth none): anyone who can reach {} can read the images",
+                args.listen
+            );
+            Auth::None
+        }
+        AuthKind::Oidc => Auth::Issuer(AuthMode::Oidc {
+            issuer: args.oidc_issuer.clone().unwrap_or_default(),
+            audiences: args.audience.clone(),
+        }),
+        AuthKind::Cognito => Auth::Issuer(AuthMode::Cognito {
+            region: args.cognito_region.clone().unwrap_or_default(),
+            user_pool_id: args.cognito_user_pool_id.clone().unwrap_or_default(),
+            client_ids: args.client_id.clone(),
+        }),
     };
     let options = StackOptions {
         upstream,
@@ -58,6 +79,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             origins: args.cors_origin.clone(),
             ..CorsPolicy::default()
         },
+        auth,
+        datastores: args.datastore.clone(),
     };
     let running = stack::start(options).await?;
     // Scripts read these lines; a closed stdout must not stop the server.
@@ -98,6 +121,19 @@ fn print_banner(s: &RunningStack, out: &mut impl Write) -> std::io::Result<()> {
     for d in &s.datastores {
         writeln!(out, "dicomweb {base}/datastore/{}", d.id)?;
     }
+    let token_flag = if s.dev_issuer.is_some() {
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "dicomweb-edge".into());
+        writeln!(
+            out,
+            "auth development issuer; tokens: {exe} token; keys: {base}{}",
+            crate::local::keys::JWKS_PATH
+        )?;
+        format!(" -H \"Authorization: Bearer $({exe} token)\"")
+    } else {
+        String::new()
+    };
     if let Some(e) = &s.emulator
         && let Some((ds, study, series, sop)) = e.emulator.datastores().find_map(|d| {
             let set = d.image_sets.values().find(|s| s.is_primary)?;
@@ -113,7 +149,7 @@ fn print_banner(s: &RunningStack, out: &mut impl Write) -> std::io::Result<()> {
     {
         writeln!(
             out,
-            "try: curl -sD- -o frame.bin -H 'Accept: multipart/related; type=\"application/octet-stream\"; transfer-syntax=*' {base}/datastore/{ds}/studies/{study}/series/{series}/instances/{sop}/frames/1"
+            "try: curl -sD- -o frame.bin{token_flag} -H 'Accept: multipart/related; type=\"application/octet-stream\"; transfer-syntax=*' {base}/datastore/{ds}/studies/{study}/series/{series}/instances/{sop}/frames/1"
         )?;
     }
     if let Some(d) = s.datastores.first() {

@@ -7,7 +7,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use anyhow::Context;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use healthimaging::DatastoreId;
 use healthimaging::client::{ClientOptions, HealthImagingClient};
 use healthimaging::emulator::{
@@ -16,9 +19,13 @@ use healthimaging::emulator::{
 };
 use tokio::task::JoinHandle;
 
-use super::LocalEdge;
 use super::cache::EdgeCache;
+use super::keys::{Keys, RemoteKeys};
+use super::{LocalEdge, NativeOrigin};
+use crate::authorizer::{AuthConfig, AuthMode, Authorizer};
 use crate::cors::CorsPolicy;
+use crate::dev_issuer::{DEV_AUDIENCE, DEV_ISSUER, DevIssuer};
+use crate::signer::SignerConfig;
 use crate::translator::{Translator, TranslatorConfig};
 
 /// Where the translator's AHI calls go.
@@ -37,6 +44,17 @@ pub enum Upstream {
     },
 }
 
+/// How viewers authenticate.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// No authentication (loopback only).
+    None,
+    /// The development issuer whose key lives in `state_dir` (see `dicomweb-edge token`).
+    Dev { state_dir: PathBuf },
+    /// Cognito or an OIDC issuer; keys come from its published JWKS.
+    Issuer(AuthMode),
+}
+
 /// Everything `start` needs.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
@@ -47,6 +65,9 @@ pub struct StackOptions {
     /// Bytes of edge cache; 0 disables it.
     pub cache_bytes: u64,
     pub cors: CorsPolicy,
+    pub auth: Auth,
+    /// Datastores viewers may reach; empty: any.
+    pub datastores: Vec<DatastoreId>,
 }
 
 impl StackOptions {
@@ -63,6 +84,8 @@ impl StackOptions {
             client: ClientOptions::default(),
             cache_bytes: 256 << 20,
             cors: CorsPolicy::default(),
+            auth: Auth::None,
+            datastores: Vec::new(),
         }
     }
 }
@@ -90,6 +113,8 @@ pub struct RunningStack {
     pub edge: Arc<LocalEdge>,
     pub emulator: Option<EmbeddedEmulator>,
     pub datastores: Vec<DatastoreInfo>,
+    /// The development issuer, with `Auth::Dev`.
+    pub dev_issuer: Option<Arc<DevIssuer>>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
@@ -148,7 +173,7 @@ pub async fn import(config: EmulatorConfig) -> anyhow::Result<(Emulator, ImportR
 /// Imports the data (if emulated), binds both servers and starts serving.
 pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
     let mut tasks = Vec::new();
-    let (client, emulator, datastores) = match opts.upstream {
+    let (client, emulator, datastores, native) = match opts.upstream {
         Upstream::Emulator { data_dirs, listen } => {
             let (emulator, report) = import(EmulatorConfig {
                 data_dirs,
@@ -177,16 +202,47 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
                     image_sets: d.image_sets.len(),
                 })
                 .collect();
+            let port = url
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(80);
+            let native = NativeOrigin {
+                signer: SignerConfig {
+                    region: DEFAULT_REGION.into(),
+                    host: "127.0.0.1".into(),
+                    protocol: "http".into(),
+                    port,
+                },
+                credentials: SharedCredentialsProvider::new(aws_credentials(&creds)),
+                client: reqwest::Client::new(),
+            };
             let embedded = EmbeddedEmulator {
                 emulator,
                 url,
                 region: DEFAULT_REGION.into(),
                 report,
             };
-            (client, Some(embedded), datastores)
+            (client, Some(embedded), datastores, native)
         }
         Upstream::Aws { region, datastores } => {
-            let client = HealthImagingClient::from_env(region, &opts.client).await;
+            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+            if let Some(r) = &region {
+                loader = loader.region(aws_config::Region::new(r.clone()));
+            }
+            let conf = loader.load().await;
+            let region = conf
+                .region()
+                .map(|r| r.to_string())
+                .context("no AWS region: pass --region or configure one")?;
+            let native = NativeOrigin {
+                signer: SignerConfig::aws(&region),
+                credentials: conf
+                    .credentials_provider()
+                    .context("no AWS credentials provider")?,
+                client: reqwest::Client::new(),
+            };
+            let client = HealthImagingClient::from_env(Some(region), &opts.client).await;
             let datastores = datastores
                 .into_iter()
                 .map(|id| DatastoreInfo {
@@ -195,12 +251,43 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
                     image_sets: 0,
                 })
                 .collect();
-            (client, None, datastores)
+            (client, None, datastores, native)
         }
     };
     let translator = Arc::new(Translator::new(client, opts.translator));
     let cache = (opts.cache_bytes > 0).then(|| EdgeCache::new(opts.cache_bytes));
-    let edge = Arc::new(LocalEdge::new(translator, cache, opts.cors));
+    let (mode, keys, dev_issuer) = match opts.auth {
+        Auth::None => (AuthMode::None, Keys::none(), None),
+        Auth::Dev { state_dir } => {
+            let issuer = tokio::task::spawn_blocking(move || DevIssuer::load_or_create(&state_dir))
+                .await
+                .context("key task failed")??;
+            let keys = Keys::Static {
+                jwks: Arc::new(issuer.jwks()),
+                publish: true,
+            };
+            let mode = AuthMode::Oidc {
+                issuer: DEV_ISSUER.into(),
+                audiences: vec![DEV_AUDIENCE.into()],
+            };
+            (mode, keys, Some(Arc::new(issuer)))
+        }
+        Auth::Issuer(mode) => {
+            let url = mode.jwks_url().context("this auth mode has no issuer")?;
+            let keys = Keys::Remote(RemoteKeys::new(url, Duration::from_secs(60)).await);
+            (mode, keys, None)
+        }
+    };
+    let mut auth = AuthConfig::new(mode);
+    auth.cors = opts.cors;
+    auth.datastores = opts.datastores;
+    let edge = Arc::new(LocalEdge::new(
+        translator,
+        cache,
+        Authorizer::new(auth),
+        keys,
+        Some(native),
+    ));
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .with_context(|| format!("cannot listen on {}", opts.listen))?;
@@ -214,6 +301,7 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
         edge,
         emulator,
         datastores,
+        dev_issuer,
         tasks,
     })
 }
