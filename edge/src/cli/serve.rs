@@ -81,6 +81,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         auth,
         datastores: args.datastore.clone(),
+        jwks_cooldown: Duration::from_secs(60),
     };
     let running = stack::start(options).await?;
     // Scripts read these lines; a closed stdout must not stop the server.

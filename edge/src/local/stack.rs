@@ -68,6 +68,8 @@ pub struct StackOptions {
     pub auth: Auth,
     /// Datastores viewers may reach; empty: any.
     pub datastores: Vec<DatastoreId>,
+    /// Least time between two fetches of an issuer's JWKS.
+    pub jwks_cooldown: Duration,
 }
 
 impl StackOptions {
@@ -86,6 +88,7 @@ impl StackOptions {
             cors: CorsPolicy::default(),
             auth: Auth::None,
             datastores: Vec::new(),
+            jwks_cooldown: Duration::from_secs(60),
         }
     }
 }
@@ -274,7 +277,7 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
         }
         Auth::Issuer(mode) => {
             let url = mode.jwks_url().context("this auth mode has no issuer")?;
-            let keys = Keys::Remote(RemoteKeys::new(url, Duration::from_secs(60)).await);
+            let keys = Keys::Remote(RemoteKeys::new(url, opts.jwks_cooldown).await);
             (mode, keys, None)
         }
     };
