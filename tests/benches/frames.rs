@@ -17,8 +17,8 @@ use dicom_dictionary_std::tags;
 use e2e::Process;
 use futures_util::StreamExt;
 use healthimaging::api::SearchCriteria;
-use healthimaging::client::{ClientOptions, HealthImagingClient};
-use healthimaging::emulator::{DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY, demo_data_dir};
+use healthimaging::client::HealthImagingClient;
+use healthimaging::emulator::demo_data_dir;
 use healthimaging::{DatastoreId, ImageFrameId, ImageSetId};
 
 const SIDE: u16 = 320;
@@ -186,26 +186,8 @@ async fn run(requests: usize, concurrency: usize) {
         ],
         &[("RUST_LOG", "warn")],
     );
-    let upstream = p
-        .lines
-        .iter()
-        .find_map(|l| l.strip_prefix("upstream "))
-        .and_then(|l| l.split_whitespace().next())
-        .expect("upstream line")
-        .to_owned();
     let base_url = p.url.clone();
-    let sdk = HealthImagingClient::for_endpoint(
-        &upstream,
-        "us-east-1",
-        aws_credential_types::Credentials::new(
-            DEFAULT_ACCESS_KEY_ID,
-            DEFAULT_SECRET_ACCESS_KEY,
-            None,
-            None,
-            "bench",
-        ),
-        &ClientOptions::default(),
-    );
+    let sdk = p.upstream_sdk();
     let t = Arc::new(targets(&sdk, p.datastores()[0].parse().expect("id")).await);
     assert_eq!(t.frames.len(), INSTANCES);
     let http = reqwest::Client::builder()

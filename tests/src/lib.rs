@@ -107,6 +107,32 @@ impl Process {
         self.child.id()
     }
 
+    /// The URL on the `upstream` line of `serve` (its embedded emulator).
+    pub fn upstream_url(&self) -> String {
+        self.lines
+            .iter()
+            .find_map(|l| l.strip_prefix("upstream "))
+            .and_then(|l| l.split_whitespace().next())
+            .expect("an upstream line")
+            .to_owned()
+    }
+
+    /// An AWS SDK client of `serve`'s embedded emulator, with its documented credentials.
+    pub fn upstream_sdk(&self) -> healthimaging::client::HealthImagingClient {
+        healthimaging::client::HealthImagingClient::for_endpoint(
+            &self.upstream_url(),
+            healthimaging::emulator::DEFAULT_REGION,
+            aws_credential_types::Credentials::new(
+                healthimaging::emulator::DEFAULT_ACCESS_KEY_ID,
+                healthimaging::emulator::DEFAULT_SECRET_ACCESS_KEY,
+                None,
+                None,
+                "e2e",
+            ),
+            &healthimaging::client::ClientOptions::default(),
+        )
+    }
+
     /// The values of lines `datastore <id> …`.
     pub fn datastores(&self) -> Vec<String> {
         self.lines

@@ -4,11 +4,9 @@
 
 use std::process::Command;
 
-use aws_credential_types::Credentials;
 use e2e::{Process, python_modules_available, workspace};
 use healthimaging::DatastoreId;
 use healthimaging::api::SearchCriteria;
-use healthimaging::client::{ClientOptions, HealthImagingClient};
 
 const DEMO_DATASTORE: &str = "fe979d40487394a75b813ff62a2f7451";
 
@@ -69,20 +67,8 @@ async fn serve_prints_its_contract_and_its_sample_request_works() {
 
     // The upstream line names the embedded emulator, which AWS SDKs can call directly.
     let upstream = line(&p, "upstream ");
-    let emulator_url = upstream.split_whitespace().next().unwrap();
     assert!(upstream.contains("HealthImaging emulator"), "{upstream}");
-    let sdk = HealthImagingClient::for_endpoint(
-        emulator_url,
-        "us-east-1",
-        Credentials::new(
-            healthimaging::emulator::DEFAULT_ACCESS_KEY_ID,
-            healthimaging::emulator::DEFAULT_SECRET_ACCESS_KEY,
-            None,
-            None,
-            "e2e",
-        ),
-        &ClientOptions::default(),
-    );
+    let sdk = p.upstream_sdk();
     let ds: DatastoreId = DEMO_DATASTORE.parse().unwrap();
     let sets = sdk
         .search_all(&ds, &SearchCriteria::default())
@@ -274,23 +260,7 @@ async fn dev_tokens_gate_every_request_cache_hits_included() {
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
 
     // The native POST, signed by the edge, returns AHI's frame.
-    let upstream = line(&p, "upstream ")
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned();
-    let sdk = HealthImagingClient::for_endpoint(
-        &upstream,
-        "us-east-1",
-        Credentials::new(
-            healthimaging::emulator::DEFAULT_ACCESS_KEY_ID,
-            healthimaging::emulator::DEFAULT_SECRET_ACCESS_KEY,
-            None,
-            None,
-            "e2e",
-        ),
-        &ClientOptions::default(),
-    );
+    let sdk = p.upstream_sdk();
     let ds: DatastoreId = DEMO_DATASTORE.parse().unwrap();
     let set = &sdk
         .search_all(&ds, &SearchCriteria::default())
