@@ -181,6 +181,8 @@ async fn run(requests: usize, concurrency: usize) {
             "127.0.0.1:0",
             "--cache-mb",
             "0",
+            "--auth",
+            "none",
             "--data",
             &data,
         ],
