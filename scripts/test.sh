@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need beyond the Rust
 # toolchain (Python packages into .cache/venv: pydicom, numpy, pydicom-data, boto3), then
-# checks formatting and lints, and runs every test with the Python oracles required.
+# checks formatting and lints, builds the edge cores for wasm32 (scripts/build-wasm.sh, which
+# installs Debian's wasm-capable toolchain if no rustup target exists), and runs every test
+# with the Python oracles required.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,4 +23,6 @@ export DICOMWEB_EDGE_FULL_TESTS=1
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy -p edge --lib --no-default-features --quiet -- -D warnings
+scripts/build-wasm.sh --quiet
 cargo test --workspace

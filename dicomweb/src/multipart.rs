@@ -4,8 +4,9 @@
 //! ready: `--B\r\n` + part headers + `\r\n` + payload + `\r\n`, repeated, then `--B--`. Part
 //! headers are written exactly as `Content-Type: <media type>; transfer-syntax=<UID>` and
 //! `Content-Location: <url>` (Cornerstone matches `Content-Type:` case-sensitively and reads
-//! the transfer syntax from the part). The boundary is 32 random hex characters per response
-//! (2^-128 odds of meeting it in a payload), injectable for snapshot tests.
+//! the transfer syntax from the part). The caller chooses the boundary: the translator derives
+//! 128 bits from a hash of what determines the response, so every answer to the same request
+//! is byte-identical (see `edge::translator::validators`).
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -16,14 +17,8 @@ pub struct MultipartWriter {
 }
 
 impl MultipartWriter {
-    /// A writer with a fresh random boundary.
-    pub fn new() -> Self {
-        use rand::Rng;
-        let n: u128 = rand::rng().random();
-        Self::with_boundary(format!("{n:032x}"))
-    }
-
-    /// A writer with a fixed boundary (tests and snapshots).
+    /// A writer whose parts are delimited by `--boundary` (RFC 2046 §5.1.1: at most 70
+    /// characters that the payloads do not contain).
     pub fn with_boundary(boundary: impl Into<String>) -> Self {
         Self {
             boundary: boundary.into(),
@@ -85,12 +80,6 @@ impl MultipartWriter {
             .sum::<usize>()
             + self.boundary.len()
             + 4
-    }
-}
-
-impl Default for MultipartWriter {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -225,9 +214,7 @@ mod tests {
 
     #[test]
     fn round_trips_through_the_parser() {
-        let w = MultipartWriter::new();
-        assert_eq!(w.boundary().len(), 32);
-        assert_ne!(w.boundary(), MultipartWriter::new().boundary());
+        let w = MultipartWriter::with_boundary("5f0c0a4e6a1b4c3d9e8f7a6b5c4d3e2f");
         let payload: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
         let b = body(
             &w,
