@@ -1,0 +1,191 @@
+//! `dicomweb-conformance`: runs the conformance checks against a DICOMweb base URL.
+//! Exit status: 0 when nothing failed, 1 when a check failed, 2 when the run could not start.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use conformance::checks::{self, Ctx, Group};
+use conformance::report::{self, Summary};
+use conformance::{Given, Session, profiles, target};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "dicomweb-conformance",
+    about = "Checks a DICOMweb server's frame retrieval (and the HealthImaging native path) \
+             against PS3.18 and what real viewers need."
+)]
+struct Args {
+    /// The DICOMweb root, e.g. https://d111.cloudfront.net/datastore/<id> or
+    /// http://127.0.0.1:8042/dicom-web.
+    #[arg(long)]
+    base_url: String,
+    /// A bearer token for every request (prefer --token-command: arguments are visible to
+    /// other users of the machine).
+    #[arg(long, conflicts_with = "token_command")]
+    token: Option<String>,
+    /// A shell command that prints a bearer token, e.g. "dicomweb-edge token".
+    #[arg(long)]
+    token_command: Option<String>,
+    /// Study, series and SOP instance to test; found by QIDO-RS when not given.
+    #[arg(long)]
+    study: Option<String>,
+    #[arg(long)]
+    series: Option<String>,
+    #[arg(long)]
+    instance: Option<String>,
+    /// The instance's NumberOfFrames, when the server has no WADO-RS metadata.
+    #[arg(long)]
+    frames: Option<u32>,
+    /// Rows,Columns,SamplesPerPixel,BitsAllocated of the instance, when the server has no
+    /// WADO-RS metadata (enables the decoded-length check).
+    #[arg(long, value_delimiter = ',', num_args = 4, value_names = ["ROWS", "COLUMNS", "SAMPLES", "BITS"])]
+    pixel: Vec<u64>,
+    /// HealthImaging image set holding the instance (enables the native checks).
+    #[arg(long, requires = "image_frame_id")]
+    image_set: Option<String>,
+    /// HealthImaging image frame ID of DICOMweb frame --native-frame of the instance.
+    #[arg(long, requires = "image_set")]
+    image_frame_id: Option<String>,
+    /// Which DICOMweb frame --image-frame-id is.
+    #[arg(long, default_value_t = 1)]
+    native_frame: u32,
+    /// An origin the server should allow (enables the CORS checks).
+    #[arg(long)]
+    origin: Option<String>,
+    /// Run only these groups (comma-separated or repeated): frames, multipart, negotiation,
+    /// errors, cors, auth, caching, native, decoded.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Write a report: `--report json FILE` or `--report junit FILE` (repeatable).
+    #[arg(long, num_args = 2, value_names = ["FORMAT", "FILE"])]
+    report: Vec<String>,
+    /// Known deviations of a server to expect (`orthanc`); see conformance/src/profiles.rs.
+    #[arg(long)]
+    profile: Option<String>,
+    /// Seconds to wait for each answer.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// List the checks and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.list {
+        for c in checks::all() {
+            println!("{:<36} {}  ({})", c.id, c.title, c.cite);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs the suite; `Ok(true)` when no check failed.
+async fn run(args: Args) -> anyhow::Result<bool> {
+    let groups = args
+        .only
+        .iter()
+        .map(|g| Group::parse(g.trim()).with_context(|| format!("unknown group {g:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let profile = match &args.profile {
+        Some(name) => {
+            Some(profiles::named(name).with_context(|| format!("unknown profile {name:?}"))?)
+        }
+        None => None,
+    };
+    let mut reports = Vec::new();
+    for pair in args.report.chunks(2) {
+        let [format, file] = pair else {
+            bail!("--report takes a format and a file")
+        };
+        if format != "json" && format != "junit" {
+            bail!("--report format is json or junit, not {format:?}");
+        }
+        reports.push((format.clone(), PathBuf::from(file)));
+    }
+    let token = match (&args.token, &args.token_command) {
+        (Some(t), _) => Some(t.trim().to_owned()),
+        (None, Some(cmd)) => Some(token_from(cmd)?),
+        (None, None) => None,
+    };
+    let session = Session::new(token, Duration::from_secs(args.timeout))?;
+    let given = Given {
+        study: args.study,
+        series: args.series,
+        instance: args.instance,
+        frames: args.frames,
+        image_set: args.image_set,
+        image_frame_id: args.image_frame_id,
+        native_frame: Some(args.native_frame),
+        origin: args.origin,
+        pixel: match args.pixel[..] {
+            [rows, columns, samples_per_pixel, bits_allocated] => Some(target::Pixel {
+                rows,
+                columns,
+                samples_per_pixel,
+                bits_allocated,
+            }),
+            _ => None,
+        },
+    };
+    let target = target::discover(&session, &args.base_url, given).await?;
+    let ctx = Ctx::new(session, target);
+    let mut findings = checks::run(&ctx, &groups).await;
+    if let Some(profile) = profile {
+        profiles::apply(profile, &mut findings);
+    }
+    print!("{}", report::table(&ctx.target, &findings));
+    for (format, file) in reports {
+        let text = if format == "json" {
+            serde_json::to_string_pretty(&report::json(&ctx.target, &findings))?
+        } else {
+            report::junit(&findings)?
+        };
+        std::fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
+    }
+    Ok(Summary::of(&findings).failed == 0)
+}
+
+/// Runs `cmd` with `sh -c` and takes its trimmed stdout as the token (never printed).
+fn token_from(cmd: &str) -> anyhow::Result<String> {
+    let out = Command::new("sh")
+        .args(["-c", cmd])
+        .output()
+        .with_context(|| format!("running --token-command {cmd:?}"))?;
+    if !out.status.success() {
+        bail!(
+            "--token-command {cmd:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let token = String::from_utf8(out.stdout)
+        .context("--token-command printed something that is not text")?
+        .trim()
+        .to_owned();
+    if token.is_empty() {
+        bail!("--token-command {cmd:?} printed nothing");
+    }
+    Ok(token)
+}

@@ -1,0 +1,90 @@
+//! Known deviations of other servers, so that a comparison run states exactly where they
+//! differ from what the suite checks, and why. A listed check that fails is reported as a
+//! known deviation; a listed check that passes is reported as a failure, so the list cannot
+//! go stale.
+
+use crate::checks::{Finding, Verdict};
+
+/// A check a server is known to fail, and why.
+pub struct Deviation {
+    pub check: &'static str,
+    pub reason: &'static str,
+}
+
+/// Orthanc 1.10 with its DICOMweb plugin 1.7 (Debian 12 `orthanc`, `orthanc-dicomweb`),
+/// loaded with the demo dataset (`scripts/conformance-orthanc.sh`).
+pub const ORTHANC: &[Deviation] = &[
+    Deviation {
+        check: "frames.duplicate",
+        reason: "Orthanc answers 200 with the frame repeated; PS3.18 defines the frame list as \
+                 non-duplicate frame numbers",
+    },
+    Deviation {
+        check: "negotiation.unsupported",
+        reason: "Orthanc answers 400, calling video/mpeg2 with the MPEG2 syntax incompatible, \
+                 where a media type it cannot supply calls for 406",
+    },
+    Deviation {
+        check: "negotiation.accept-list",
+        reason: "Orthanc reads only the first Accept entry and answers 400 unless that entry is \
+                 multipart/related",
+    },
+    Deviation {
+        check: "errors.malformed-uid",
+        reason: "Orthanc does not check UID syntax and answers 404 for any UID it does not hold",
+    },
+    Deviation {
+        check: "errors.cors",
+        reason: "Orthanc has no CORS support (deployments put a proxy in front of it)",
+    },
+    Deviation {
+        check: "cors.preflight",
+        reason: "Orthanc has no CORS support: OPTIONS answers 404",
+    },
+    Deviation {
+        check: "cors.expose",
+        reason: "Orthanc has no CORS support",
+    },
+    Deviation {
+        check: "caching.etag",
+        reason: "Orthanc sends no ETag on frames; the check states this product's CDN caching \
+                 rules (DESIGN.md), which PS3.18 does not require",
+    },
+    Deviation {
+        check: "caching.cache-control",
+        reason: "Orthanc sends no Cache-Control on frames; the check states this product's CDN \
+                 caching rules (DESIGN.md), which PS3.18 does not require",
+    },
+];
+
+/// The profiles `--profile` accepts.
+pub fn named(name: &str) -> Option<&'static [Deviation]> {
+    match name {
+        "orthanc" => Some(ORTHANC),
+        _ => None,
+    }
+}
+
+/// Marks the findings `profile` explains.
+pub fn apply(profile: &[Deviation], findings: &mut [Finding]) {
+    for f in findings {
+        let Some(d) = profile.iter().find(|d| d.check == f.id) else {
+            continue;
+        };
+        match f.outcome.verdict {
+            Verdict::Fail => {
+                f.outcome.verdict = Verdict::KnownDeviation;
+                f.outcome.got = format!("{} [known deviation: {}]", f.outcome.got, d.reason);
+            }
+            Verdict::Pass => {
+                f.outcome.verdict = Verdict::Fail;
+                f.outcome.got = format!(
+                    "{} [passed, but the profile lists it as a known deviation ({}); update \
+                     conformance/src/profiles.rs]",
+                    f.outcome.got, d.reason
+                );
+            }
+            Verdict::NotApplicable | Verdict::KnownDeviation => {}
+        }
+    }
+}
