@@ -41,7 +41,7 @@ struct Args {
     frames: Option<u32>,
     /// Rows,Columns,SamplesPerPixel,BitsAllocated of the instance, when the server has no
     /// WADO-RS metadata (enables the decoded-length check).
-    #[arg(long, value_delimiter = ',', num_args = 4, value_names = ["ROWS", "COLUMNS", "SAMPLES", "BITS"])]
+    #[arg(long, value_delimiter = ',', value_name = "ROWS,COLUMNS,SAMPLES,BITS")]
     pixel: Vec<u64>,
     /// HealthImaging image set holding the instance (enables the native checks).
     #[arg(long, requires = "image_frame_id")]
@@ -146,7 +146,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
                 samples_per_pixel,
                 bits_allocated,
             }),
-            _ => None,
+            [] => None,
+            _ => bail!("--pixel takes four numbers: ROWS,COLUMNS,SAMPLES,BITS"),
         },
     };
     let target = target::discover(&session, &args.base_url, given).await?;

@@ -88,3 +88,60 @@ pub fn apply(profile: &[Deviation], findings: &mut [Finding]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::{Group, Outcome};
+
+    fn finding(id: &'static str, ok: bool) -> Finding {
+        Finding {
+            id,
+            group: Group::Frames,
+            title: "t",
+            cite: "c",
+            outcome: Outcome::judge(ok, "GET /", "200", "got"),
+        }
+    }
+
+    #[test]
+    fn listed_failures_become_known_and_listed_passes_become_failures() {
+        const PROFILE: &[Deviation] = &[
+            Deviation {
+                check: "a",
+                reason: "because",
+            },
+            Deviation {
+                check: "b",
+                reason: "was fixed",
+            },
+        ];
+        let mut findings = vec![finding("a", false), finding("b", true), finding("c", false)];
+        apply(PROFILE, &mut findings);
+        let verdicts: Vec<_> = findings.iter().map(|f| f.outcome.verdict).collect();
+        assert_eq!(
+            verdicts,
+            [Verdict::KnownDeviation, Verdict::Fail, Verdict::Fail]
+        );
+        assert!(
+            findings[0]
+                .outcome
+                .got
+                .ends_with("[known deviation: because]")
+        );
+        assert!(
+            findings[1]
+                .outcome
+                .got
+                .contains("update conformance/src/profiles.rs")
+        );
+    }
+
+    #[test]
+    fn every_orthanc_deviation_names_a_check() {
+        let ids: Vec<_> = crate::checks::all().iter().map(|c| c.id).collect();
+        for d in ORTHANC {
+            assert!(ids.contains(&d.check), "{}", d.check);
+        }
+    }
+}

@@ -162,3 +162,85 @@ pub fn junit(findings: &[Finding]) -> anyhow::Result<String> {
     }
     Ok(report.to_string()?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Outcome;
+
+    fn finding(id: &'static str, group: Group, outcome: Outcome) -> Finding {
+        Finding {
+            id,
+            group,
+            title: "title",
+            cite: "PS3.18",
+            outcome,
+        }
+    }
+
+    fn findings() -> Vec<Finding> {
+        vec![
+            finding(
+                "frames.a",
+                Group::Frames,
+                Outcome::judge(true, "GET /a", "200", "200"),
+            ),
+            finding(
+                "frames.b",
+                Group::Frames,
+                Outcome::judge(false, "GET /b", "400", "500 <&>"),
+            ),
+            finding("auth.c", Group::Auth, Outcome::not_applicable("no token")),
+        ]
+    }
+
+    #[test]
+    fn summary_counts_each_verdict() {
+        let s = Summary::of(&findings());
+        assert_eq!(s.line(), "1 passed, 1 failed, 1 not applicable");
+    }
+
+    #[test]
+    fn junit_has_a_suite_per_group_with_failures_and_skips() {
+        let xml = junit(&findings()).unwrap();
+        assert!(
+            xml.contains(
+                r#"<testsuites name="dicomweb-conformance" tests="3" failures="1" errors="0""#
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                r#"<testsuite name="frames" tests="2" disabled="0" errors="0" failures="1""#
+            ),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<failure message="500 &lt;&amp;&gt;""#),
+            "{xml}"
+        );
+        assert!(xml.contains(r#"<skipped message="no token""#), "{xml}");
+    }
+
+    #[test]
+    fn json_lists_checks_and_counts() {
+        let target = Target {
+            base_url: "http://x".into(),
+            study: "1".into(),
+            series: "2".into(),
+            instance: "3".into(),
+            frames: Some(2),
+            pixel: None,
+            stored_transfer_syntax: None,
+            native: None,
+            origin: None,
+            notes: vec![],
+        };
+        let v = json(&target, &findings());
+        assert_eq!(v["summary"]["failed"], 1);
+        assert_eq!(v["checks"][1]["verdict"], "fail");
+        assert_eq!(v["checks"][1]["sent"], "GET /b");
+        assert_eq!(v["checks"][2]["verdict"], "not_applicable");
+        assert_eq!(v["checks"][2]["group"], "auth");
+    }
+}

@@ -240,3 +240,53 @@ pub fn int(obj: &Value, tag: &str) -> Option<u64> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_length_packs_single_bits() {
+        let p = |bits_allocated, samples_per_pixel| Pixel {
+            rows: 3,
+            columns: 5,
+            samples_per_pixel,
+            bits_allocated,
+        };
+        assert_eq!(p(16, 1).frame_length(), 30);
+        assert_eq!(p(8, 3).frame_length(), 45);
+        assert_eq!(p(1, 1).frame_length(), 2);
+    }
+
+    #[test]
+    fn dicom_json_numbers_may_be_strings() {
+        let v = serde_json::json!({
+            "00280008": {"vr": "IS", "Value": ["36"]},
+            "00280010": {"vr": "US", "Value": [256]},
+            "0020000D": {"vr": "UI", "Value": ["1.2.3"]}
+        });
+        assert_eq!(int(&v, "00280008"), Some(36));
+        assert_eq!(int(&v, "00280010"), Some(256));
+        assert_eq!(string(&v, "0020000D").as_deref(), Some("1.2.3"));
+        assert_eq!(int(&v, "00280011"), None);
+    }
+
+    #[test]
+    fn only_product_roots_have_a_datastore_url() {
+        let mut t = Target {
+            base_url: "http://x/datastore/fe979d40487394a75b813ff62a2f7451".into(),
+            study: String::new(),
+            series: String::new(),
+            instance: String::new(),
+            frames: None,
+            pixel: None,
+            stored_transfer_syntax: None,
+            native: None,
+            origin: None,
+            notes: vec![],
+        };
+        assert!(t.datastore_url().is_some());
+        t.base_url = "http://x/dicom-web".into();
+        assert!(t.datastore_url().is_none());
+    }
+}

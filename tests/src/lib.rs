@@ -15,22 +15,30 @@ pub fn workspace() -> PathBuf {
 /// The `dicomweb-edge` binary of this build profile, built once per test process.
 pub fn binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("test executable path");
-        // target/<profile>/deps/<test> → target/<profile>/dicomweb-edge
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(workspace())
-            .args(["build", "--quiet", "--bin", "dicomweb-edge"]);
-        if profile_dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "building dicomweb-edge failed");
-        profile_dir.join("dicomweb-edge")
-    })
-    .clone()
+    BIN.get_or_init(|| build("dicomweb-edge")).clone()
+}
+
+/// The `dicomweb-conformance` binary of this build profile, built once per test process.
+pub fn conformance_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| build("dicomweb-conformance")).clone()
+}
+
+/// Builds the workspace binary `name` in the test's own profile and returns its path.
+fn build(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(workspace())
+        .args(["build", "--quiet", "--bin", name]);
+    if profile_dir.ends_with("release") {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().expect("run cargo build");
+    assert!(status.success(), "building {name} failed");
+    profile_dir.join(name)
 }
 
 /// A running `dicomweb-edge` process, killed on drop.

@@ -1,0 +1,230 @@
+//! `dicomweb-conformance` run against `dicomweb-edge serve` the way a user runs them: tokens
+//! from `dicomweb-edge token`, the native path through the signer, CORS. Every check passes
+//! or, where the target cannot offer what it needs, is reported as not applicable.
+
+use std::process::{Command, Output};
+
+use e2e::{Process, binary, conformance_binary};
+use healthimaging::api::SearchCriteria;
+use healthimaging::metadata::Instance;
+
+/// One demo instance as the suite needs it.
+struct Subject {
+    study: String,
+    series: String,
+    sop: String,
+    image_set: String,
+    frame_ids: Vec<String>,
+    pixel: [u64; 4],
+}
+
+/// Demo instances found through the emulator's own API: the 36-frame HTJ2K cine and the
+/// first instance of the uncompressed CT series.
+async fn subjects(p: &Process) -> (Subject, Subject) {
+    let sdk = p.upstream_sdk();
+    let ds = p.datastores()[0].parse().unwrap();
+    let mut cine = None;
+    let mut raw = None;
+    for set in sdk
+        .search_all(&ds, &SearchCriteria::default())
+        .await
+        .unwrap()
+    {
+        let meta = sdk
+            .get_image_set_metadata(&ds, &set.image_set_id, None)
+            .await
+            .unwrap();
+        let study = meta.study_instance_uid().unwrap().to_owned();
+        for (series, sop, inst) in meta.instances() {
+            let description = meta.study.series[series].dicom["SeriesDescription"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let subject = || Subject {
+                study: study.clone(),
+                series: series.to_owned(),
+                sop: sop.to_owned(),
+                image_set: set.image_set_id.to_string(),
+                frame_ids: inst.image_frames.iter().map(|f| f.id.to_string()).collect(),
+                pixel: pixel(inst),
+            };
+            if inst.image_frames.len() == 36 {
+                cine = Some(subject());
+            } else if description.contains("uncompressed") && raw.is_none() {
+                raw = Some(subject());
+            }
+        }
+    }
+    (
+        cine.expect("the cine"),
+        raw.expect("an uncompressed instance"),
+    )
+}
+
+fn pixel(inst: &Instance) -> [u64; 4] {
+    ["Rows", "Columns", "SamplesPerPixel", "BitsAllocated"]
+        .map(|k| inst.dicom.get(k).and_then(|v| v.as_u64()).unwrap_or(0))
+}
+
+fn conformance(args: &[String], state: &std::path::Path) -> Output {
+    Command::new(conformance_binary())
+        .args(args)
+        .env("DICOMWEB_EDGE_STATE_DIR", state)
+        .output()
+        .expect("run dicomweb-conformance")
+}
+
+fn target_args(p: &Process, s: &Subject, frames: usize) -> Vec<String> {
+    let root = format!("{}/datastore/{}", p.url, p.datastores()[0]);
+    [
+        "--base-url",
+        &root,
+        "--study",
+        &s.study,
+        "--series",
+        &s.series,
+        "--instance",
+        &s.sop,
+        "--frames",
+        &frames.to_string(),
+        "--image-set",
+        &s.image_set,
+        "--image-frame-id",
+        &s.frame_ids[frames - 1],
+        "--native-frame",
+        &frames.to_string(),
+        "--origin",
+        "http://localhost:3000",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+fn not_applicable(report: &serde_json::Value) -> Vec<String> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["verdict"] == "not_applicable")
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_suite_passes_against_serve_with_development_tokens() {
+    let state = tempfile::tempdir().unwrap();
+    let p = Process::start(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[("DICOMWEB_EDGE_STATE_DIR", state.path().to_str().unwrap())],
+    );
+    let (cine, raw) = subjects(&p).await;
+    let out_dir = tempfile::tempdir().unwrap();
+    let token_command = format!("'{}' token", binary().display());
+
+    // The cine: every frame-list check applies; the native frame is its last.
+    let json = out_dir.path().join("cine.json");
+    let junit = out_dir.path().join("cine.xml");
+    let mut args = target_args(&p, &cine, 36);
+    args.extend(["--token-command".into(), token_command.clone()]);
+    args.extend(["--report".into(), "json".into(), json.display().to_string()]);
+    args.extend([
+        "--report".into(),
+        "junit".into(),
+        junit.display().to_string(),
+    ]);
+    let out = conformance(&args, state.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.ends_with("40 passed, 0 failed, 1 not applicable\n"),
+        "{stdout}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["summary"]["failed"], 0);
+    assert_eq!(not_applicable(&report), ["decoded.length"]);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"<testsuites name="dicomweb-conformance" tests="41" failures="0""#),
+        "{xml}"
+    );
+    // Tokens are shown as labels only (a JWT starts with base64url of `{"`).
+    for text in [stdout.to_string(), report.to_string(), xml] {
+        assert!(!text.contains("eyJ"), "a token leaked into the output");
+    }
+
+    // An uncompressed instance: the decoded length applies, the frame order does not.
+    let json = out_dir.path().join("raw.json");
+    let mut args = target_args(&p, &raw, 1);
+    let [rows, columns, samples, bits] = raw.pixel;
+    args.extend([
+        "--token-command".into(),
+        token_command.clone(),
+        "--pixel".into(),
+        format!("{rows},{columns},{samples},{bits}"),
+        "--report".into(),
+        "json".into(),
+        json.display().to_string(),
+    ]);
+    let out = conformance(&args, state.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(not_applicable(&report), ["frames.order"]);
+    let decoded = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "decoded.length")
+        .unwrap();
+    assert_eq!(decoded["verdict"], "pass", "{decoded}");
+    assert!(
+        decoded["expected"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("= {} bytes", rows * columns * samples * bits / 8)),
+        "{decoded}"
+    );
+
+    // A token the server refuses fails the auth checks, and the exit status says so.
+    let mut args = target_args(&p, &cine, 36);
+    args.extend(["--only", "auth", "--token", "not-a-token"].map(String::from));
+    let out = conformance(&args, state.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL   auth.with-token"), "{stdout}");
+}
+
+#[test]
+fn a_run_that_cannot_start_exits_2_with_a_message() {
+    let state = tempfile::tempdir().unwrap();
+    // Nothing listens on port 9 of loopback, and without UIDs the suite must ask QIDO-RS.
+    let out = conformance(
+        &["--base-url".into(), "http://127.0.0.1:9/dicom-web".into()],
+        state.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("QIDO-RS") && stderr.contains("could not connect"),
+        "{stderr}"
+    );
+
+    let out = conformance(
+        &[
+            "--base-url".into(),
+            "http://127.0.0.1:9".into(),
+            "--only".into(),
+            "everything".into(),
+        ],
+        state.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown group \"everything\""));
+}
