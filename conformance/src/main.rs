@@ -20,8 +20,8 @@ use conformance::{Given, Session, profiles, target};
 struct Args {
     /// The DICOMweb root, e.g. https://d111.cloudfront.net/datastore/<id> or
     /// http://127.0.0.1:8042/dicom-web.
-    #[arg(long)]
-    base_url: String,
+    #[arg(long, required_unless_present = "list")]
+    base_url: Option<String>,
     /// A bearer token for every request (prefer --token-command: arguments are visible to
     /// other users of the machine).
     #[arg(long, conflicts_with = "token_command")]
@@ -150,7 +150,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             _ => bail!("--pixel takes four numbers: ROWS,COLUMNS,SAMPLES,BITS"),
         },
     };
-    let target = target::discover(&session, &args.base_url, given).await?;
+    let base_url = args.base_url.context("--base-url is required")?;
+    let target = target::discover(&session, &base_url, given).await?;
     let ctx = Ctx::new(session, target);
     let mut findings = checks::run(&ctx, &groups).await;
     if let Some(profile) = profile {
