@@ -1,8 +1,11 @@
 //! DICOMweb protocol (PS3.18) without I/O: the edge's routes, identifiers, frame lists,
-//! Accept negotiation, media types and transfer syntaxes, and `multipart/related`.
+//! Accept negotiation, media types and transfer syntaxes, `multipart/related`, and (feature
+//! `json`) DICOM JSON from HealthImaging metadata.
 
 pub mod accept;
 pub mod frames;
+#[cfg(feature = "json")]
+pub mod json;
 pub mod media;
 pub mod multipart;
 pub mod route;

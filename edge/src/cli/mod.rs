@@ -119,6 +119,9 @@ pub struct ServeArgs {
     /// max-age of frame responses, in seconds.
     #[arg(long, default_value_t = 31_536_000)]
     pub frames_max_age: u64,
+    /// max-age of WADO-RS metadata responses, in seconds.
+    #[arg(long, default_value_t = 60)]
+    pub metadata_max_age: u64,
     /// Seconds an image set's frame index is reused before its metadata is read again.
     #[arg(long, default_value_t = 300)]
     pub metadata_ttl: u64,

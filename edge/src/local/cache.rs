@@ -25,6 +25,7 @@ use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
 
 use crate::translator::frames::accept_header;
+use crate::translator::metadata::accepts_gzip;
 use crate::translator::validators::if_none_match;
 
 /// A stored response.
@@ -99,8 +100,15 @@ impl EdgeCache {
             .collect();
         query.sort_unstable();
         let accept = accept_header(&req.headers).unwrap_or_default();
+        // Like CloudFront with compression support on, Accept-Encoding counts only as
+        // "gzip or not" (metadata answers are gzip-encoded for clients that take it).
+        let encoding = if accepts_gzip(&req.headers) {
+            "gzip"
+        } else {
+            "identity"
+        };
         Some(format!(
-            "{}?{}\n{}",
+            "{}?{}\n{}\n{encoding}",
             req.uri.path(),
             query.join("&"),
             dicomweb::accept::normalize_accept(&accept)

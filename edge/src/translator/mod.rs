@@ -1,12 +1,13 @@
 //! The translator: the origin CloudFront sends DICOMweb GETs to. It answers WADO-RS requests
 //! from AHI's image-set API (SearchImageSets, GetImageSetMetadata, GetImageFrame) and the
-//! native cacheable `GET …/getImageFrame`.
+//! native cacheable `GET …/getImageFrame`, and WADO-RS metadata.
 //!
 //! One entry point, [`Translator::handle`], takes the request head and returns a streaming
 //! response, so the same code serves the local server and the Lambda bootstrap.
 
 pub mod body;
 pub mod frames;
+pub mod metadata;
 pub mod resolve;
 pub mod validators;
 
@@ -17,6 +18,7 @@ use http::Response;
 use http::request::Parts;
 
 use crate::errors::EdgeError;
+use metadata::Scope;
 use resolve::{Resolver, ResolverConfig};
 
 /// Tuning of the translator.
@@ -26,6 +28,8 @@ pub struct TranslatorConfig {
     pub frame_concurrency: usize,
     /// `max-age` of frame responses (they are immutable under their URL).
     pub frames_max_age_seconds: u64,
+    /// `max-age` of metadata responses (they change when image sets do).
+    pub metadata_max_age_seconds: u64,
     pub resolver: ResolverConfig,
 }
 
@@ -34,6 +38,7 @@ impl Default for TranslatorConfig {
         Self {
             frame_concurrency: 16,
             frames_max_age_seconds: 365 * 24 * 3600,
+            metadata_max_age_seconds: 60,
             resolver: ResolverConfig::default(),
         }
     }
@@ -84,9 +89,28 @@ impl Translator {
             Route::SearchStudies { .. }
             | Route::SearchSeries { .. }
             | Route::SearchInstances { .. } => Err(EdgeError::NotImplemented("QIDO-RS search")),
-            Route::StudyMetadata { .. }
-            | Route::SeriesMetadata { .. }
-            | Route::InstanceMetadata { .. } => Err(EdgeError::NotImplemented("WADO-RS metadata")),
+            Route::StudyMetadata {
+                datastore,
+                study,
+                image_set,
+            } => metadata::retrieve(self, req, datastore, Scope::Study(study), image_set).await,
+            Route::SeriesMetadata {
+                datastore,
+                study,
+                series,
+                image_set,
+            } => {
+                let scope = Scope::Series(study, series);
+                metadata::retrieve(self, req, datastore, scope, image_set).await
+            }
+            Route::InstanceMetadata {
+                datastore,
+                target,
+                image_set,
+            } => {
+                let scope = Scope::Instance(target.study, target.series, target.sop);
+                metadata::retrieve(self, req, datastore, scope, image_set).await
+            }
         }
     }
 }

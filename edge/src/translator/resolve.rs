@@ -38,6 +38,8 @@ pub struct ResolverConfig {
     pub index_capacity_bytes: u64,
     /// Bound on the studies remembered.
     pub search_capacity: u64,
+    /// Bound on whole metadata documents kept for WADO-RS metadata, in (approximate) bytes.
+    pub document_capacity_bytes: u64,
 }
 
 impl Default for ResolverConfig {
@@ -48,6 +50,7 @@ impl Default for ResolverConfig {
             negative_ttl: Duration::from_secs(5),
             index_capacity_bytes: 64 << 20,
             search_capacity: 10_000,
+            document_capacity_bytes: 256 << 20,
         }
     }
 }
@@ -149,6 +152,13 @@ pub struct Resolver {
     client: HealthImagingClient,
     studies: Cache<StudyKey, Arc<[ImageSetId]>>,
     indexes: Cache<IndexKey, Arc<ImageSetIndex>>,
+    documents: Cache<IndexKey, Arc<Document>>,
+}
+
+/// A whole metadata document and the size it was estimated at.
+pub struct Document {
+    pub metadata: ImageSetMetadata,
+    weight: u32,
 }
 
 impl Resolver {
@@ -167,10 +177,17 @@ impl Resolver {
             .eviction_policy(EvictionPolicy::lru())
             .time_to_live(config.index_ttl)
             .build();
+        let documents = Cache::builder()
+            .max_capacity(config.document_capacity_bytes)
+            .weigher(|_k: &IndexKey, v: &Arc<Document>| v.weight)
+            .eviction_policy(EvictionPolicy::lru())
+            .time_to_live(config.index_ttl)
+            .build();
         Self {
             client,
             studies,
             indexes,
+            documents,
         }
     }
 
@@ -204,7 +221,8 @@ impl Resolver {
             .map_err(EdgeError::from)
     }
 
-    /// The index of one image set (its current version).
+    /// The index of one image set (its current version), made from the cached document when
+    /// there is one, so frames after metadata cost no second GetImageSetMetadata.
     pub async fn index(
         &self,
         datastore: &DatastoreId,
@@ -213,13 +231,30 @@ impl Resolver {
         let key = (datastore.clone(), image_set.clone());
         self.indexes
             .try_get_with(key, async {
-                let doc = self
+                let doc = self.document(datastore, image_set).await?;
+                Ok::<_, EdgeError>(Arc::new(ImageSetIndex::from_metadata(&doc.metadata)))
+            })
+            .await
+            .map_err(|e| (*e).clone())
+    }
+
+    /// The whole metadata document of one image set (its current version).
+    pub async fn document(
+        &self,
+        datastore: &DatastoreId,
+        image_set: &ImageSetId,
+    ) -> Result<Arc<Document>, EdgeError> {
+        let key = (datastore.clone(), image_set.clone());
+        self.documents
+            .try_get_with(key, async {
+                let metadata = self
                     .client
                     .get_image_set_metadata(datastore, image_set, None)
                     .await?;
-                Ok::<_, healthimaging::client::ClientError>(Arc::new(ImageSetIndex::from_metadata(
-                    &doc,
-                )))
+                // Serialised size stands for the memory the parsed document holds.
+                let weight = serde_json::to_vec(&metadata)
+                    .map_or(u32::MAX, |v| u32::try_from(v.len()).unwrap_or(u32::MAX));
+                Ok::<_, healthimaging::client::ClientError>(Arc::new(Document { metadata, weight }))
             })
             .await
             .map_err(EdgeError::from)

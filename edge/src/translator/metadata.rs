@@ -1,0 +1,215 @@
+//! WADO-RS metadata (PS3.18 §10.4.1.1.2 `…/metadata`) for a study, a series or an instance:
+//! DICOM JSON (§F.2) converted from the image sets' metadata documents.
+//!
+//! Each instance object carries every level's attributes (patient, study, series,
+//! instance), `AvailableTransferSyntaxUID` (0008,3002) set to the stored syntax, and
+//! `NumberOfFrames` equal to the frames AHI holds for a multi-frame instance. When a study
+//! spans several image sets, an instance is taken from the first that holds it in the
+//! resolver's preference order (primary first). Answers carry a strong `ETag` over the
+//! JSON, a short `max-age` (metadata changes when image sets do), and are gzip-encoded when
+//! the client accepts it.
+
+use std::collections::BTreeMap;
+use std::collections::HashSet;
+use std::io::Write;
+
+use axum::body::Body;
+use dicomweb::Uid;
+use dicomweb::accept::parse_accept;
+use dicomweb::json::{Converter, DicomJson, tag_key};
+use healthimaging::metadata::{ImageSetMetadata, Instance};
+use healthimaging::{DatastoreId, ImageSetId};
+use http::request::Parts;
+use http::{HeaderValue, Response, StatusCode, header};
+use serde_json::Value;
+
+use super::Translator;
+use super::frames::accept_value;
+use super::validators::if_none_match;
+use crate::errors::EdgeError;
+
+/// Which instances a metadata request covers.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    Study(Uid),
+    Series(Uid, Uid),
+    Instance(Uid, Uid, Uid),
+}
+
+impl Scope {
+    fn study(&self) -> &Uid {
+        match self {
+            Scope::Study(st) | Scope::Series(st, _) | Scope::Instance(st, _, _) => st,
+        }
+    }
+
+    fn covers(&self, series: &str, sop: &str) -> bool {
+        match self {
+            Scope::Study(_) => true,
+            Scope::Series(_, se) => se.as_str() == series,
+            Scope::Instance(_, se, i) => se.as_str() == series && i.as_str() == sop,
+        }
+    }
+
+    fn not_found(&self) -> EdgeError {
+        EdgeError::NotFound(match self {
+            Scope::Study(st) => format!("study {st} not found"),
+            Scope::Series(st, se) => format!("series {se} not found in study {st}"),
+            Scope::Instance(_, se, i) => format!("instance {i} not found in series {se}"),
+        })
+    }
+}
+
+/// The media types a metadata answer can be (PS3.18 §8.7.3.2): DICOM JSON only.
+fn acceptable(accept: Option<&str>) -> Result<bool, EdgeError> {
+    let Some(accept) = accept else {
+        return Ok(true);
+    };
+    let ranges = parse_accept(accept)?;
+    Ok(ranges.iter().any(|r| {
+        r.q > 0.0
+            && matches!(
+                r.media_type.as_str(),
+                "application/dicom+json" | "application/json" | "application/*" | "*/*"
+            )
+    }))
+}
+
+/// Whether the client takes gzip (RFC 9110 §12.5.3; `q=0` refuses it).
+pub fn accepts_gzip(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_some_and(|q| q == 0.0)
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+}
+
+/// One instance as DICOM JSON.
+pub fn instance_json(doc: &ImageSetMetadata, series: &str, inst: &Instance) -> DicomJson {
+    let converter = Converter {
+        vrs: &inst.dicom_vrs,
+        bulkdata: None,
+        inline_limit: usize::MAX,
+    };
+    let mut out = DicomJson::new();
+    converter.convert(&doc.patient.dicom, &mut out);
+    converter.convert(&doc.study.dicom, &mut out);
+    if let Some(s) = doc.study.series.get(series) {
+        converter.convert(&s.dicom, &mut out);
+    }
+    converter.convert(&inst.dicom, &mut out);
+    // File Meta Information describes a file, not the data set (PS3.10 §7.1); the syntax
+    // frames are served in is AvailableTransferSyntaxUID.
+    out.retain(|tag, _| !tag.starts_with("0002"));
+    out.insert(
+        tag_key(0x0008_3002),
+        serde_json::json!({"vr": "UI", "Value": [inst.transfer_syntax()]}),
+    );
+    let frames = inst.image_frames.len();
+    if frames > 1 || out.contains_key(&tag_key(0x0028_0008)) {
+        out.insert(
+            tag_key(0x0028_0008),
+            serde_json::json!({"vr": "IS", "Value": [frames]}),
+        );
+    }
+    out
+}
+
+/// Answers a metadata request.
+pub async fn retrieve(
+    tr: &Translator,
+    req: &Parts,
+    datastore: DatastoreId,
+    scope: Scope,
+    image_set: Option<ImageSetId>,
+) -> Result<Response<Body>, EdgeError> {
+    if !acceptable(accept_value(req).as_deref())? {
+        return Err(EdgeError::NotAcceptable {
+            available: "application/dicom+json".into(),
+        });
+    }
+    let study = scope.study();
+    let image_sets: Vec<ImageSetId> = match image_set {
+        Some(is) => vec![is],
+        None => tr.resolver.image_sets_of(&datastore, study).await?.to_vec(),
+    };
+    let mut seen = HashSet::new();
+    let mut instances: Vec<Value> = Vec::new();
+    for is in &image_sets {
+        let doc = tr.resolver.document(&datastore, is).await?;
+        let doc = &doc.metadata;
+        if doc.study_instance_uid() != Some(study.as_str()) {
+            if image_sets.len() == 1 {
+                return Err(EdgeError::NotFound(format!(
+                    "image set {is} does not hold study {study}"
+                )));
+            }
+            continue;
+        }
+        for (series, sop, inst) in doc.instances() {
+            if scope.covers(series, sop) && seen.insert(sop.to_owned()) {
+                let json: BTreeMap<String, Value> = instance_json(doc, series, inst);
+                instances.push(Value::Object(json.into_iter().collect()));
+            }
+        }
+    }
+    if instances.is_empty() {
+        return Err(scope.not_found());
+    }
+    let json = serde_json::to_vec(&instances).map_err(|e| {
+        EdgeError::from(healthimaging::client::ClientError::InvalidResponse(
+            e.to_string(),
+        ))
+    })?;
+    let etag = super::validators::Identity::of(&[&json]).etag;
+    let mut headers = vec![
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/dicom+json"),
+        ),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_str(&format!(
+                "public, max-age={}",
+                tr.config.metadata_max_age_seconds
+            ))
+            .unwrap_or(HeaderValue::from_static("no-store")),
+        ),
+        (
+            header::VARY,
+            HeaderValue::from_static("Accept, Accept-Encoding"),
+        ),
+    ];
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        headers.push((header::ETAG, v));
+    }
+    let (status, body) = if if_none_match(&req.headers, &etag) {
+        (StatusCode::NOT_MODIFIED, Vec::new())
+    } else if accepts_gzip(&req.headers) {
+        headers.push((header::CONTENT_ENCODING, HeaderValue::from_static("gzip")));
+        (StatusCode::OK, gzip(&json))
+    } else {
+        (StatusCode::OK, json)
+    };
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().extend(headers);
+    Ok(r)
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(bytes);
+    enc.finish().unwrap_or_default()
+}
