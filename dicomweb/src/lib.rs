@@ -8,6 +8,8 @@ pub mod frames;
 pub mod json;
 pub mod media;
 pub mod multipart;
+#[cfg(feature = "json")]
+pub mod qido;
 pub mod route;
 pub mod uid;
 

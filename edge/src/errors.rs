@@ -28,6 +28,9 @@ pub enum EdgeError {
     Frames(#[from] InvalidFrameList),
     #[error(transparent)]
     MalformedAccept(#[from] MalformedAccept),
+    /// A QIDO-RS parameter that names no attribute or has a malformed value.
+    #[error(transparent)]
+    Query(#[from] dicomweb::qido::QueryError),
     /// Nothing the client accepts can be served; `available` is an Accept value that works.
     #[error("the requested media type or transfer syntax is not available; available: {available}")]
     NotAcceptable { available: String },
@@ -84,7 +87,8 @@ impl EdgeError {
             },
             EdgeError::Route(RouteError::Invalid { .. })
             | EdgeError::Frames(_)
-            | EdgeError::MalformedAccept(_) => plain(S::BAD_REQUEST, self.to_string()),
+            | EdgeError::MalformedAccept(_)
+            | EdgeError::Query(_) => plain(S::BAD_REQUEST, self.to_string()),
             EdgeError::NotAcceptable { .. } => plain(S::NOT_ACCEPTABLE, self.to_string()),
             EdgeError::NotFound(_) => plain(S::NOT_FOUND, self.to_string()),
             EdgeError::NotImplemented(_) => plain(S::NOT_IMPLEMENTED, self.to_string()),

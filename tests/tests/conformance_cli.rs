@@ -192,6 +192,22 @@ async fn the_suite_passes_against_serve_with_development_tokens() {
         "{decoded}"
     );
 
+    // Without UIDs the suite finds an instance by QIDO-RS and reads it by WADO-RS metadata.
+    let root = format!("{}/datastore/{}", p.url, p.datastores()[0]);
+    let out = conformance(
+        &[
+            "--base-url".into(),
+            root,
+            "--token-command".into(),
+            token_command.clone(),
+        ],
+        state.path(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("note     instance found by QIDO-RS"), "{stdout}");
+    assert!(stdout.contains("note     frame count from WADO-RS metadata"), "{stdout}");
+
     // A token the server refuses fails the auth checks, and the exit status says so.
     let mut args = target_args(&p, &cine, 36);
     args.extend(["--only", "auth", "--token", "not-a-token"].map(String::from));

@@ -138,6 +138,46 @@ fn dicomweb_client_reads_uncompressed_frames_equal_to_the_source() {
     }
 }
 
+/// The Python dicomweb-client searches studies, series and instances and reads series
+/// metadata through `serve`; everything agrees with what pydicom reads from the demo files,
+/// attribute by attribute, with pydicom parsing our DICOM JSON.
+#[test]
+fn dicomweb_client_searches_and_reads_metadata() {
+    if !python_modules_available("dicomweb_client, pydicom") {
+        return;
+    }
+    let p = Process::start(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cache-mb",
+            "0",
+            "--auth",
+            "none",
+        ],
+        &[],
+    );
+    let root = line(&p, "dicomweb ").to_owned();
+    let out = Command::new("python3")
+        .arg(workspace().join("tests/tools/dicomweb_client_search.py"))
+        .arg(&root)
+        .arg(workspace().join("demo/dicom"))
+        .output()
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["mismatches"], serde_json::json!([]), "{summary}");
+    assert_eq!(summary["studies"], 2);
+    assert_eq!(summary["series"], 5);
+    assert_eq!(summary["instances"], 86);
+    assert!(summary["attributes"].as_u64().unwrap() > 3000, "{summary}");
+}
+
 /// The access log shows each request and never a bearer token (good or bad), a `token`
 /// value or AWS signing material, at the most verbose level (the SDK's trace names the `authorization`
 /// header, with its value redacted).

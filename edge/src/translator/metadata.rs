@@ -60,8 +60,8 @@ impl Scope {
     }
 }
 
-/// The media types a metadata answer can be (PS3.18 §8.7.3.2): DICOM JSON only.
-fn acceptable(accept: Option<&str>) -> Result<bool, EdgeError> {
+/// The media types a metadata or search answer can be (PS3.18 §8.7.3.2): DICOM JSON only.
+pub fn acceptable(accept: Option<&str>) -> Result<bool, EdgeError> {
     let Some(accept) = accept else {
         return Ok(true);
     };
@@ -166,11 +166,14 @@ pub async fn retrieve(
     if instances.is_empty() {
         return Err(scope.not_found());
     }
-    let json = serde_json::to_vec(&instances).map_err(|e| {
-        EdgeError::from(healthimaging::client::ClientError::InvalidResponse(
-            e.to_string(),
-        ))
-    })?;
+    Ok(json_answer(tr, req, &instances))
+}
+
+/// A DICOM JSON answer (metadata and search): strong ETag over the JSON, `If-None-Match` →
+/// 304, the metadata max-age, gzip when accepted.
+pub fn json_answer(tr: &Translator, req: &Parts, items: &[Value]) -> Response<Body> {
+    // Serialising `Value`s cannot fail.
+    let json = serde_json::to_vec(items).unwrap_or_default();
     let etag = super::validators::Identity::of(&[&json]).etag;
     let mut headers = vec![
         (
@@ -204,7 +207,7 @@ pub async fn retrieve(
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     r.headers_mut().extend(headers);
-    Ok(r)
+    r
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -1,6 +1,6 @@
 //! The translator: the origin CloudFront sends DICOMweb GETs to. It answers WADO-RS requests
 //! from AHI's image-set API (SearchImageSets, GetImageSetMetadata, GetImageFrame) and the
-//! native cacheable `GET …/getImageFrame`, and WADO-RS metadata.
+//! native cacheable `GET …/getImageFrame`, WADO-RS metadata and QIDO-RS search.
 //!
 //! One entry point, [`Translator::handle`], takes the request head and returns a streaming
 //! response, so the same code serves the local server and the Lambda bootstrap.
@@ -9,6 +9,7 @@ pub mod body;
 pub mod frames;
 pub mod metadata;
 pub mod resolve;
+pub mod search;
 pub mod validators;
 
 use axum::body::Body;
@@ -86,9 +87,15 @@ impl Translator {
             Route::NativeFramePost { .. } => Err(EdgeError::NotImplemented(
                 "the native POST getImageFrame path",
             )),
-            Route::SearchStudies { .. }
-            | Route::SearchSeries { .. }
-            | Route::SearchInstances { .. } => Err(EdgeError::NotImplemented("QIDO-RS search")),
+            Route::SearchStudies { datastore } => search::studies(self, req, datastore).await,
+            Route::SearchSeries { datastore, study } => {
+                search::series(self, req, datastore, study).await
+            }
+            Route::SearchInstances {
+                datastore,
+                study,
+                series,
+            } => search::instances(self, req, datastore, study, series).await,
             Route::StudyMetadata {
                 datastore,
                 study,
