@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need beyond the Rust
-# toolchain (Python packages into .cache/venv: pydicom, numpy, pydicom-data, boto3), then
+# toolchain (Python packages into .cache/venv: pydicom, numpy, pydicom-data, boto3,
+# dicomweb-client; Chromium, playwright-core and the OHIF viewer via scripts/install-ohif.sh), then
 # checks formatting and lints, builds the edge cores for wasm32 (scripts/build-wasm.sh, which
 # installs Debian's wasm-capable toolchain if no rustup target exists), and runs every test
 # with the Python oracles required.
@@ -20,6 +21,9 @@ fi
   -r tests/requirements.txt
 export PATH="$PWD/$venv/bin:$PATH"
 export DICOMWEB_EDGE_FULL_TESTS=1
+# Chromium, playwright-core and the prebuilt OHIF viewer for tests/tests/ohif.rs.
+DICOMWEB_EDGE_OHIF_DIST=$(scripts/install-ohif.sh)
+export DICOMWEB_EDGE_OHIF_DIST
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings

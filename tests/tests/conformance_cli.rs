@@ -205,8 +205,14 @@ async fn the_suite_passes_against_serve_with_development_tokens() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("note     instance found by QIDO-RS"), "{stdout}");
-    assert!(stdout.contains("note     frame count from WADO-RS metadata"), "{stdout}");
+    assert!(
+        stdout.contains("note     instance found by QIDO-RS"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("note     frame count from WADO-RS metadata"),
+        "{stdout}"
+    );
 
     // A token the server refuses fails the auth checks, and the exit status says so.
     let mut args = target_args(&p, &cine, 36);
