@@ -55,6 +55,15 @@ impl FrameList {
         Ok(FrameList(out))
     }
 
+    /// Frames 1 to `count`: an instance's whole pixel data (no per-request bound applies).
+    pub fn all(count: u32) -> Result<Self, InvalidFrameList> {
+        let frames: Vec<NonZeroU32> = (1..=count).filter_map(NonZeroU32::new).collect();
+        if frames.is_empty() {
+            return Err(InvalidFrameList::Empty);
+        }
+        Ok(FrameList(frames))
+    }
+
     /// The frame numbers in request order.
     pub fn numbers(&self) -> impl Iterator<Item = u32> + '_ {
         self.0.iter().map(|n| n.get())

@@ -105,6 +105,30 @@ pub fn tag_key(tag: u32) -> String {
     format!("{tag:08X}")
 }
 
+/// The key AHI files a tag's attribute under: its keyword, or `GGGGEEEE` for private tags
+/// and tags the dictionary does not know.
+pub fn ahi_key(tag: u32) -> String {
+    let t = Tag((tag >> 16) as u16, tag as u16);
+    match StandardDataDictionary.by_tag(t) {
+        Some(e) if t.group() % 2 == 0 => e.alias().to_owned(),
+        _ => tag_key(tag),
+    }
+}
+
+/// Whether the attribute AHI files under `key` holds binary data (a bulk data candidate):
+/// its VR from `vrs` (AHI's `DICOMVRs`) or the dictionary is OB, OD, OF, OL, OV, OW or UN.
+pub fn is_binary(key: &str, vrs: &BTreeMap<String, String>) -> bool {
+    let binary = |vr: &str| matches!(vr, "OB" | "OD" | "OF" | "OL" | "OV" | "OW" | "UN");
+    if let Some(vr) = vrs.get(key) {
+        return binary(vr);
+    }
+    match lookup(key).and_then(|(_, vr)| vr) {
+        Some(VirtualVr::Exact(vr)) => binary(vr.to_string()),
+        Some(VirtualVr::Ox | VirtualVr::Px | VirtualVr::Lt) => true,
+        _ => false,
+    }
+}
+
 /// The tag and dictionary VR of an AHI key: a keyword, or `GGGGEEEE`.
 fn lookup(key: &str) -> Option<(u32, Option<VirtualVr>)> {
     if key.len() == 8 && key.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -249,6 +273,18 @@ mod tests {
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted);
+    }
+
+    #[test]
+    fn ahi_keys_are_keywords_or_tags() {
+        assert_eq!(ahi_key(0x0010_0010), "PatientName");
+        assert_eq!(ahi_key(0x0009_1010), "00091010");
+        assert_eq!(ahi_key(0x7FE0_0010), "PixelData");
+        let vrs = BTreeMap::from([("00091010".to_owned(), "OB".to_owned())]);
+        assert!(is_binary("EncapsulatedDocument", &vrs));
+        assert!(is_binary("00091010", &vrs));
+        assert!(!is_binary("PatientName", &vrs));
+        assert!(!is_binary("00091011", &vrs));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! GET  /datastore/{ds}/studies/{st}/series/{se}/instances/{sop}/frames/{list}   WADO-RS frames
 //! GET  /datastore/{ds}/studies[/{st}/series[/{se}/instances]]      QIDO-RS
 //! GET  /datastore/{ds}/studies/{st}[/series/{se}[/instances/{sop}]]/metadata   WADO-RS metadata
+//! GET  /datastore/{ds}/studies/{st}/series/{se}/instances/{sop}/bulkdata/{tag}  bulk data
 //! ```
 //!
 //! Query parameters the edge understands: `imageSetId` (skip the study lookup), `accept`
@@ -69,6 +70,14 @@ pub enum Route {
         target: Instance,
         image_set: Option<ImageSetId>,
     },
+    /// The value of a top-level attribute (`GGGGEEEE`) that metadata gave as a BulkDataURI
+    /// (PS3.18 §10.4.1.1.5); Pixel Data (7FE00010) is every frame.
+    Bulkdata {
+        datastore: DatastoreId,
+        target: Instance,
+        tag: u32,
+        image_set: Option<ImageSetId>,
+    },
 }
 
 impl Route {
@@ -83,7 +92,8 @@ impl Route {
             | Route::SearchInstances { datastore, .. }
             | Route::StudyMetadata { datastore, .. }
             | Route::SeriesMetadata { datastore, .. }
-            | Route::InstanceMetadata { datastore, .. } => datastore,
+            | Route::InstanceMetadata { datastore, .. }
+            | Route::Bulkdata { datastore, .. } => datastore,
         }
     }
 }
@@ -229,6 +239,28 @@ pub fn parse(method: &str, path: &str, query: Option<&str>) -> Result<Route, Rou
                 image_set: image_set_param(query)?,
             })
         }
+        [
+            "studies",
+            st,
+            "series",
+            se,
+            "instances",
+            sop,
+            "bulkdata",
+            tag,
+        ] => get_only(Route::Bulkdata {
+            datastore,
+            target: Instance {
+                study: uid("study UID", st)?,
+                series: uid("series UID", se)?,
+                sop: uid("SOP instance UID", sop)?,
+            },
+            tag: (tag.len() == 8 && tag.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| u32::from_str_radix(tag, 16).ok())
+                .flatten()
+                .ok_or_else(|| invalid("bulk data tag", "expected 8 hex digits"))?,
+            image_set: image_set_param(query)?,
+        }),
         [
             "studies",
             st,

@@ -71,8 +71,59 @@ async fn series_metadata_for_each_demo_series() {
             .iter()
             .find(|o| first(o, "00080018") == series[0].sop.as_str())
             .expect("the first instance");
-        insta::assert_json_snapshot!(format!("metadata_{name}"), by_number);
+        // The bulk data URL names this run's port; the snapshot shows it as `http://edge`.
+        let reviewed: Value =
+            serde_json::from_str(&by_number.to_string().replace(&s.base_url, "http://edge"))
+                .unwrap();
+        insta::assert_json_snapshot!(format!("metadata_{name}"), reviewed);
     }
+}
+
+/// The Pixel Data BulkDataURI answers every frame, as the frames resource does; other tags
+/// without bulk data are 404, malformed ones 400.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pixel_data_bulk_data_is_every_frame() {
+    let s = start_demo(|o| o.cache_bytes = 0).await;
+    let cine = &demo_series(&s, "Rotating phantom")[0];
+    let (_, _, body) = get(&s, &metadata_path(cine, "instance"), None).await;
+    let instance = &json(&body)[0];
+    assert_eq!(instance["7FE00010"]["vr"], "OB");
+    let uri = instance["7FE00010"]["BulkDataURI"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = uri.strip_prefix(&s.base_url).expect("an URL of this edge");
+    assert!(path.ends_with("/bulkdata/7FE00010"), "{path}");
+    let (status, headers, bulk) = get(&s, path, Some(OHIF_DEFAULT)).await;
+    assert_eq!(status, 200);
+    let parts = dicomweb::multipart::parse(
+        &bulk,
+        &dicomweb::multipart::boundary_of(header(&headers, "content-type")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(parts.len(), 36);
+    let (_, fh, frames) = get(&s, &cine.frames_path("1,2,36"), Some(OHIF_DEFAULT)).await;
+    let frames = dicomweb::multipart::parse(
+        &frames,
+        &dicomweb::multipart::boundary_of(header(&fh, "content-type")).unwrap(),
+    )
+    .unwrap();
+    for (i, n) in [(0, 1), (1, 2), (2, 36)] {
+        assert_eq!(parts[n - 1].body, frames[i].body, "frame {n}");
+    }
+    let ct = &demo_series(&s, "Axial 24mm uncompressed")[0];
+    let (_, _, body) = get(&s, &metadata_path(ct, "instance"), None).await;
+    assert_eq!(
+        json(&body)[0]["7FE00010"]["vr"],
+        "OW",
+        "16-bit native pixel data"
+    );
+
+    let base = path.trim_end_matches("7FE00010");
+    let (status, _, _) = get(&s, &format!("{base}00100010"), None).await;
+    assert_eq!(status, 404, "PatientName has no bulk data");
+    let (status, _, _) = get(&s, &format!("{base}7FE0001"), None).await;
+    assert_eq!(status, 400);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -176,6 +176,8 @@ fn dicomweb_client_searches_and_reads_metadata() {
     assert_eq!(summary["series"], 5);
     assert_eq!(summary["instances"], 86);
     assert!(summary["attributes"].as_u64().unwrap() > 3000, "{summary}");
+    // The uncompressed CT (8) and the RGB photo (1), through their Pixel Data BulkDataURIs.
+    assert_eq!(summary["bulkdata_frames"], 9, "{summary}");
 }
 
 /// The access log shows each request and never a bearer token (good or bad), a `token`

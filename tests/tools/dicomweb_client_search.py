@@ -5,9 +5,10 @@ an independent DICOM JSON parser: pydicom's `Dataset.from_json`).
 
 Checks: the studies found (UIDs, patient, accession, modalities, counts), a PatientID
 filter, each study's series (modality, description, instance count), each series'
-instances, and every attribute of every source file (pixel data and file meta excepted)
-against the series metadata. Prints JSON:
-{"studies", "series", "instances", "attributes", "mismatches": [...]}.
+instances, every attribute of every source file (pixel data and file meta excepted)
+against the series metadata, and, for uncompressed files, the frames behind the Pixel Data
+BulkDataURI against the file's pixel data. Prints JSON:
+{"studies", "series", "instances", "attributes", "bulkdata_frames", "mismatches": [...]}.
 
 Usage: dicomweb_client_search.py DICOMWEB_ROOT FOLDER
 """
@@ -20,7 +21,8 @@ from dicomweb_client.api import DICOMwebClient
 
 root, folder = sys.argv[1:3]
 client = DICOMwebClient(url=root)
-summary = {"studies": 0, "series": 0, "instances": 0, "attributes": 0, "mismatches": []}
+summary = {"studies": 0, "series": 0, "instances": 0, "attributes": 0, "bulkdata_frames": 0,
+           "mismatches": []}
 
 
 def miss(what, want, got):
@@ -89,6 +91,15 @@ for study_uid, series_map in files.items():
             if sop not in metadata:
                 miss(f"metadata of {sop}", "present", "absent")
                 continue
+            if not src.file_meta.TransferSyntaxUID.is_compressed:
+                uri = metadata[sop].get("7FE00010", {}).get("BulkDataURI")
+                n = int(getattr(src, "NumberOfFrames", 1) or 1)
+                length = len(src.PixelData) // n
+                parts = client.retrieve_bulkdata(uri) if uri else []
+                want = [src.PixelData[i * length:(i + 1) * length] for i in range(n)]
+                if parts != want:
+                    miss(f"{sop} Pixel Data bulk data", f"{n} frames", f"{len(parts)} parts")
+                summary["bulkdata_frames"] += len(parts)
             got = pydicom.Dataset.from_json(metadata[sop])
             for elem in src:
                 if elem.tag.group == 0x7FE0 or elem.tag.group == 0x0002:

@@ -122,6 +122,10 @@ pub struct ServeArgs {
     /// max-age of WADO-RS metadata responses, in seconds.
     #[arg(long, default_value_t = 60)]
     pub metadata_max_age: u64,
+    /// The URL viewers reach this server by, for BulkDataURIs in metadata (default: the
+    /// listening address, e.g. http://127.0.0.1:8080; set it behind a proxy).
+    #[arg(long)]
+    pub public_url: Option<String>,
     /// Seconds an image set's frame index is reused before its metadata is read again.
     #[arg(long, default_value_t = 300)]
     pub metadata_ttl: u64,

@@ -65,6 +65,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             frame_concurrency: usize::from(args.frame_concurrency),
             frames_max_age_seconds: args.frames_max_age,
             metadata_max_age_seconds: args.metadata_max_age,
+            public_url: args.public_url.clone(),
             resolver: ResolverConfig {
                 index_ttl: Duration::from_secs(args.metadata_ttl),
                 search_ttl: Duration::from_secs(args.search_ttl),

@@ -257,7 +257,15 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
             (client, None, datastores, native)
         }
     };
-    let translator = Arc::new(Translator::new(client, opts.translator));
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let mut translator = opts.translator;
+    translator
+        .public_url
+        .get_or_insert_with(|| base_url.clone());
+    let translator = Arc::new(Translator::new(client, translator));
     let cache = (opts.cache_bytes > 0).then(|| EdgeCache::new(opts.cache_bytes));
     let (mode, keys, dev_issuer) = match opts.auth {
         Auth::None => (AuthMode::None, Keys::none(), None),
@@ -291,10 +299,6 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
         keys,
         Some(native),
     ));
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", opts.listen))?;
-    let base_url = format!("http://{}", listener.local_addr()?);
     let router = edge.clone().router();
     tasks.push(tokio::spawn(
         async move { axum::serve(listener, router).await },

@@ -114,6 +114,12 @@ pub async fn retrieve(
         .map(|n| (n, instance.frames[n as usize - 1].clone()))
         .collect();
 
+    // The frames resource of each part, also when the request was for the Pixel Data bulk
+    // data (PS3.18 §10.4.1.1.5).
+    let location = format!(
+        "/datastore/{datastore}/studies/{}/series/{}/instances/{}/frames",
+        target.study, target.series, target.sop
+    );
     let path = req.uri.path();
     let mut identity_parts: Vec<&[u8]> = vec![
         b"wado-rs frames",
@@ -170,10 +176,6 @@ pub async fn retrieve(
         header::CONTENT_TYPE,
         header_value(&writer.content_type(media_type))?,
     ));
-    let location = path
-        .rsplit_once('/')
-        .map_or(path, |(base, _)| base)
-        .to_owned();
     let close = writer.close();
     let part = move |n: u32, segments: Vec<Bytes>| -> Vec<Bytes> {
         let mut p = Vec::with_capacity(segments.len() + 2);

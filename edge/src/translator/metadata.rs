@@ -7,7 +7,9 @@
 //! spans several image sets, an instance is taken from the first that holds it in the
 //! resolver's preference order (primary first). Answers carry a strong `ETag` over the
 //! JSON, a short `max-age` (metadata changes when image sets do), and are gzip-encoded when
-//! the client accepts it.
+//! the client accepts it. Pixel Data and binary values over 1 KB are BulkDataURIs below
+//! `{origin}/datastore/{ds}/studies/{st}/series/{se}/instances/{sop}/bulkdata/`, which
+//! `bulkdata` answers.
 
 use std::collections::BTreeMap;
 use std::collections::HashSet;
@@ -16,7 +18,7 @@ use std::io::Write;
 use axum::body::Body;
 use dicomweb::Uid;
 use dicomweb::accept::parse_accept;
-use dicomweb::json::{Converter, DicomJson, tag_key};
+use dicomweb::json::{Converter, DicomJson, PIXEL_DATA, tag_key};
 use healthimaging::metadata::{ImageSetMetadata, Instance};
 use healthimaging::{DatastoreId, ImageSetId};
 use http::request::Parts;
@@ -94,12 +96,21 @@ pub fn accepts_gzip(headers: &http::HeaderMap) -> bool {
         })
 }
 
-/// One instance as DICOM JSON.
-pub fn instance_json(doc: &ImageSetMetadata, series: &str, inst: &Instance) -> DicomJson {
+/// Binary values longer than this are given as a BulkDataURI.
+const INLINE_LIMIT: usize = 1024;
+
+/// One instance as DICOM JSON. With `bulkdata` (the instance's bulk data URL), Pixel Data
+/// and binary values over 1 KB are BulkDataURIs below it; without, binary values are inline.
+pub fn instance_json(
+    doc: &ImageSetMetadata,
+    series: &str,
+    inst: &Instance,
+    bulkdata: Option<&str>,
+) -> DicomJson {
     let converter = Converter {
         vrs: &inst.dicom_vrs,
-        bulkdata: None,
-        inline_limit: usize::MAX,
+        bulkdata,
+        inline_limit: INLINE_LIMIT,
     };
     let mut out = DicomJson::new();
     converter.convert(&doc.patient.dicom, &mut out);
@@ -122,7 +133,51 @@ pub fn instance_json(doc: &ImageSetMetadata, series: &str, inst: &Instance) -> D
             serde_json::json!({"vr": "IS", "Value": [frames]}),
         );
     }
+    if let (Some(base), true) = (bulkdata, frames > 0) {
+        // PS3.5 §8.2: encapsulated pixel data and 8-bit samples are OB, wider samples OW.
+        let bits = inst
+            .dicom
+            .get("BitsAllocated")
+            .and_then(Value::as_u64)
+            .unwrap_or(8);
+        let vr = if inst.transfer_syntax() == EXPLICIT_VR_LE && bits > 8 {
+            "OW"
+        } else {
+            "OB"
+        };
+        out.insert(
+            tag_key(PIXEL_DATA),
+            serde_json::json!({"vr": vr, "BulkDataURI": format!("{base}/{}", tag_key(PIXEL_DATA))}),
+        );
+    }
     out
+}
+
+const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
+
+/// The URL clients reach this deployment by: the configured one, else `http://{Host}`.
+fn public_origin(tr: &Translator, req: &Parts) -> String {
+    if let Some(url) = &tr.config.public_url {
+        return url.trim_end_matches('/').to_owned();
+    }
+    let host = req
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+/// The document holding `target` and the series it is in (as the request names it).
+pub async fn find_instance(
+    tr: &Translator,
+    datastore: &DatastoreId,
+    target: &dicomweb::route::Instance,
+    image_set: Option<&ImageSetId>,
+) -> Result<(std::sync::Arc<super::resolve::Document>, Uid), EdgeError> {
+    let located = tr.resolver.locate(datastore, target, image_set).await?;
+    let doc = tr.resolver.document(datastore, &located.image_set).await?;
+    Ok((doc, target.series.clone()))
 }
 
 /// Answers a metadata request.
@@ -143,6 +198,7 @@ pub async fn retrieve(
         Some(is) => vec![is],
         None => tr.resolver.image_sets_of(&datastore, study).await?.to_vec(),
     };
+    let origin = public_origin(tr, req);
     let mut seen = HashSet::new();
     let mut instances: Vec<Value> = Vec::new();
     for is in &image_sets {
@@ -158,7 +214,11 @@ pub async fn retrieve(
         }
         for (series, sop, inst) in doc.instances() {
             if scope.covers(series, sop) && seen.insert(sop.to_owned()) {
-                let json: BTreeMap<String, Value> = instance_json(doc, series, inst);
+                let bulkdata = format!(
+                    "{origin}/datastore/{datastore}/studies/{study}/series/{series}/instances/{sop}/bulkdata"
+                );
+                let json: BTreeMap<String, Value> =
+                    instance_json(doc, series, inst, Some(&bulkdata));
                 instances.push(Value::Object(json.into_iter().collect()));
             }
         }

@@ -6,6 +6,7 @@
 //! response, so the same code serves the local server and the Lambda bootstrap.
 
 pub mod body;
+pub mod bulkdata;
 pub mod frames;
 pub mod metadata;
 pub mod resolve;
@@ -31,6 +32,10 @@ pub struct TranslatorConfig {
     pub frames_max_age_seconds: u64,
     /// `max-age` of metadata responses (they change when image sets do).
     pub metadata_max_age_seconds: u64,
+    /// The URL viewers reach this deployment by (`scheme://host[:port]`), for the
+    /// BulkDataURIs in metadata. Without it the request's `Host` is used, which a shared
+    /// cache does not key on, so deployments behind a cache must set it.
+    pub public_url: Option<String>,
     pub resolver: ResolverConfig,
 }
 
@@ -40,6 +45,7 @@ impl Default for TranslatorConfig {
             frame_concurrency: 16,
             frames_max_age_seconds: 365 * 24 * 3600,
             metadata_max_age_seconds: 60,
+            public_url: None,
             resolver: ResolverConfig::default(),
         }
     }
@@ -110,6 +116,12 @@ impl Translator {
                 let scope = Scope::Series(study, series);
                 metadata::retrieve(self, req, datastore, scope, image_set).await
             }
+            Route::Bulkdata {
+                datastore,
+                target,
+                tag,
+                image_set,
+            } => bulkdata::retrieve(self, req, datastore, target, tag, image_set).await,
             Route::InstanceMetadata {
                 datastore,
                 target,
