@@ -110,7 +110,7 @@ pub fn tag_key(tag: u32) -> String {
 pub fn ahi_key(tag: u32) -> String {
     let t = Tag((tag >> 16) as u16, tag as u16);
     match StandardDataDictionary.by_tag(t) {
-        Some(e) if t.group() % 2 == 0 => e.alias().to_owned(),
+        Some(e) if t.group().is_multiple_of(2) => e.alias().to_owned(),
         _ => tag_key(tag),
     }
 }
