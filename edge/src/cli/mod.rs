@@ -28,7 +28,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the local stack: the DICOMweb edge in front of the embedded HealthImaging
     /// emulator (demo data by default) or of AWS HealthImaging.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the local AWS HealthImaging emulator alone.
     Emulator(EmulatorArgs),
     /// Print a token of the development issuer that `serve --auth dev` (the default) accepts.
@@ -192,7 +192,7 @@ pub fn init_logging(verbose: u8) {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => serve::run(args).await,
+        Command::Serve(args) => serve::run(*args).await,
         Command::Emulator(args) => emulator::run(args).await,
         Command::Token(args) => token::run(args),
     }
