@@ -120,6 +120,15 @@ pub enum RouteError {
     Invalid { what: &'static str, reason: String },
 }
 
+/// The instance named by three path segments.
+fn instance(study: &str, series: &str, sop: &str) -> Result<Instance, RouteError> {
+    Ok(Instance {
+        study: uid("study UID", study)?,
+        series: uid("series UID", series)?,
+        sop: uid("SOP instance UID", sop)?,
+    })
+}
+
 fn invalid(what: &'static str, reason: impl ToString) -> RouteError {
     RouteError::Invalid {
         what,
@@ -231,11 +240,7 @@ pub fn parse(method: &str, path: &str, query: Option<&str>) -> Result<Route, Rou
         ["studies", st, "series", se, "instances", sop, "metadata"] => {
             get_only(Route::InstanceMetadata {
                 datastore,
-                target: Instance {
-                    study: uid("study UID", st)?,
-                    series: uid("series UID", se)?,
-                    sop: uid("SOP instance UID", sop)?,
-                },
+                target: instance(st, se, sop)?,
                 image_set: image_set_param(query)?,
             })
         }
@@ -250,11 +255,7 @@ pub fn parse(method: &str, path: &str, query: Option<&str>) -> Result<Route, Rou
             tag,
         ] => get_only(Route::Bulkdata {
             datastore,
-            target: Instance {
-                study: uid("study UID", st)?,
-                series: uid("series UID", se)?,
-                sop: uid("SOP instance UID", sop)?,
-            },
+            target: instance(st, se, sop)?,
             tag: (tag.len() == 8 && tag.bytes().all(|b| b.is_ascii_hexdigit()))
                 .then(|| u32::from_str_radix(tag, 16).ok())
                 .flatten()
@@ -272,11 +273,7 @@ pub fn parse(method: &str, path: &str, query: Option<&str>) -> Result<Route, Rou
             list,
         ] => get_only(Route::Frames {
             datastore,
-            target: Instance {
-                study: uid("study UID", st)?,
-                series: uid("series UID", se)?,
-                sop: uid("SOP instance UID", sop)?,
-            },
+            target: instance(st, se, sop)?,
             frames: FrameList::parse(list)
                 .map_err(|e: InvalidFrameList| invalid("frame list", e))?,
             image_set: image_set_param(query)?,

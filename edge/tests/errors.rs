@@ -208,12 +208,12 @@ async fn bad_requests_and_unknown_resources() {
         .unwrap();
     assert_eq!(r.status(), 405);
     assert_eq!(header(r.headers(), "allow"), "GET, HEAD");
-    // 501 for what this build does not serve yet.
+    // 406: a search asked for with the frames' multipart Accept.
     expect(
         &s,
         &format!("{root}/studies"),
-        501,
-        "QIDO-RS search is not implemented",
+        406,
+        "the requested media type or transfer syntax is not available; available: application/dicom+json",
     )
     .await;
 

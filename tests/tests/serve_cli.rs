@@ -94,14 +94,9 @@ async fn serve_prints_its_contract_and_its_sample_request_works() {
     assert!(body.starts_with(b"--") && body.ends_with(b"--"));
 }
 
-/// REFERENCE.md: dicomweb-client needs `boundary=` in the header and, with its default
-/// Accept, expects Explicit VR Little Endian. It retrieves every frame of the uncompressed
-/// demo series, one by one and as a reversed list, equal to pydicom's pixel data.
-#[test]
-fn dicomweb_client_reads_uncompressed_frames_equal_to_the_source() {
-    if !python_modules_available("dicomweb_client, pydicom") {
-        return;
-    }
+/// `serve` on a free port without authentication or edge cache, and its DICOMweb root, for
+/// clients that cannot send tokens.
+fn serve_without_auth_or_cache() -> (Process, String) {
     let p = Process::start(
         &[
             "serve",
@@ -115,6 +110,18 @@ fn dicomweb_client_reads_uncompressed_frames_equal_to_the_source() {
         &[],
     );
     let root = line(&p, "dicomweb ").to_owned();
+    (p, root)
+}
+
+/// REFERENCE.md: dicomweb-client needs `boundary=` in the header and, with its default
+/// Accept, expects Explicit VR Little Endian. It retrieves every frame of the uncompressed
+/// demo series, one by one and as a reversed list, equal to pydicom's pixel data.
+#[test]
+fn dicomweb_client_reads_uncompressed_frames_equal_to_the_source() {
+    if !python_modules_available("dicomweb_client, pydicom") {
+        return;
+    }
+    let (_p, root) = serve_without_auth_or_cache();
     let script = workspace().join("tests/tools/dicomweb_client_frames.py");
     for (folder, instances) in [
         ("demo/dicom/ct-phantom/series2-uncompressed", 8),
@@ -146,19 +153,7 @@ fn dicomweb_client_searches_and_reads_metadata() {
     if !python_modules_available("dicomweb_client, pydicom") {
         return;
     }
-    let p = Process::start(
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--cache-mb",
-            "0",
-            "--auth",
-            "none",
-        ],
-        &[],
-    );
-    let root = line(&p, "dicomweb ").to_owned();
+    let (_p, root) = serve_without_auth_or_cache();
     let out = Command::new("python3")
         .arg(workspace().join("tests/tools/dicomweb_client_search.py"))
         .arg(&root)
