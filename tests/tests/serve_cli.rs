@@ -64,6 +64,7 @@ async fn serve_prints_its_contract_and_its_sample_request_works() {
         assert_eq!(ohif["configuration"][key], root, "{key}");
     }
     assert_eq!(ohif["configuration"]["imageRendering"], "wadors");
+    assert_eq!(ohif["configuration"]["qidoSupportsIncludeField"], true);
 
     // The upstream line names the embedded emulator, which AWS SDKs can call directly.
     let upstream = line(&p, "upstream ");

@@ -166,7 +166,7 @@ fn print_banner(s: &RunningStack, out: &mut impl Write) -> std::io::Result<()> {
                 "wadoUriRoot": root,
                 "qidoRoot": root,
                 "wadoRoot": root,
-                "qidoSupportsIncludeField": false,
+                "qidoSupportsIncludeField": true,
                 "imageRendering": "wadors",
                 "thumbnailRendering": "wadors",
                 "enableStudyLazyLoad": true,
