@@ -115,6 +115,12 @@ pub fn ahi_key(tag: u32) -> String {
     }
 }
 
+/// Whether `key` names File Meta Information (group 0002, PS3.10 §7.1), which describes a
+/// file rather than the data set.
+pub fn is_file_meta(key: &str) -> bool {
+    lookup(key).is_some_and(|(tag, _)| tag >> 16 == 0x0002)
+}
+
 /// Whether the attribute AHI files under `key` holds binary data (a bulk data candidate):
 /// its VR from `vrs` (AHI's `DICOMVRs`) or the dictionary is OB, OD, OF, OL, OV, OW or UN.
 pub fn is_binary(key: &str, vrs: &BTreeMap<String, String>) -> bool {
@@ -285,6 +291,8 @@ mod tests {
         assert!(is_binary("00091010", &vrs));
         assert!(!is_binary("PatientName", &vrs));
         assert!(!is_binary("00091011", &vrs));
+        assert!(is_file_meta("TransferSyntaxUID") && is_file_meta("00020012"));
+        assert!(!is_file_meta("PatientName"));
     }
 
     #[test]

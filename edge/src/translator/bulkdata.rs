@@ -16,7 +16,6 @@ use serde_json::Value;
 
 use super::Translator;
 use super::frames::{self, accept_value};
-use super::metadata::find_instance;
 use super::validators::{Identity, if_none_match};
 use crate::errors::EdgeError;
 
@@ -54,8 +53,13 @@ pub async fn retrieve(
             });
         }
     }
-    let (doc, series) = find_instance(tr, &datastore, &target, image_set.as_ref()).await?;
+    let located = tr
+        .resolver
+        .locate(&datastore, &target, image_set.as_ref())
+        .await?;
+    let doc = tr.resolver.document(&datastore, &located.image_set).await?;
     let metadata = &doc.metadata;
+    let series = &target.series;
     let key = dicomweb::json::ahi_key(tag);
     let instance = metadata.instance(series.as_str(), target.sop.as_str());
     let no_vrs = std::collections::BTreeMap::new();

@@ -168,18 +168,6 @@ fn public_origin(tr: &Translator, req: &Parts) -> String {
     format!("http://{host}")
 }
 
-/// The document holding `target` and the series it is in (as the request names it).
-pub async fn find_instance(
-    tr: &Translator,
-    datastore: &DatastoreId,
-    target: &dicomweb::route::Instance,
-    image_set: Option<&ImageSetId>,
-) -> Result<(std::sync::Arc<super::resolve::Document>, Uid), EdgeError> {
-    let located = tr.resolver.locate(datastore, target, image_set).await?;
-    let doc = tr.resolver.document(datastore, &located.image_set).await?;
-    Ok((doc, target.series.clone()))
-}
-
 /// Answers a metadata request.
 pub async fn retrieve(
     tr: &Translator,

@@ -275,21 +275,6 @@ async fn documents(
     Ok(docs)
 }
 
-/// Keywords of File Meta Information (group 0002), which AHI documents may carry.
-fn is_file_meta(keyword: &str) -> bool {
-    matches!(
-        keyword,
-        "FileMetaInformationGroupLength"
-            | "FileMetaInformationVersion"
-            | "MediaStorageSOPClassUID"
-            | "MediaStorageSOPInstanceUID"
-            | "TransferSyntaxUID"
-            | "ImplementationClassUID"
-            | "ImplementationVersionName"
-            | "SourceApplicationEntityTitle"
-    )
-}
-
 fn number(r: &Map<String, Value>, k: &str) -> i64 {
     match r.get(k) {
         Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
@@ -374,7 +359,7 @@ pub async fn instances(
             if inst.image_frames.len() > 1 || r.contains_key("NumberOfFrames") {
                 r.insert("NumberOfFrames".into(), json!(inst.image_frames.len()));
             }
-            r.retain(|k, _| !is_file_meta(k));
+            r.retain(|k, _| !dicomweb::json::is_file_meta(k));
             if query.matches(&r) {
                 records.push(r);
             }
