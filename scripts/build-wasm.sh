@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the edge cores (CloudFront event types, CORS, authorizer, signer) for
-# wasm32-unknown-unknown: `edge` without its `local` feature, so no tokio and no sockets.
+# Compiles the Lambda@Edge module (`edge-wasm`: the edge cores, i.e. `edge` without its
+# `local` feature, so no tokio and no sockets) for wasm32-unknown-unknown and prints its
+# path. Use `cargo xtask wasm`, which runs this and then trims and checks the module.
 # Uses a rustup wasm32 target where one is installed; otherwise installs Debian's Rust
 # toolchain with its standard-library source and builds std for wasm32 with it
 # (REFERENCE.md). Extra arguments go to cargo (e.g. `--message-format json`).
@@ -9,11 +10,11 @@ cd "$(dirname "$0")/.."
 
 target=wasm32-unknown-unknown
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR_WASM:-$PWD/target/wasm32}"
-args=(build --release --locked -p edge --no-default-features --target "$target")
+args=(build --profile wasm --locked -p edge-wasm --target "$target")
 
 # The edge cores must not pull in a runtime or sockets. (tokio is there with only its `sync`
 # feature, through aws-sigv4's credential types; no crate below may add an executor or I/O.)
-tree=$(cargo tree --locked -p edge --no-default-features --target "$target" -e normal,features --prefix none)
+tree=$(cargo tree --locked -p edge-wasm --target "$target" -e normal,features --prefix none)
 if bad=$(grep -E '^(mio|socket2|hyper|reqwest|axum|tokio feature "(rt|net|io-util|time|fs|process|signal)")' <<<"$tree"); then
   echo "the wasm32 build of edge depends on I/O crates:" >&2
   sort -u <<<"$bad" >&2
@@ -21,14 +22,20 @@ if bad=$(grep -E '^(mio|socket2|hyper|reqwest|axum|tokio feature "(rt|net|io-uti
 fi
 
 if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx "$target"; then
-  exec cargo "${args[@]}" "$@"
+  cargo "${args[@]}" "$@"
+else
+
+  if [ ! -x /usr/bin/rustc ] || [ ! -x /usr/bin/cargo ] || [ ! -d /usr/lib/rustlib/src/rust/library ]; then
+    echo "installing Debian's Rust toolchain for $target (rustc-web, cargo-web, rust-web-src, lld)" >&2
+    apt-get update -qq
+    apt-get install -y -qq rustc-web cargo-web rust-web-src lld-22 >/dev/null
+  fi
+  # rustup's rustc comes first on PATH; -Zbuild-std needs the rustc that matches the source.
+  RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 /usr/bin/cargo "${args[@]}" \
+    -Zbuild-std=std,panic_abort "$@"
 fi
 
-if [ ! -x /usr/bin/rustc ] || [ ! -x /usr/bin/cargo ] || [ ! -d /usr/lib/rustlib/src/rust/library ]; then
-  echo "installing Debian's Rust toolchain for $target (rustc-web, cargo-web, rust-web-src, lld)" >&2
-  apt-get update -qq
-  apt-get install -y -qq rustc-web cargo-web rust-web-src lld-22 >/dev/null
-fi
-# rustup's rustc comes first on PATH; -Zbuild-std needs the rustc that matches the source.
-RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 exec /usr/bin/cargo "${args[@]}" \
-  -Zbuild-std=std,panic_abort "$@"
+module="$CARGO_TARGET_DIR/edge-untrimmed.wasm"
+cp "$CARGO_TARGET_DIR/$target/wasm/edge_wasm.wasm" "$module"
+# `cargo xtask wasm` trims this to the exports the Node host calls and checks its imports.
+echo "$module"

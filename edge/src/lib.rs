@@ -2,13 +2,16 @@
 //! server that plays CloudFront's part, and the `dicomweb-edge` command line.
 
 //!
-//! The cores CloudFront runs at the edge (`cloudfront`, `cors`, `authorizer`, `signer`) do no
+//! The cores CloudFront runs at the edge (`cloudfront`, `cors`, `authorizer`, `signer`, and
+//! `lambda_edge`, which drives them for the Node.js host, with `config`) do no
 //! I/O and build for `wasm32-unknown-unknown` with `--no-default-features`; the rest needs the
 //! `local` feature (on by default).
 
 pub mod authorizer;
 pub mod cloudfront;
+pub mod config;
 pub mod cors;
+pub mod lambda_edge;
 pub mod signer;
 
 #[cfg(feature = "local")]
@@ -21,6 +24,3 @@ pub mod errors;
 pub mod local;
 #[cfg(feature = "local")]
 pub mod translator;
-
-#[cfg(target_arch = "wasm32")]
-mod wasm;

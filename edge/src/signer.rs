@@ -1,12 +1,19 @@
-//! The signer: CloudFront's origin-request function for the native
-//! `POST /datastore/{ds}/imageSet/{is}/getImageFrame` (body included). A pure function of
+//! The signer: CloudFront's origin-request function on the native
+//! `/datastore/{ds}/imageSet/{is}/getImageFrame` path (body included). A pure function of
 //! (configuration, request, credentials, now), like the authorizer.
 //!
-//! It accepts only that route and method; the body must be exactly
+//! CloudFront picks a behavior by path alone, so one behavior carries both methods of that
+//! path: the `POST` goes to HealthImaging, the cacheable `GET …?imageFrameId=` to the
+//! translator. For the `GET`, the signer moves the request to the translator's Function URL,
+//! named by the origin custom header [`TRANSLATOR_URL_HEADER`] (set in the template; a
+//! package cannot know the URL), and signs it for the `lambda` service, since the URL uses
+//! `AuthType: AWS_IAM`.
+//!
+//! For the `POST`, the body must be exactly
 //! `{"imageFrameId": "<32 hex>"}` and arrive whole (CloudFront passes up to 1 MB to
 //! origin-request). It points the origin at AHI's runtime endpoint for the configured region
 //! and signs with `aws-sigv4` (service `medical-imaging`): `host`, `content-type`, the
-//! `x-amz-*` headers already on the request, and the ones signing adds (`x-amz-date`,
+//! `x-amz-*` headers already on the request (not CloudFront's own `x-amz-cf-*`), and the ones signing adds (`x-amz-date`,
 //! `x-amz-content-sha256`, `x-amz-security-token`). Other headers are left unsigned, since
 //! CloudFront may still change them on the way to the origin. Anything else is answered here
 //! (400, 403 or 405) and never forwarded unsigned.
@@ -27,6 +34,10 @@ use crate::cloudfront::{self, CustomOrigin, Origin, Request, RequestResult, Resp
 
 /// The SigV4 signing name of AWS HealthImaging.
 pub const SERVICE: &str = "medical-imaging";
+/// The SigV4 signing name of Lambda Function URLs.
+pub const LAMBDA_SERVICE: &str = "lambda";
+/// The origin custom header that names the translator's Function URL.
+pub const TRANSLATOR_URL_HEADER: &str = "x-dicomweb-translator-url";
 
 /// Where signed requests go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +59,30 @@ impl SignerConfig {
             protocol: "https".into(),
             port: 443,
         }
+    }
+
+    /// An endpoint given as `scheme://host[:port][/]` (no region: the caller sets it).
+    pub fn from_url(url: &str) -> Option<Self> {
+        let (protocol, rest) = url.split_once("://")?;
+        let authority = rest.trim_end_matches('/');
+        if authority.is_empty() || authority.contains('/') || authority.contains('@') {
+            return None;
+        }
+        let default_port = match protocol {
+            "https" => 443,
+            "http" => 80,
+            _ => return None,
+        };
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse().ok()?),
+            None => (authority, default_port),
+        };
+        Some(Self {
+            region: String::new(),
+            host: host.to_owned(),
+            protocol: protocol.to_owned(),
+            port,
+        })
     }
 
     /// The `Host` header value.
@@ -79,16 +114,17 @@ fn refuse(status: u16, body: &str) -> RequestResult {
 /// Signs one origin request at `now`.
 pub fn origin_request(
     config: &SignerConfig,
-    mut req: Request,
+    req: Request,
     credentials: &Credentials,
     now: SystemTime,
 ) -> RequestResult {
-    if req.method != "POST" {
-        return refuse(405, "only POST getImageFrame is signed\n");
-    }
     match dicomweb::route::parse(&req.method, &req.uri, Some(&req.querystring)) {
         Ok(Route::NativeFramePost { .. }) => {}
+        Ok(Route::NativeFrameGet { .. }) => return to_translator(config, req, credentials, now),
         Err(e @ dicomweb::RouteError::Invalid { .. }) => return refuse(400, &format!("{e}\n")),
+        Err(dicomweb::RouteError::MethodNotAllowed { .. }) => {
+            return refuse(405, "only GET and POST getImageFrame are served\n");
+        }
         Ok(_) | Err(_) => return refuse(403, "not a signed route\n"),
     }
     let Some(body) = &req.body else {
@@ -120,15 +156,66 @@ pub fn origin_request(
         );
     }
 
-    let authority = config.authority();
+    sign_to(
+        config,
+        &config.region,
+        SERVICE,
+        req,
+        &bytes,
+        credentials,
+        now,
+    )
+}
+
+/// The cacheable native GET: to the translator's Function URL, signed for `lambda`.
+fn to_translator(
+    config: &SignerConfig,
+    mut req: Request,
+    credentials: &Credentials,
+    now: SystemTime,
+) -> RequestResult {
+    let url = req
+        .origin
+        .as_mut()
+        .and_then(|o| o.custom.as_mut())
+        .and_then(|c| c.custom_headers.remove(TRANSLATOR_URL_HEADER))
+        .and_then(|v| v.into_iter().next())
+        .map(|h| h.value);
+    let Some(mut translator) = url.as_deref().and_then(SignerConfig::from_url) else {
+        return refuse(500, "the translator's URL is not configured\n");
+    };
+    translator.region = config.region.clone();
+    req.body = None;
+    sign_to(
+        &translator,
+        &config.region,
+        LAMBDA_SERVICE,
+        req,
+        &[],
+        credentials,
+        now,
+    )
+}
+
+/// Points the request at `origin` and signs it with SigV4 for `service` in `region`.
+fn sign_to(
+    origin: &SignerConfig,
+    region: &str,
+    service: &str,
+    mut req: Request,
+    body: &[u8],
+    credentials: &Credentials,
+    now: SystemTime,
+) -> RequestResult {
+    let authority = origin.authority();
     req.origin = Some(Origin {
         custom: Some(CustomOrigin {
             custom_headers: Default::default(),
-            domain_name: config.host.clone(),
+            domain_name: origin.host.clone(),
             keepalive_timeout: 5,
             path: String::new(),
-            port: config.port,
-            protocol: config.protocol.clone(),
+            port: origin.port,
+            protocol: origin.protocol.clone(),
             read_timeout: 30,
             response_completion_timeout: None,
             ssl_protocols: vec!["TLSv1.2".into()],
@@ -137,22 +224,24 @@ pub fn origin_request(
         s3: None,
     });
     req.set_header("Host", authority.clone());
-    if req.header("content-type").is_none() {
+    if req.method == "POST" && req.header("content-type").is_none() {
         req.set_header("Content-Type", "application/json");
     }
     let url = if req.querystring.is_empty() {
-        format!("{}://{authority}{}", config.protocol, req.uri)
+        format!("{}://{authority}{}", origin.protocol, req.uri)
     } else {
         format!(
             "{}://{authority}{}?{}",
-            config.protocol, req.uri, req.querystring
+            origin.protocol, req.uri, req.querystring
         )
     };
     let signed: Vec<(String, String)> = req
         .headers
         .iter()
         .filter(|(name, _)| {
-            *name == "host" || *name == "content-type" || name.starts_with("x-amz-")
+            *name == "host"
+                || *name == "content-type"
+                || (name.starts_with("x-amz-") && !name.starts_with("x-amz-cf-"))
         })
         .filter_map(|(name, v)| Some((name.clone(), v.first()?.value.clone())))
         .collect();
@@ -161,8 +250,8 @@ pub fn origin_request(
     let identity = credentials.clone().into();
     let params = match SigningParams::builder()
         .identity(&identity)
-        .region(&config.region)
-        .name(SERVICE)
+        .region(region)
+        .name(service)
         .time(now)
         .settings(settings)
         .build()
@@ -171,10 +260,10 @@ pub fn origin_request(
         Err(_) => return refuse(500, "the signer is misconfigured\n"),
     };
     let signable = match SignableRequest::new(
-        "POST",
+        &req.method,
         &url,
         signed.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-        SignableBody::Bytes(&bytes),
+        SignableBody::Bytes(body),
     ) {
         Ok(s) => s,
         Err(_) => return refuse(400, "the request cannot be signed\n"),

@@ -1,7 +1,8 @@
 //! The signer core on CloudFront origin-request events: its signature is accepted by the
 //! emulator's SigV4 check (in process and over HTTP, where the frame comes back), matches a
 //! reviewed snapshot at a fixed time and key, fails once the body is tampered with, and
-//! anything but a well-formed native POST is refused rather than forwarded unsigned.
+//! anything but a well-formed native POST is refused rather than forwarded unsigned. The
+//! cacheable native GET goes to the translator's Function URL, signed for `lambda`.
 
 mod common;
 
@@ -9,8 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use base64::Engine;
+use edge::cloudfront::{CustomOrigin, Origin};
 use edge::cloudfront::{HeaderEntry, Request, RequestBody, RequestResult};
-use edge::signer::{SERVICE, SignerConfig, origin_request};
+use edge::signer::{LAMBDA_SERVICE, SERVICE, SignerConfig, TRANSLATOR_URL_HEADER, origin_request};
 use healthimaging::emulator::Verifier;
 use healthimaging::emulator::sigv4::SignedRequest;
 use http::HeaderMap;
@@ -162,9 +164,20 @@ fn anything_else_is_refused_not_forwarded() {
         RequestResult::Forward(_) => panic!("forwarded"),
     };
     let good = format!(r#"{{"imageFrameId":"{FRAME}"}}"#);
+    // The GET without the template's origin header cannot know where the translator is.
     let mut get = native_post(ds, is, good.as_bytes(), "base64");
     get.method = "GET".into();
-    assert_eq!(refused(get).0, "405");
+    get.querystring = format!("imageFrameId={FRAME}");
+    assert_eq!(
+        refused(get),
+        (
+            "500".into(),
+            "the translator's URL is not configured\n".into()
+        )
+    );
+    let mut put = native_post(ds, is, good.as_bytes(), "base64");
+    put.method = "PUT".into();
+    assert_eq!(refused(put).0, "405");
     let mut other = native_post(ds, is, good.as_bytes(), "base64");
     other.uri = "/elsewhere".into();
     assert_eq!(refused(other).0, "403");
@@ -187,6 +200,75 @@ fn anything_else_is_refused_not_forwarded() {
     let mut bad64 = native_post(ds, is, good.as_bytes(), "base64");
     bad64.body.as_mut().unwrap().data = "***".into();
     assert_eq!(refused(bad64).0, "400");
+}
+
+/// The native GET is moved to the translator's URL (named by the origin custom header, which
+/// is not passed on) and signed for `lambda`; the emulator's SigV4 check, set to the `lambda`
+/// service, accepts it, and the HealthImaging one does not.
+#[test]
+fn the_native_get_goes_to_the_translator_signed_for_lambda() {
+    let ds = "fe979d40487394a75b813ff62a2f7451";
+    let is = "0123456789abcdef0123456789abcdef";
+    let url = "https://abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-west-2.on.aws/";
+    let mut get = native_post(ds, is, b"", "base64");
+    get.method = "GET".into();
+    get.body = None;
+    get.querystring = format!("imageFrameId={FRAME}");
+    let mut custom_headers = edge::cloudfront::Headers::new();
+    custom_headers.insert(
+        TRANSLATOR_URL_HEADER.into(),
+        vec![HeaderEntry {
+            key: Some("X-Dicomweb-Translator-Url".into()),
+            value: url.into(),
+        }],
+    );
+    get.origin = Some(Origin {
+        custom: Some(CustomOrigin {
+            custom_headers,
+            domain_name: "runtime-medical-imaging.us-west-2.amazonaws.com".into(),
+            keepalive_timeout: 5,
+            path: String::new(),
+            port: 443,
+            protocol: "https".into(),
+            read_timeout: 30,
+            response_completion_timeout: None,
+            ssl_protocols: vec!["TLSv1.2".into()],
+            extra: Default::default(),
+        }),
+        s3: None,
+    });
+    let signed = forwarded(origin_request(
+        &SignerConfig::aws("us-west-2"),
+        get,
+        &creds(),
+        fixed_time(),
+    ));
+    let origin = signed.origin.as_ref().unwrap().custom.as_ref().unwrap();
+    let host = "abcdefghijklmnopqrstuvwxyz012345.lambda-url.us-west-2.on.aws";
+    assert_eq!(origin.domain_name, host);
+    assert_eq!((origin.protocol.as_str(), origin.port), ("https", 443));
+    assert!(origin.custom_headers.is_empty());
+    assert_eq!(signed.header("host"), Some(host));
+    assert_eq!(signed.method, "GET");
+    assert!(signed.body.is_none());
+    let auth = signed.header("authorization").unwrap();
+    assert!(auth.contains("/us-west-2/lambda/aws4_request"), "{auth}");
+
+    let headers = header_map(&signed);
+    let query = format!("imageFrameId={FRAME}");
+    let req = SignedRequest {
+        method: "GET",
+        raw_path: &signed.uri,
+        raw_query: Some(&query),
+        headers: &headers,
+        body: b"",
+    };
+    let lambda = Verifier {
+        service: LAMBDA_SERVICE.into(),
+        ..verifier("us-west-2")
+    };
+    lambda.verify(&req, fixed_time()).unwrap();
+    assert!(verifier("us-west-2").verify(&req, fixed_time()).is_err());
 }
 
 /// Over HTTP: the signed request, sent as CloudFront would, gets the frame from the emulator.

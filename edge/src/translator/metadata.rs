@@ -155,10 +155,20 @@ pub fn instance_json(
 
 const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
 
-/// The URL clients reach this deployment by: the configured one, else `http://{Host}`.
+/// The URL clients reach this deployment by: the configured one, else the one the
+/// viewer-request function names ([`crate::lambda_edge::PUBLIC_URL_HEADER`]; the translator
+/// is reachable only through the distribution), else `http://{Host}`.
 fn public_origin(tr: &Translator, req: &Parts) -> String {
     if let Some(url) = &tr.config.public_url {
         return url.trim_end_matches('/').to_owned();
+    }
+    let named = req
+        .headers
+        .get(crate::lambda_edge::PUBLIC_URL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::lambda_edge::public_url);
+    if let Some(url) = named {
+        return url;
     }
     let host = req
         .headers

@@ -1,0 +1,287 @@
+//! The deployment's configuration: one document (`deploy/config.toml`) that packaging reads,
+//! bakes into the Lambda@Edge zips as JSON (Lambda@Edge has no environment variables) and
+//! turns into the CloudFormation parameters and the translator's environment. The edge
+//! functions read it back with the same types, so the packaged functions and the template
+//! cannot disagree about the issuer, the datastores or the CORS origins.
+
+use healthimaging::DatastoreId;
+use jsonwebtoken::Algorithm;
+use serde::{Deserialize, Serialize};
+
+use crate::authorizer::{AuthConfig, AuthMode};
+use crate::cors::CorsPolicy;
+use crate::signer::SignerConfig;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployConfig {
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub cors: CorsSettings,
+    pub healthimaging: HealthImagingSettings,
+    #[serde(default)]
+    pub cache: CacheSettings,
+    #[serde(default)]
+    pub distribution: DistributionSettings,
+}
+
+/// Whom the authorizer trusts (see [`AuthMode`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// `cognito`, `oidc` or `none` (`none` is refused by packaging: local use only).
+    pub mode: String,
+    /// Cognito: the user pool's region and id, and the app clients allowed.
+    #[serde(default)]
+    pub user_pool_id: String,
+    #[serde(default)]
+    pub user_pool_region: String,
+    #[serde(default)]
+    pub client_ids: Vec<String>,
+    /// OIDC: the issuer (`iss`, and the base of `/.well-known/jwks.json`) and audiences.
+    #[serde(default)]
+    pub issuer: String,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Accepted algorithms (RS256, RS384, RS512, ES256, ES384, PS256, PS384, PS512, EdDSA);
+    /// empty: RS256/384/512 and ES256/384.
+    #[serde(default)]
+    pub algorithms: Vec<String>,
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
+    /// Accept the token from a `token` query parameter (OHIF's `?token=`); it is removed
+    /// before the cache key and the origin see the request.
+    #[serde(default = "yes")]
+    pub token_query: bool,
+    #[serde(default = "yes")]
+    pub token_header: bool,
+    /// How often, at most, an unknown `kid` makes the edge refetch the issuer's keys.
+    #[serde(default = "default_cooldown")]
+    pub jwks_refetch_cooldown_seconds: u64,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_cooldown() -> u64 {
+    300
+}
+
+/// Origins whose scripts may read responses; `["*"]` for any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorsSettings {
+    pub origins: Vec<String>,
+    #[serde(default = "default_preflight_max_age")]
+    pub max_age_seconds: u32,
+}
+
+fn default_preflight_max_age() -> u32 {
+    600
+}
+
+impl Default for CorsSettings {
+    fn default() -> Self {
+        Self {
+            origins: vec!["*".into()],
+            max_age_seconds: default_preflight_max_age(),
+        }
+    }
+}
+
+/// Where the data is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthImagingSettings {
+    /// AHI's region; the translator runs there.
+    pub region: String,
+    /// The datastores served (the allowlist; IAM is scoped to them).
+    pub datastores: Vec<String>,
+    /// Another runtime endpoint (`http://127.0.0.1:PORT` for the emulator in tests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+/// Cache lifetimes, in seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    #[serde(default = "default_frames_max_age")]
+    pub frames_max_age_seconds: u64,
+    #[serde(default = "default_metadata_max_age")]
+    pub metadata_max_age_seconds: u64,
+}
+
+fn default_frames_max_age() -> u64 {
+    365 * 24 * 3600
+}
+
+fn default_metadata_max_age() -> u64 {
+    60
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            frames_max_age_seconds: default_frames_max_age(),
+            metadata_max_age_seconds: default_metadata_max_age(),
+        }
+    }
+}
+
+/// The CloudFront distribution (used by packaging for the template's parameters).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistributionSettings {
+    /// `PriceClass_100`, `PriceClass_200` or `PriceClass_All`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price_class: Option<String>,
+    /// A custom domain and its ACM certificate (in us-east-1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_arn: Option<String>,
+}
+
+/// A configuration the edge cannot run with.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+fn bad(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+impl DeployConfig {
+    /// Checks what the types cannot: required fields per mode, IDs, names.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.auth_mode()?;
+        self.algorithms()?;
+        self.datastores()?;
+        let region = &self.healthimaging.region;
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(bad(format!(
+                "healthimaging.region {region:?} is not a region name"
+            )));
+        }
+        for o in &self.cors.origins {
+            if o != "*" && !(o.starts_with("https://") || o.starts_with("http://")) {
+                return Err(bad(format!(
+                    "cors.origins: {o:?} is not scheme://host[:port] or \"*\""
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The allowlisted datastores, validated.
+    pub fn datastores(&self) -> Result<Vec<DatastoreId>, ConfigError> {
+        self.healthimaging
+            .datastores
+            .iter()
+            .map(|d| {
+                d.parse::<DatastoreId>().map_err(|_| {
+                    bad(format!(
+                        "healthimaging.datastores: {d:?} is not a datastore ID"
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    pub fn auth_mode(&self) -> Result<AuthMode, ConfigError> {
+        let a = &self.auth;
+        match a.mode.as_str() {
+            "none" => Ok(AuthMode::None),
+            "cognito" => {
+                if a.user_pool_id.is_empty() || a.client_ids.is_empty() {
+                    return Err(bad(
+                        "auth.mode = \"cognito\" needs auth.user_pool_id and auth.client_ids",
+                    ));
+                }
+                let region = if a.user_pool_region.is_empty() {
+                    a.user_pool_id
+                        .split_once('_')
+                        .map(|(r, _)| r.to_owned())
+                        .ok_or_else(|| bad("auth.user_pool_id is not REGION_ID"))?
+                } else {
+                    a.user_pool_region.clone()
+                };
+                Ok(AuthMode::Cognito {
+                    region,
+                    user_pool_id: a.user_pool_id.clone(),
+                    client_ids: a.client_ids.clone(),
+                })
+            }
+            "oidc" => {
+                if a.issuer.is_empty() || a.audiences.is_empty() {
+                    return Err(bad(
+                        "auth.mode = \"oidc\" needs auth.issuer and auth.audiences",
+                    ));
+                }
+                Ok(AuthMode::Oidc {
+                    issuer: a.issuer.clone(),
+                    audiences: a.audiences.clone(),
+                })
+            }
+            other => Err(bad(format!(
+                "auth.mode {other:?}: expected \"cognito\", \"oidc\" or \"none\""
+            ))),
+        }
+    }
+
+    fn algorithms(&self) -> Result<Vec<Algorithm>, ConfigError> {
+        self.auth
+            .algorithms
+            .iter()
+            .map(|a| match a.parse::<Algorithm>() {
+                Ok(alg)
+                    if !matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) =>
+                {
+                    Ok(alg)
+                }
+                _ => Err(bad(format!(
+                    "auth.algorithms: {a:?} is not an asymmetric JWS algorithm"
+                ))),
+            })
+            .collect()
+    }
+
+    /// The authorizer's configuration.
+    pub fn auth_config(&self) -> Result<AuthConfig, ConfigError> {
+        let mut c = AuthConfig::new(self.auth_mode()?);
+        let algorithms = self.algorithms()?;
+        if !algorithms.is_empty() {
+            c.algorithms = algorithms;
+        }
+        c.required_scopes = self.auth.required_scopes.clone();
+        c.token_query = self.auth.token_query;
+        c.token_header = self.auth.token_header;
+        c.datastores = self.datastores()?;
+        c.cors = CorsPolicy {
+            origins: self.cors.origins.clone(),
+            max_age_seconds: self.cors.max_age_seconds,
+        };
+        Ok(c)
+    }
+
+    /// The signer's configuration: AHI's runtime endpoint, or the configured one.
+    pub fn signer_config(&self) -> Result<SignerConfig, ConfigError> {
+        let region = &self.healthimaging.region;
+        match &self.healthimaging.endpoint {
+            None => Ok(SignerConfig::aws(region)),
+            Some(url) => {
+                let mut c = SignerConfig::from_url(url)
+                    .ok_or_else(|| bad(format!("healthimaging.endpoint {url:?} is not a URL")))?;
+                c.region = region.clone();
+                Ok(c)
+            }
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! The two Lambda@Edge functions as their Node.js host drives them, without I/O: the host
+//! hands in the CloudFront event's JSON, the time and (for the signer) the credentials, and
+//! gets back JSON to return to CloudFront plus what to log. Everything the host might be
+//! tempted to decide is decided here: when to fetch the issuer's keys (at the first request,
+//! and again for an unknown `kid` at most once per cooldown), what a failed fetch means
+//! (nothing: keys stay as they were, so tokens fail closed), what an unusable event gets.
+//!
+//! The host loop is: call [`ViewerRequestFunction::handle`]; on [`Step::FetchKeys`] fetch the
+//! URL (with a timeout), report with [`ViewerRequestFunction::keys_fetched`] or
+//! [`ViewerRequestFunction::keys_unavailable`], and call `handle` again. A second
+//! `FetchKeys` for the same request cannot happen: a report starts the cooldown.
+
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use jsonwebtoken::jwk::JwkSet;
+use serde::{Deserialize, Serialize};
+
+use crate::authorizer::{AuthMode, Authorizer, Refusal};
+use crate::cloudfront::{Event, Request, RequestResult, Response};
+use crate::config::{ConfigError, DeployConfig};
+use crate::signer::{self, SignerConfig};
+
+/// The header the viewer-request function sets to the URL viewers use
+/// (`https://{custom domain or distribution domain}`), for the BulkDataURIs the translator
+/// writes into metadata. The template cannot give the translator that URL: the distribution
+/// depends on the translator's Function URL. A viewer's own value is replaced.
+pub const PUBLIC_URL_HEADER: &str = "x-dicomweb-public-url";
+
+/// `value` if it is `https://host` (or `http://host[:port]`) with nothing after the
+/// authority; trailing `/` removed.
+pub fn public_url(value: &str) -> Option<String> {
+    let v = value.trim().trim_end_matches('/');
+    let authority = v
+        .strip_prefix("https://")
+        .or_else(|| v.strip_prefix("http://"))?;
+    let ok = !authority.is_empty()
+        && authority
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    ok.then(|| v.to_owned())
+}
+
+/// What the host does next.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Step {
+    /// Fetch the issuer's keys from this URL, report, and call `handle` again.
+    FetchKeys(String),
+    /// Return `result` to CloudFront; print `log` (one JSON line) when present.
+    Done {
+        result: Box<RequestResult>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        log: Option<LogLine>,
+    },
+}
+
+/// One log line; it never holds a token, a query string or a signature.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogLine {
+    pub function: &'static str,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The first request of an event and the distribution's domain name, or a 502 answer when
+/// CloudFront sent something else.
+fn request_of(event: &[u8], event_type: &str) -> Result<(Request, String), &'static str> {
+    let event: Event =
+        serde_json::from_slice(event).map_err(|_| "the edge function cannot read the event\n")?;
+    let record = event
+        .records
+        .into_iter()
+        .next()
+        .ok_or("the event has no record\n")?;
+    if record.cf.config.event_type != event_type {
+        return Err("the edge function is associated with the wrong event\n");
+    }
+    Ok((record.cf.request, record.cf.config.distribution_domain_name))
+}
+
+fn status_of(result: &RequestResult) -> u16 {
+    match result {
+        RequestResult::Respond(r) => r.status.parse().unwrap_or(0),
+        RequestResult::Forward(_) => 0,
+    }
+}
+
+/// The viewer-request function: the authorizer and its keys.
+pub struct ViewerRequestFunction {
+    authorizer: Authorizer,
+    /// The custom domain, if the distribution has one.
+    domain_name: Option<String>,
+    jwks_url: Option<String>,
+    keys: JwkSet,
+    /// When keys were last fetched or tried (seconds since the epoch).
+    fetched_at: Option<u64>,
+    cooldown: u64,
+}
+
+impl ViewerRequestFunction {
+    pub fn new(config: &DeployConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let auth = config.auth_config()?;
+        let jwks_url = match &auth.mode {
+            AuthMode::None => None,
+            mode => mode.jwks_url(),
+        };
+        Ok(Self {
+            authorizer: Authorizer::new(auth),
+            domain_name: config.distribution.domain_name.clone(),
+            jwks_url,
+            keys: JwkSet { keys: Vec::new() },
+            fetched_at: None,
+            cooldown: config.auth.jwks_refetch_cooldown_seconds,
+        })
+    }
+
+    /// The keys to fetch before the first request (during the container's init), if any.
+    pub fn keys_to_prefetch(&self) -> Option<String> {
+        self.jwks_url.clone().filter(|_| self.fetched_at.is_none())
+    }
+
+    /// Decides on one viewer-request event at `now` (seconds since the epoch).
+    pub fn handle(&mut self, event: &[u8], now: u64) -> Step {
+        let (mut req, distribution) = match request_of(event, "viewer-request") {
+            Ok(r) => r,
+            Err(msg) => return done_error(Response::text(502, msg), "viewer-request"),
+        };
+        if let Some(url) = &self.jwks_url
+            && self.fetched_at.is_none()
+        {
+            return Step::FetchKeys(url.clone());
+        }
+        let (method, path) = (req.method.clone(), req.uri.clone());
+        let host = self.domain_name.as_deref().unwrap_or(&distribution);
+        req.set_header(PUBLIC_URL_HEADER, format!("https://{host}"));
+        let decision = self.authorizer.viewer_request(req, &self.keys, now);
+        if decision.refusal == Some(Refusal::UnknownKey)
+            && let Some(url) = &self.jwks_url
+            && self
+                .fetched_at
+                .is_none_or(|t| now.saturating_sub(t) >= self.cooldown)
+        {
+            return Step::FetchKeys(url.clone());
+        }
+        let log = decision.refusal.map(|r| LogLine {
+            function: "viewer-request",
+            method,
+            path,
+            status: status_of(&decision.result),
+            refusal: Some(format!("{r:?}")),
+            detail: None,
+        });
+        Step::Done {
+            result: Box::new(decision.result),
+            log,
+        }
+    }
+
+    /// The keys fetched at `now`; a body that is not a JWKS counts as unavailable.
+    pub fn keys_fetched(&mut self, body: &[u8], now: u64) -> Result<usize, String> {
+        self.fetched_at = Some(now);
+        let set: JwkSet = serde_json::from_slice(body)
+            .map_err(|e| format!("the issuer's keys are not a JWKS: {e}"))?;
+        self.keys = set;
+        Ok(self.keys.keys.len())
+    }
+
+    /// The fetch failed at `now`: the keys stay as they were until the cooldown passes.
+    pub fn keys_unavailable(&mut self, now: u64) {
+        self.fetched_at = Some(now);
+    }
+}
+
+fn done_error(resp: Response, function: &'static str) -> Step {
+    let status = resp.status.parse().unwrap_or(0);
+    let detail = resp.body.clone().map(|b| b.trim().to_owned());
+    Step::Done {
+        result: Box::new(RequestResult::Respond(resp)),
+        log: Some(LogLine {
+            function,
+            method: String::new(),
+            path: String::new(),
+            status,
+            refusal: None,
+            detail,
+        }),
+    }
+}
+
+/// Credentials as the host reads them from Lambda's reserved environment variables.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostCredentials {
+    #[serde(default)]
+    pub access_key_id: String,
+    #[serde(default)]
+    pub secret_access_key: String,
+    #[serde(default)]
+    pub session_token: Option<String>,
+}
+
+/// The origin-request function: the signer.
+pub struct OriginRequestFunction {
+    config: SignerConfig,
+}
+
+impl OriginRequestFunction {
+    pub fn new(config: &DeployConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self {
+            config: config.signer_config()?,
+        })
+    }
+
+    /// Signs one origin-request event at `now_millis` (milliseconds since the epoch).
+    pub fn handle(&self, event: &[u8], credentials: &[u8], now_millis: u64) -> Step {
+        let req = match request_of(event, "origin-request") {
+            Ok((r, _)) => r,
+            Err(msg) => return done_error(Response::text(502, msg), "origin-request"),
+        };
+        let creds = serde_json::from_slice::<HostCredentials>(credentials)
+            .ok()
+            .filter(|c| !c.access_key_id.is_empty() && !c.secret_access_key.is_empty());
+        let Some(c) = creds else {
+            return done_error(
+                Response::text(500, "the signer has no credentials\n"),
+                "origin-request",
+            );
+        };
+        let credentials = Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            c.session_token.filter(|t| !t.is_empty()),
+            None,
+            "lambda-environment",
+        );
+        let now = SystemTime::UNIX_EPOCH + Duration::from_millis(now_millis);
+        let (method, path) = (req.method.clone(), req.uri.clone());
+        let result = signer::origin_request(&self.config, req, &credentials, now);
+        let log = match &result {
+            RequestResult::Respond(r) => Some(LogLine {
+                function: "origin-request",
+                method,
+                path,
+                status: r.status.parse().unwrap_or(0),
+                refusal: None,
+                detail: r.body.clone().map(|b| b.trim().to_owned()),
+            }),
+            RequestResult::Forward(_) => None,
+        };
+        Step::Done {
+            result: Box::new(result),
+            log,
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Project tasks that are programs rather than shell lines (the `cargo xtask` convention):
+//!
+//! - `cargo xtask wasm`: the Lambda@Edge module, `target/wasm32/edge.wasm`;
+//! - `cargo xtask package --config deploy/config.toml [--out dist]`: everything
+//!   `aws cloudformation package/deploy` needs (see the README's deploy section).
+
+mod package;
+mod wasm;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask", about = "Builds the deployable artefacts")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Builds the Lambda@Edge WebAssembly module and checks what it imports.
+    Wasm,
+    /// Builds the edge zips (config baked in), the translator's bootstrap zip, the template
+    /// and its parameter files.
+    Package {
+        #[arg(long, default_value = "deploy/config.toml")]
+        config: PathBuf,
+        #[arg(long, default_value = "dist")]
+        out: PathBuf,
+        /// Only the two edge zips (no translator build).
+        #[arg(long)]
+        edge_only: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let root = workspace_root();
+    std::env::set_current_dir(&root)?;
+    match Cli::parse().command {
+        Command::Wasm => {
+            let module = wasm::build()?;
+            println!("{}", module.display());
+        }
+        Command::Package {
+            config,
+            out,
+            edge_only,
+        } => package::run(&config, &out, edge_only)?,
+    }
+    Ok(())
+}
+
+/// The workspace root (this crate's parent), so relative paths mean the same from anywhere.
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default()
+}

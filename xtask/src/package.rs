@@ -1,0 +1,245 @@
+//! `cargo xtask package`: the artefacts of one deployment, from one config file.
+//!
+//! Writes to the output folder:
+//! - `viewer-request.zip`, `origin-request.zip`: the Node.js host (`edge/js`), the trimmed
+//!   module and `config.json` (Lambda@Edge has no environment variables, so the config is
+//!   baked in); the viewer zip must stay under 1 MB (Lambda@Edge viewer-trigger quota);
+//! - `translator.zip`: the `bootstrap` for `provided.al2023`, checked to need no glibc newer
+//!   than the Lambda image's 2.34;
+//! - `template.yaml`: `deploy/template.yaml`, next to the zips it names;
+//! - `parameters*.json`: the template's parameters for `aws cloudformation deploy
+//!   --parameter-overrides file://…`, including each edge zip's SHA-256 (a Lambda version is
+//!   published only for exactly that code; a new hash replaces the version).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail, ensure};
+use base64::Engine;
+use edge::config::DeployConfig;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// Lambda@Edge's limit for viewer-trigger packages (zipped).
+const VIEWER_ZIP_LIMIT: usize = 1024 * 1024;
+/// Lambda@Edge's limit for origin-trigger packages (zipped).
+const ORIGIN_ZIP_LIMIT: usize = 50 * 1024 * 1024;
+/// glibc of the `provided.al2023` image.
+const LAMBDA_GLIBC: (u32, u32) = (2, 34);
+
+pub fn run(config_path: &Path, out: &Path, edge_only: bool) -> anyhow::Result<()> {
+    let config = load_config(config_path)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let config_json = serde_json::to_vec_pretty(&config)?;
+
+    let module = crate::wasm::build()?;
+    let wasm = std::fs::read(&module)?;
+    let host = std::fs::read("edge/js/host.mjs")?;
+    let mut hashes = Vec::new();
+    for (name, handler, limit) in [
+        (
+            "viewer-request",
+            "edge/js/viewer-request.mjs",
+            VIEWER_ZIP_LIMIT,
+        ),
+        (
+            "origin-request",
+            "edge/js/origin-request.mjs",
+            ORIGIN_ZIP_LIMIT,
+        ),
+    ] {
+        let zip = zip_files(&[
+            ("index.mjs", std::fs::read(handler)?, 0o644),
+            ("host.mjs", host.clone(), 0o644),
+            ("edge.wasm", wasm.clone(), 0o644),
+            ("config.json", config_json.clone(), 0o644),
+        ])?;
+        ensure!(
+            zip.len() < limit,
+            "{name}.zip is {} bytes; Lambda@Edge allows {limit}",
+            zip.len()
+        );
+        let path = out.join(format!("{name}.zip"));
+        std::fs::write(&path, &zip)?;
+        println!("{}: {} bytes", path.display(), zip.len());
+        hashes.push(base64::engine::general_purpose::STANDARD.encode(Sha256::digest(&zip)));
+    }
+
+    if !edge_only {
+        let bootstrap = build_bootstrap()?;
+        let glibc = max_glibc(&bootstrap)?;
+        ensure!(
+            glibc <= LAMBDA_GLIBC,
+            "bootstrap needs glibc {}.{}; provided.al2023 has {}.{}",
+            glibc.0,
+            glibc.1,
+            LAMBDA_GLIBC.0,
+            LAMBDA_GLIBC.1
+        );
+        let zip = zip_files(&[("bootstrap", std::fs::read(&bootstrap)?, 0o755)])?;
+        let path = out.join("translator.zip");
+        std::fs::write(&path, &zip)?;
+        println!(
+            "{}: {} bytes (x86_64, needs glibc {}.{})",
+            path.display(),
+            zip.len(),
+            glibc.0,
+            glibc.1
+        );
+    }
+
+    std::fs::copy("deploy/template.yaml", out.join("template.yaml"))?;
+    for (file, params) in parameter_files(&config, &hashes[0], &hashes[1]) {
+        let path = out.join(file);
+        std::fs::write(
+            &path,
+            serde_json::to_vec_pretty(&json!({ "Parameters": params }))?,
+        )?;
+        println!("{}", path.display());
+    }
+    Ok(())
+}
+
+/// Reads and checks the config; deployments always authenticate.
+pub fn load_config(path: &Path) -> anyhow::Result<DeployConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let config: DeployConfig =
+        toml::from_str(&text).with_context(|| format!("{} is not valid", path.display()))?;
+    config
+        .validate()
+        .with_context(|| format!("{} is not valid", path.display()))?;
+    ensure!(
+        config.auth.mode != "none",
+        "auth.mode = \"none\" is for local use only; a deployment serves patient data"
+    );
+    ensure!(
+        !config.healthimaging.datastores.is_empty(),
+        "healthimaging.datastores must list the datastores to serve"
+    );
+    Ok(config)
+}
+
+/// The template's parameters: one file when AHI is in us-east-1 (one stack), else one for
+/// the translator's stack (AHI region) and one for the edge stack (us-east-1).
+fn parameter_files(
+    c: &DeployConfig,
+    viewer_sha: &str,
+    origin_sha: &str,
+) -> Vec<(&'static str, serde_json::Map<String, serde_json::Value>)> {
+    let mut common = serde_json::Map::new();
+    let mut put = |k: &str, v: String| {
+        common.insert(k.to_owned(), json!(v));
+    };
+    put("AuthMode", c.auth.mode.clone());
+    put("CognitoUserPoolId", c.auth.user_pool_id.clone());
+    put("CognitoClientIds", c.auth.client_ids.join(","));
+    put("OidcIssuer", c.auth.issuer.clone());
+    put("OidcAudiences", c.auth.audiences.join(","));
+    put("HealthImagingRegion", c.healthimaging.region.clone());
+    put("DatastoreIds", c.healthimaging.datastores.join(","));
+    put("CorsOrigins", c.cors.origins.join(","));
+    put("FramesMaxAge", c.cache.frames_max_age_seconds.to_string());
+    put(
+        "MetadataMaxAge",
+        c.cache.metadata_max_age_seconds.to_string(),
+    );
+    if let Some(p) = &c.distribution.price_class {
+        put("PriceClass", p.clone());
+    }
+    if let Some(d) = &c.distribution.domain_name {
+        put("DomainName", d.clone());
+    }
+    if let Some(a) = &c.distribution.certificate_arn {
+        put("CertificateArn", a.clone());
+    }
+    put("ViewerRequestCodeSha256", viewer_sha.to_owned());
+    put("OriginRequestCodeSha256", origin_sha.to_owned());
+
+    let with = |components: &str, extra: &[(&str, &str)]| {
+        let mut p = common.clone();
+        p.insert("Components".into(), json!(components));
+        for (k, v) in extra {
+            p.insert((*k).into(), json!(v));
+        }
+        p
+    };
+    if c.healthimaging.region == "us-east-1" {
+        vec![("parameters.json", with("all", &[]))]
+    } else {
+        vec![
+            ("parameters-translator.json", with("translator", &[])),
+            (
+                "parameters-edge.json",
+                with(
+                    "edge",
+                    &[(
+                        "TranslatorUrl",
+                        "<TranslatorUrl output of the translator stack>",
+                    )],
+                ),
+            ),
+        ]
+    }
+}
+
+/// A zip with fixed timestamps, so the same inputs give the same bytes (and hash).
+fn zip_files(files: &[(&str, Vec<u8>, u32)]) -> anyhow::Result<Vec<u8>> {
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, bytes, mode) in files {
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(9))
+            .last_modified_time(zip::DateTime::default())
+            .unix_permissions(*mode);
+        w.start_file(*name, options)?;
+        w.write_all(bytes)?;
+    }
+    Ok(w.finish()?.into_inner())
+}
+
+/// `cargo build --release` of the translator's `bootstrap` (x86_64: the machine's target).
+fn build_bootstrap() -> anyhow::Result<PathBuf> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "translator-lambda",
+            "--bin",
+            "bootstrap",
+        ])
+        .status()
+        .context("cannot run cargo")?;
+    ensure!(status.success(), "building the translator failed");
+    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    Ok(PathBuf::from(dir).join("release/bootstrap"))
+}
+
+/// The newest `GLIBC_x.y` symbol version the binary needs (`objdump -T`).
+pub fn max_glibc(binary: &Path) -> anyhow::Result<(u32, u32)> {
+    let out = Command::new("objdump")
+        .arg("-T")
+        .arg(binary)
+        .output()
+        .context("cannot run objdump (binutils)")?;
+    if !out.status.success() {
+        bail!("objdump -T {} failed", binary.display());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut max = (0, 0);
+    for word in text.split(|c: char| c.is_whitespace() || c == '(' || c == ')') {
+        if let Some(v) = word.strip_prefix("GLIBC_")
+            && let Some((a, b)) = v.split_once('.')
+        {
+            let minor = b.split('.').next().unwrap_or(b);
+            if let (Ok(a), Ok(b)) = (a.parse(), minor.parse()) {
+                max = max.max((a, b));
+            }
+        }
+    }
+    ensure!(max != (0, 0), "{} names no glibc version", binary.display());
+    Ok(max)
+}
