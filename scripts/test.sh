@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need beyond the Rust
 # toolchain (Python packages into .cache/venv: pydicom, numpy, pydicom-data, boto3,
-# dicomweb-client; Chromium, playwright-core and the OHIF viewer via scripts/install-ohif.sh), then
-# checks formatting and lints, builds the edge cores for wasm32 (scripts/build-wasm.sh, which
-# installs Debian's wasm-capable toolchain if no rustup target exists), and runs every test
-# with the Python oracles required.
+# dicomweb-client, cfn-lint, cargo-lambda; Chromium, playwright-core and the OHIF viewer via
+# scripts/install-ohif.sh), then checks formatting and lints, builds the Lambda@Edge module
+# (`cargo xtask wasm`: scripts/build-wasm.sh installs Debian's wasm-capable toolchain if no
+# rustup target exists), and runs every test with the Python oracles required. The
+# deployment tests package the edge zips and the release translator with `cargo xtask
+# package` and run them under Node's test runner and cargo-lambda.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,5 +30,5 @@ export DICOMWEB_EDGE_OHIF_DIST
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy -p edge --lib --no-default-features --quiet -- -D warnings
-scripts/build-wasm.sh --quiet
+cargo xtask wasm >/dev/null
 cargo test --workspace

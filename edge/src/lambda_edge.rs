@@ -228,11 +228,16 @@ impl OriginRequestFunction {
         let creds = serde_json::from_slice::<HostCredentials>(credentials)
             .ok()
             .filter(|c| !c.access_key_id.is_empty() && !c.secret_access_key.is_empty());
+        let (method, path) = (req.method.clone(), req.uri.clone());
         let Some(c) = creds else {
-            return done_error(
+            let mut step = done_error(
                 Response::text(500, "the signer has no credentials\n"),
                 "origin-request",
             );
+            if let Step::Done { log: Some(l), .. } = &mut step {
+                (l.method, l.path) = (method, path);
+            }
+            return step;
         };
         let credentials = Credentials::new(
             c.access_key_id,
@@ -242,7 +247,6 @@ impl OriginRequestFunction {
             "lambda-environment",
         );
         let now = SystemTime::UNIX_EPOCH + Duration::from_millis(now_millis);
-        let (method, path) = (req.method.clone(), req.uri.clone());
         let result = signer::origin_request(&self.config, req, &credentials, now);
         let log = match &result {
             RequestResult::Respond(r) => Some(LogLine {

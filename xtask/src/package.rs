@@ -77,7 +77,9 @@ pub fn run(config_path: &Path, out: &Path, edge_only: bool) -> anyhow::Result<()
             LAMBDA_GLIBC.0,
             LAMBDA_GLIBC.1
         );
-        let zip = zip_files(&[("bootstrap", std::fs::read(&bootstrap)?, 0o755)])?;
+        let stripped = strip_debug(&bootstrap, out)?;
+        let zip = zip_files(&[("bootstrap", std::fs::read(&stripped)?, 0o755)])?;
+        std::fs::remove_file(&stripped)?;
         let path = out.join("translator.zip");
         std::fs::write(&path, &zip)?;
         println!(
@@ -216,6 +218,21 @@ fn build_bootstrap() -> anyhow::Result<PathBuf> {
     ensure!(status.success(), "building the translator failed");
     let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
     Ok(PathBuf::from(dir).join("release/bootstrap"))
+}
+
+/// A copy of `binary` without debug information (the release profile keeps line tables for
+/// local profiling; in Lambda they would only make the package ~10x larger). Symbols stay,
+/// so a panic's backtrace still names functions.
+fn strip_debug(binary: &Path, out: &Path) -> anyhow::Result<PathBuf> {
+    let stripped = out.join("bootstrap.stripped");
+    let status = Command::new("objcopy")
+        .arg("--strip-debug")
+        .arg(binary)
+        .arg(&stripped)
+        .status()
+        .context("cannot run objcopy (binutils)")?;
+    ensure!(status.success(), "objcopy --strip-debug failed");
+    Ok(stripped)
 }
 
 /// The newest `GLIBC_x.y` symbol version the binary needs (`objdump -T`).

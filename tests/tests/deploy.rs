@@ -1,0 +1,212 @@
+//! The deployable artefacts as `cargo xtask package` writes them: the packaged Lambda@Edge
+//! zips under Node's test runner (edge/js/test), against a JWKS served over HTTP and the
+//! HealthImaging emulator; and the refusals of configs a deployment must not use.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use aws_credential_types::Credentials;
+use e2e::{Process, workspace};
+use healthimaging::DatastoreId;
+use healthimaging::api::SearchCriteria;
+use healthimaging::client::{ClientOptions, HealthImagingClient};
+use sha2::{Digest, Sha256};
+
+const AK: &str = "AKIDDEPLOYTEST";
+const SK: &str = "deploy-test-secret";
+
+/// `cargo xtask ARGS…` in the workspace; (success, stdout, stderr).
+fn xtask(args: &[&str]) -> (bool, String, String) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(workspace())
+        .args(["run", "--quiet", "--locked", "-p", "xtask", "--"])
+        .args(args)
+        .output()
+        .expect("run cargo xtask");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn unzip(zip: &Path, into: &Path) -> Vec<String> {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).expect("zip")).expect("zip");
+    std::fs::create_dir_all(into).unwrap();
+    let mut names = Vec::new();
+    for i in 0..archive.len() {
+        let mut f = archive.by_index(i).unwrap();
+        let name = f.name().unwrap().into_owned();
+        assert!(!name.contains('/'), "{name}: the package is flat");
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).unwrap();
+        std::fs::write(into.join(&name), bytes).unwrap();
+        names.push(name);
+    }
+    names
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packaged_edge_functions_pass_under_node() {
+    let emulator = Process::start(
+        &["emulator", "--listen", "127.0.0.1:0"],
+        &[("AWS_ACCESS_KEY_ID", AK), ("AWS_SECRET_ACCESS_KEY", SK)],
+    );
+    let ds: DatastoreId = emulator.datastores()[0].parse().unwrap();
+    let sdk = HealthImagingClient::for_endpoint(
+        &emulator.url,
+        "us-east-1",
+        Credentials::new(AK, SK, None, None, "e2e"),
+        &ClientOptions::default(),
+    );
+    let hits = sdk
+        .search_all(&ds, &SearchCriteria::default())
+        .await
+        .unwrap();
+    let set = &hits[0].image_set_id;
+    let meta = sdk.get_image_set_metadata(&ds, set, None).await.unwrap();
+    let frame = meta.instances().next().unwrap().2.image_frames[0]
+        .id
+        .clone();
+    let bytes = sdk.get_image_frame(&ds, set, &frame).await.unwrap().bytes;
+
+    let dir = tempfile::tempdir().unwrap();
+    let jwks_port = free_port();
+    let issuer = format!("http://127.0.0.1:{jwks_port}");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[auth]
+mode = "oidc"
+issuer = "{issuer}"
+audiences = ["dicomweb-deploy-test"]
+jwks_refetch_cooldown_seconds = 3
+[healthimaging]
+region = "us-east-1"
+datastores = ["{ds}"]
+endpoint = "{}"
+[cors]
+origins = ["https://viewer.example"]
+"#,
+            emulator.url
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("dist");
+    let (ok, stdout, stderr) = xtask(&[
+        "package",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--edge-only",
+    ]);
+    assert!(ok, "package failed:\n{stdout}\n{stderr}");
+    let viewer_zip = out.join("viewer-request.zip");
+    let size = std::fs::metadata(&viewer_zip).unwrap().len();
+    assert!(size < 1024 * 1024, "viewer-request.zip is {size} bytes");
+    let viewer = dir.path().join("viewer");
+    let origin = dir.path().join("origin");
+    let mut files = unzip(&viewer_zip, &viewer);
+    files.sort();
+    assert_eq!(files, ["config.json", "edge.wasm", "host.mjs", "index.mjs"]);
+    unzip(&out.join("origin-request.zip"), &origin);
+    // The baked config is the one given.
+    let baked: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(viewer.join("config.json")).unwrap()).unwrap();
+    assert_eq!(baked["auth"]["issuer"], issuer.as_str());
+    assert_eq!(baked["healthimaging"]["datastores"][0], ds.as_str());
+    // The parameters carry each zip's hash, as Lambda computes CodeSha256.
+    let params: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("parameters.json")).unwrap()).unwrap();
+    let sha = |p: &PathBuf| {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(Sha256::digest(std::fs::read(p).unwrap()))
+    };
+    assert_eq!(
+        params["Parameters"]["ViewerRequestCodeSha256"],
+        sha(&viewer_zip).as_str()
+    );
+    assert_eq!(params["Parameters"]["Components"], "all");
+
+    let test = workspace().join("edge/js/test/packages.test.mjs");
+    let node = Command::new("node")
+        .arg("--test")
+        .arg("--test-reporter=spec")
+        .arg(&test)
+        .env("VIEWER_DIR", &viewer)
+        .env("ORIGIN_DIR", &origin)
+        .env("JWKS_PORT", jwks_port.to_string())
+        .env("ISSUER", &issuer)
+        .env("AUDIENCE", "dicomweb-deploy-test")
+        .env("COOLDOWN_SECONDS", "3")
+        .env("DATASTORE", ds.as_str())
+        .env("IMAGE_SET", set.as_str())
+        .env("FRAME_ID", frame.as_str())
+        .env("FRAME_SHA256", hex::encode(Sha256::digest(&bytes)))
+        .env("EMULATOR_AK", AK)
+        .env("EMULATOR_SK", SK)
+        .output()
+        .expect("run node --test");
+    let report = String::from_utf8_lossy(&node.stdout);
+    assert!(
+        node.status.success(),
+        "node --test failed:\n{report}\n{}",
+        String::from_utf8_lossy(&node.stderr)
+    );
+    assert!(report.contains("ℹ pass 6"), "{report}");
+    assert!(report.contains("ℹ fail 0"), "{report}");
+}
+
+#[test]
+fn package_refuses_configs_a_deployment_must_not_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "[auth]\nmode = \"none\"\n[healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n",
+            "auth.mode = \"none\" is for local use only",
+        ),
+        (
+            "[auth]\nmode = \"oidc\"\nissuer = \"https://id.example\"\naudiences = [\"a\"]\n[healthimaging]\nregion = \"us-east-1\"\ndatastores = []\n",
+            "healthimaging.datastores must list the datastores to serve",
+        ),
+        (
+            "[auth]\nmode = \"cognito\"\n[healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n",
+            "needs auth.user_pool_id and auth.client_ids",
+        ),
+        (
+            "[auth]\nmode = \"oidc\"\nissuer = \"https://id.example\"\naudiences = [\"a\"]\nsecret = \"x\"\n[healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n",
+            "unknown field `secret`",
+        ),
+    ];
+    for (i, (toml, expected)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("c{i}.toml"));
+        std::fs::write(&path, toml).unwrap();
+        let (ok, _, stderr) = xtask(&[
+            "package",
+            "--config",
+            path.to_str().unwrap(),
+            "--out",
+            dir.path().join("out").to_str().unwrap(),
+            "--edge-only",
+        ]);
+        assert!(!ok, "case {i} was packaged");
+        assert!(stderr.contains(expected), "case {i}: {stderr}");
+    }
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing is written for a bad config"
+    );
+}

@@ -1,0 +1,386 @@
+//! `deploy/template.yaml`: cfn-lint finds no error, and the properties that keep the
+//! deployment safe hold: no cache key or origin request carries `Authorization`; IAM grants
+//! only the four HealthImaging read actions (the edge role: GetImageFrame) on exactly the
+//! configured datastores; the translator is reached only through Origin Access Control on a
+//! streaming, IAM-authenticated Function URL; the edge functions run on Node.js; every
+//! behavior runs the authorizer; access logs leave out query strings.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use e2e::workspace;
+use serde_json::{Value, json};
+
+const DATASTORES: [&str; 2] = [
+    "0123456789abcdef0123456789abcdef",
+    "fedcba9876543210fedcba9876543210",
+];
+const READS: [&str; 4] = [
+    "medical-imaging:GetImageFrame",
+    "medical-imaging:GetImageSetMetadata",
+    "medical-imaging:GetImageSet",
+    "medical-imaging:SearchImageSets",
+];
+
+/// YAML with CloudFormation's short tags as JSON in the long form (`!Ref X` → `{"Ref": X}`).
+fn to_json(v: serde_yaml::Value) -> Value {
+    use serde_yaml::Value as Y;
+    match v {
+        Y::Null => Value::Null,
+        Y::Bool(b) => json!(b),
+        Y::Number(n) => serde_json::to_value(n).unwrap(),
+        Y::String(s) => json!(s),
+        Y::Sequence(s) => Value::Array(s.into_iter().map(to_json).collect()),
+        Y::Mapping(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| (k.as_str().expect("string key").to_owned(), to_json(v)))
+                .collect(),
+        ),
+        Y::Tagged(t) => {
+            let name = t.tag.to_string();
+            let name = name.trim_start_matches('!');
+            let value = to_json(t.value);
+            match name {
+                "Ref" | "Condition" => json!({ name: value }),
+                "GetAtt" => {
+                    let s = value.as_str().expect("!GetAtt A.B").to_owned();
+                    let (a, b) = s.split_once('.').unwrap();
+                    json!({"Fn::GetAtt": [a, b]})
+                }
+                other => json!({ format!("Fn::{other}"): value }),
+            }
+        }
+    }
+}
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(workspace().join("deploy/template.yaml")).unwrap();
+    to_json(serde_yaml::from_str(&text).expect("template is YAML"))
+}
+
+/// The resources with `Fn::ForEach` expanded over `DATASTORES` (AWS::LanguageExtensions).
+fn resources(t: &Value) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for (name, body) in t["Resources"].as_object().unwrap() {
+        if name.starts_with("Fn::ForEach::") {
+            let var = body[0].as_str().unwrap();
+            assert_eq!(body[1], json!({"Ref": "DatastoreIds"}), "{name}");
+            for (key, fragment) in body[2].as_object().unwrap() {
+                for id in DATASTORES {
+                    let text = fragment.to_string().replace(&format!("${{{var}}}"), id);
+                    out.insert(
+                        key.replace(&format!("${{{var}}}"), id),
+                        serde_json::from_str(&text).unwrap(),
+                    );
+                }
+            }
+        } else {
+            out.insert(name.clone(), body.clone());
+        }
+    }
+    out
+}
+
+/// Evaluates the intrinsic functions an ARN is built with.
+fn eval(v: &Value) -> Vec<String> {
+    let params: BTreeMap<&str, &str> = [
+        ("AWS::Partition", "aws"),
+        ("AWS::AccountId", "111122223333"),
+        ("AWS::Region", "us-east-1"),
+        ("HealthImagingRegion", "us-west-2"),
+    ]
+    .into();
+    match v {
+        Value::String(s) => vec![s.clone()],
+        Value::Array(a) => a.iter().flat_map(eval).collect(),
+        Value::Object(o) if o.contains_key("Fn::Sub") => {
+            let mut s = o["Fn::Sub"].as_str().expect("plain Sub").to_owned();
+            for (k, v) in &params {
+                s = s.replace(&format!("${{{k}}}"), v);
+            }
+            assert!(!s.contains("${"), "unresolved: {s}");
+            vec![s]
+        }
+        other => vec![format!("<{other}>")],
+    }
+}
+
+fn of_type<'a>(r: &'a BTreeMap<String, Value>, ty: &str) -> Vec<(&'a String, &'a Value)> {
+    r.iter().filter(|(_, v)| v["Type"] == ty).collect()
+}
+
+#[test]
+fn cfn_lint_finds_no_errors() {
+    let path = workspace().join("deploy/template.yaml");
+    let out = match Command::new("cfn-lint").arg(&path).output() {
+        Ok(o) => o,
+        Err(_) => {
+            assert!(
+                std::env::var("DICOMWEB_EDGE_FULL_TESTS").as_deref() != Ok("1"),
+                "cfn-lint is required (scripts/test.sh installs it)"
+            );
+            eprintln!("SKIPPED: cfn-lint not installed; run scripts/test.sh");
+            return;
+        }
+    };
+    let report = String::from_utf8_lossy(&out.stdout);
+    // cfn-lint's exit code is a bit mask: 2 = errors, 4 = warnings, 8 = informational.
+    let code = out.status.code().expect("exit code");
+    assert_eq!(code & 2, 0, "cfn-lint found errors:\n{report}");
+    assert!(
+        !report.lines().any(|l| l.starts_with('E')),
+        "cfn-lint found errors:\n{report}"
+    );
+}
+
+#[test]
+fn no_cache_key_or_origin_request_carries_the_token() {
+    let r = resources(&template());
+    let policies = of_type(&r, "AWS::CloudFront::CachePolicy");
+    assert_eq!(policies.len(), 2);
+    for (name, p) in policies {
+        let params =
+            &p["Properties"]["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"];
+        let headers: Vec<&str> = params["HeadersConfig"]["Headers"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            headers,
+            ["Accept"],
+            "{name}: the key is the normalised Accept only"
+        );
+        assert_eq!(params["CookiesConfig"]["CookieBehavior"], "none", "{name}");
+        let q = &params["QueryStringsConfig"];
+        match q["QueryStringBehavior"].as_str().unwrap() {
+            "whitelist" => {
+                let listed: BTreeSet<&str> = q["QueryStrings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect();
+                assert_eq!(
+                    listed,
+                    BTreeSet::from(["imageSetId", "accept", "imageFrameId"]),
+                    "{name}"
+                );
+            }
+            "allExcept" => assert_eq!(q["QueryStrings"], json!(["token"]), "{name}"),
+            other => panic!("{name}: query strings {other}"),
+        }
+    }
+    for (name, p) in of_type(&r, "AWS::CloudFront::OriginRequestPolicy") {
+        let c = &p["Properties"]["OriginRequestPolicyConfig"];
+        let headers = c["HeadersConfig"]["Headers"]
+            .to_string()
+            .to_ascii_lowercase();
+        assert!(!headers.contains("authorization"), "{name}: {headers}");
+        assert_eq!(c["HeadersConfig"]["HeaderBehavior"], "whitelist", "{name}");
+        assert_eq!(c["CookiesConfig"]["CookieBehavior"], "none", "{name}");
+    }
+}
+
+#[test]
+fn iam_grants_only_the_four_reads_on_the_configured_datastores() {
+    let r = resources(&template());
+    let mut statements = Vec::new();
+    for (name, role) in of_type(&r, "AWS::IAM::Role") {
+        for p in role["Properties"]["Policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            for s in p["PolicyDocument"]["Statement"].as_array().unwrap() {
+                statements.push((name.clone(), s.clone()));
+            }
+        }
+    }
+    for (_, p) in of_type(&r, "AWS::IAM::RolePolicy") {
+        let role = p["Properties"]["RoleName"]["Ref"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap()
+        {
+            statements.push((role.clone(), s.clone()));
+        }
+    }
+    let mut granted: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (role, s) in &statements {
+        assert_eq!(s["Effect"], "Allow");
+        let actions: Vec<String> = match &s["Action"] {
+            Value::String(a) => vec![a.clone()],
+            a => a
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap().to_owned())
+                .collect(),
+        };
+        for a in &actions {
+            assert!(!a.contains('*'), "{role}: wildcard action {a}");
+            if a == "lambda:InvokeFunctionUrl" {
+                assert_eq!(role, "EdgeFunctionRole");
+                continue;
+            }
+            assert!(READS.contains(&a.as_str()), "{role}: {a}");
+            granted.entry(role.clone()).or_default().insert(a.clone());
+        }
+        if actions.iter().any(|a| a.starts_with("medical-imaging:")) {
+            for arn in eval(&s["Resource"]) {
+                let ok = DATASTORES.iter().any(|d| {
+                    let base =
+                        format!("arn:aws:medical-imaging:us-west-2:111122223333:datastore/{d}");
+                    arn == base || arn == format!("{base}/imageset/*")
+                });
+                assert!(ok, "{role}: {arn} is not one of the configured datastores");
+            }
+        }
+    }
+    let reads: BTreeSet<String> = READS.iter().map(|s| s.to_string()).collect();
+    assert_eq!(granted["TranslatorRole"], reads);
+    assert_eq!(
+        granted["EdgeFunctionRole"],
+        BTreeSet::from(["medical-imaging:GetImageFrame".to_owned()])
+    );
+    // Each datastore is granted, image sets included, to both roles.
+    for d in DATASTORES {
+        for role in ["TranslatorRole", "EdgeFunctionRole"] {
+            let covered = statements.iter().filter(|(r, _)| r == role).any(|(_, s)| {
+                eval(&s["Resource"])
+                    .iter()
+                    .any(|a| a.ends_with(&format!("datastore/{d}/imageset/*")))
+            });
+            assert!(covered, "{role} lacks {d}");
+        }
+    }
+}
+
+#[test]
+fn the_translator_is_reached_through_oac_on_a_streaming_iam_url() {
+    let r = resources(&template());
+    let url = &r["TranslatorFunctionUrl"]["Properties"];
+    assert_eq!(url["InvokeMode"], "RESPONSE_STREAM");
+    assert_eq!(url["AuthType"], "AWS_IAM");
+    let oac = &r["TranslatorOriginAccessControl"]["Properties"]["OriginAccessControlConfig"];
+    assert_eq!(oac["OriginAccessControlOriginType"], "lambda");
+    assert_eq!(oac["SigningBehavior"], "always");
+    assert_eq!(oac["SigningProtocol"], "sigv4");
+    let config = &r["Distribution"]["Properties"]["DistributionConfig"];
+    let origins = config["Origins"].as_array().unwrap();
+    let translator = origins.iter().find(|o| o["Id"] == "translator").unwrap();
+    assert_eq!(
+        translator["OriginAccessControlId"],
+        json!({"Fn::GetAtt": ["TranslatorOriginAccessControl", "Id"]})
+    );
+    assert_eq!(
+        translator["CustomOriginConfig"]["OriginProtocolPolicy"],
+        "https-only"
+    );
+    // CloudFront may invoke it: both permissions, for the CloudFront service only.
+    let actions: BTreeSet<&str> = of_type(&r, "AWS::Lambda::Permission")
+        .iter()
+        .map(|(_, p)| {
+            assert_eq!(p["Properties"]["Principal"], "cloudfront.amazonaws.com");
+            p["Properties"]["Action"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        BTreeSet::from(["lambda:InvokeFunction", "lambda:InvokeFunctionUrl"])
+    );
+    let f = &r["TranslatorFunction"]["Properties"];
+    assert_eq!(f["Runtime"], "provided.al2023");
+    assert_eq!(f["Architectures"], json!(["x86_64"]));
+}
+
+#[test]
+fn every_behavior_runs_the_nodejs_authorizer_and_the_edge_functions_are_nodejs() {
+    let r = resources(&template());
+    let config = &r["Distribution"]["Properties"]["DistributionConfig"];
+    let mut behaviors = vec![config["DefaultCacheBehavior"].clone()];
+    behaviors.extend(config["CacheBehaviors"].as_array().unwrap().iter().cloned());
+    assert_eq!(behaviors.len(), 4);
+    let mut associated = BTreeSet::new();
+    for b in &behaviors {
+        assert_eq!(b["ViewerProtocolPolicy"], "https-only");
+        let assoc = b["LambdaFunctionAssociations"].as_array().unwrap();
+        let viewer = assoc.iter().find(|a| a["EventType"] == "viewer-request");
+        assert_eq!(
+            viewer.map(|a| a["LambdaFunctionARN"].clone()),
+            Some(json!({"Ref": "ViewerRequestVersion"})),
+            "{}",
+            b["PathPattern"]
+        );
+        for a in assoc {
+            associated.insert(a["LambdaFunctionARN"]["Ref"].as_str().unwrap().to_owned());
+        }
+    }
+    let native = behaviors
+        .iter()
+        .find(|b| b["PathPattern"] == "/datastore/*/imageSet/*/getImageFrame")
+        .unwrap();
+    let signer = native["LambdaFunctionAssociations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["EventType"] == "origin-request")
+        .unwrap();
+    assert_eq!(
+        signer["LambdaFunctionARN"],
+        json!({"Ref": "OriginRequestVersion"})
+    );
+    assert_eq!(signer["IncludeBody"], true);
+    assert_eq!(native["TargetOriginId"], "healthimaging");
+    for version in associated {
+        let function = r[&version]["Properties"]["FunctionName"]["Ref"]
+            .as_str()
+            .unwrap();
+        let f = &r[function]["Properties"];
+        assert_eq!(f["Runtime"], "nodejs22.x", "{function}");
+        assert_eq!(f["Architectures"], json!(["x86_64"]), "{function}");
+        assert!(
+            f.get("Environment").is_none(),
+            "{function}: Lambda@Edge has no environment"
+        );
+        assert!(f["MemorySize"].as_u64().unwrap() <= 128 || function != "ViewerRequestFunction");
+        assert!(
+            r[&version]["Properties"]["CodeSha256"].is_object(),
+            "{version}"
+        );
+    }
+    let role = &r["EdgeFunctionRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
+    assert_eq!(
+        role["Principal"]["Service"],
+        json!(["lambda.amazonaws.com", "edgelambda.amazonaws.com"])
+    );
+}
+
+#[test]
+fn tls_and_logs_keep_secrets_out() {
+    let r = resources(&template());
+    let config = &r["Distribution"]["Properties"]["DistributionConfig"];
+    let custom = &config["ViewerCertificate"]["Fn::If"][1];
+    assert_eq!(custom["MinimumProtocolVersion"], "TLSv1.2_2021");
+    for o in config["Origins"].as_array().unwrap() {
+        assert_eq!(
+            o["CustomOriginConfig"]["OriginSSLProtocols"],
+            json!(["TLSv1.2"])
+        );
+    }
+    let fields: Vec<&str> = r["AccessLogDelivery"]["Properties"]["RecordFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(fields.contains(&"cs-uri-stem") && fields.contains(&"sc-status"));
+    assert!(
+        !fields.contains(&"cs-uri-query"),
+        "the query can hold ?token="
+    );
+    assert!(!fields.contains(&"cs(Cookie)"));
+}

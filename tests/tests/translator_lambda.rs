@@ -1,0 +1,261 @@
+//! The packaged translator (`translator.zip` from `cargo xtask package`) as Lambda runs it: the
+//! `bootstrap` under cargo-lambda's Lambda runtime emulator (`cargo lambda watch
+//! --only-lambda-apis`), reached through its Function URL endpoint, answering with a streamed
+//! multipart response whose parts are the emulator's frames.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_credential_types::Credentials;
+use e2e::{Process, workspace};
+use healthimaging::DatastoreId;
+use healthimaging::api::SearchCriteria;
+use healthimaging::client::{ClientOptions, HealthImagingClient};
+
+const AK: &str = "AKIDLAMBDATEST";
+const SK: &str = "lambda-test-secret";
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// cargo-lambda's runtime API and Function URL emulator on `port`, or `None` when it is not
+/// installed (allowed only outside the full test command).
+fn runtime_emulator(port: u16) -> Option<Killed> {
+    let spawned = Command::new("cargo-lambda")
+        .current_dir(workspace())
+        .args(["lambda", "watch", "--only-lambda-apis", "--disable-cors"])
+        .args(["-A", "127.0.0.1", "-P"])
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    match spawned {
+        Ok(c) => Some(Killed(c)),
+        Err(_) => {
+            assert!(
+                std::env::var("DICOMWEB_EDGE_FULL_TESTS").as_deref() != Ok("1"),
+                "cargo-lambda is required (scripts/test.sh installs it)"
+            );
+            eprintln!("SKIPPED: cargo-lambda not installed; run scripts/test.sh");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packaged_bootstrap_streams_frames_through_a_function_url() {
+    let port = free_port();
+    let Some(_runtime) = runtime_emulator(port) else {
+        return;
+    };
+    let emulator = Process::start(
+        &["emulator", "--listen", "127.0.0.1:0"],
+        &[("AWS_ACCESS_KEY_ID", AK), ("AWS_SECRET_ACCESS_KEY", SK)],
+    );
+    let ds: DatastoreId = emulator.datastores()[0].parse().unwrap();
+
+    // The artefact itself: package, unpack, check it is the bootstrap Lambda runs.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[auth]\nmode = \"oidc\"\nissuer = \"https://id.example\"\naudiences = [\"a\"]\n\
+             [healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"{ds}\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("dist");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let package = Command::new(cargo)
+        .current_dir(workspace())
+        .args([
+            "run", "--quiet", "--locked", "-p", "xtask", "--", "package", "--config",
+        ])
+        .arg(&config)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&package.stdout);
+    assert!(
+        package.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&package.stderr)
+    );
+    assert!(stdout.contains("translator.zip"), "{stdout}");
+    let mut zip =
+        zip::ZipArchive::new(std::fs::File::open(out.join("translator.zip")).unwrap()).unwrap();
+    assert_eq!(zip.len(), 1);
+    let mut entry = zip.by_name("bootstrap").unwrap();
+    assert_eq!(entry.unix_mode().map(|m| m & 0o777), Some(0o755));
+    let bootstrap = dir.path().join("bootstrap");
+    let mut bytes = Vec::new();
+    entry.read_to_end(&mut bytes).unwrap();
+    std::fs::write(&bootstrap, bytes).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let _function = Killed(
+        Command::new(&bootstrap)
+            .env_clear()
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("http://127.0.0.1:{port}/.rt"),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+            .env("AWS_REGION", "us-east-1")
+            .env("AHI_ENDPOINT", &emulator.url)
+            .env("AWS_ACCESS_KEY_ID", AK)
+            .env("AWS_SECRET_ACCESS_KEY", SK)
+            .env("METADATA_MAX_AGE", "7")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start bootstrap"),
+    );
+
+    // A multi-frame instance, and its frames as the SDK reads them.
+    let sdk = HealthImagingClient::for_endpoint(
+        &emulator.url,
+        "us-east-1",
+        Credentials::new(AK, SK, None, None, "e2e"),
+        &ClientOptions::default(),
+    );
+    let hits = sdk
+        .search_all(&ds, &SearchCriteria::default())
+        .await
+        .unwrap();
+    let mut found = None;
+    for hit in &hits {
+        let meta = sdk
+            .get_image_set_metadata(&ds, &hit.image_set_id, None)
+            .await
+            .unwrap();
+        let study = meta.study_instance_uid().unwrap().to_owned();
+        if let Some((se, sop, inst)) = meta.instances().find(|(_, _, i)| i.image_frames.len() > 2) {
+            found = Some((
+                hit.image_set_id.clone(),
+                study,
+                se.to_owned(),
+                sop.to_owned(),
+                inst.image_frames.clone(),
+            ));
+            break;
+        }
+    }
+    let (set, study, series, sop, frames) = found.expect("a multi-frame instance");
+    let mut expected = Vec::new();
+    for f in [&frames[2].id, &frames[0].id] {
+        expected.push(sdk.get_image_frame(&ds, &set, f).await.unwrap().bytes);
+    }
+
+    let base = format!("http://127.0.0.1:{port}/lambda-url/_");
+    let http = reqwest::Client::new();
+    let url =
+        format!("{base}/datastore/{ds}/studies/{study}/series/{series}/instances/{sop}/frames/3,1");
+    let started = Instant::now();
+    let response = loop {
+        // The function may still be registering with the runtime API.
+        match http
+            .get(&url)
+            .header(
+                "accept",
+                "multipart/related; type=\"application/octet-stream\"; transfer-syntax=*",
+            )
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+        {
+            Ok(r) => break r,
+            Err(e) if started.elapsed() < Duration::from_secs(60) => {
+                eprintln!("waiting for the function: {e}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => panic!("the function URL did not answer: {e}"),
+        }
+    };
+    assert_eq!(response.status(), 200);
+    // The runtime answered in streaming mode (as a RESPONSE_STREAM Function URL needs), and
+    // the body came chunked, not as one buffered payload.
+    assert_eq!(
+        response.headers()["lambda-runtime-function-response-mode"],
+        "streaming"
+    );
+    assert_eq!(response.headers()["transfer-encoding"], "chunked");
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("multipart/related"),
+        "{content_type}"
+    );
+    assert_eq!(
+        response.headers()["cache-control"].to_str().unwrap(),
+        "public, max-age=31536000, immutable"
+    );
+    let boundary = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    let body = response.bytes().await.unwrap();
+    let parts = dicomweb::multipart::parse(&body, &boundary).expect("multipart body");
+    assert_eq!(parts.len(), 2);
+    for (part, want) in parts.iter().zip(&expected) {
+        assert_eq!(&part.body[..], &want[..]);
+    }
+
+    // Metadata through the same URL: BulkDataURIs use the URL the viewer-request names, and
+    // the max-age comes from the environment.
+    let meta = http
+        .get(format!(
+            "{base}/datastore/{ds}/studies/{study}/series/{series}/metadata"
+        ))
+        .header(
+            "x-dicomweb-public-url",
+            "https://d111111abcdef8.cloudfront.net",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(meta.status(), 200);
+    assert_eq!(
+        meta.headers()["cache-control"].to_str().unwrap(),
+        "public, max-age=7"
+    );
+    let text = meta.text().await.unwrap();
+    assert!(
+        text.contains(&format!("\"BulkDataURI\":\"https://d111111abcdef8.cloudfront.net/datastore/{ds}/studies/{study}/series/{series}/instances/")),
+        "{}",
+        &text[..text.len().min(400)]
+    );
+    // An unknown study: the translator's own answer, not a runtime error.
+    let missing = http
+        .get(format!(
+            "{base}/datastore/{ds}/studies/1.2.3.4/series/1.2.3/instances/1.2.3/frames/1"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}
