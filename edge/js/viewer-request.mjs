@@ -1,5 +1,5 @@
 // Lambda@Edge viewer-request: the authorizer (edge/src/authorizer.rs) in WebAssembly.
-import { finish, load } from './host.mjs';
+import { finish, get, load } from './host.mjs';
 
 const KEYS_TIMEOUT_MS = 3000;
 const now = () => Date.now() / 1000;
@@ -18,14 +18,7 @@ function start() {
 
 /** Fetches the keys the module asked for and reports the outcome back to it. */
 async function fetchKeys(h, url) {
-  let body = null;
-  try {
-    const r = await fetch(url, { signal: AbortSignal.timeout(KEYS_TIMEOUT_MS) });
-    if (r.ok) body = new Uint8Array(await r.arrayBuffer());
-    else console.log(JSON.stringify({ function: 'viewer-request', keys: url, status: r.status }));
-  } catch (e) {
-    console.log(JSON.stringify({ function: 'viewer-request', keys: url, error: e.name }));
-  }
+  const body = await get(url, KEYS_TIMEOUT_MS);
   const report = h.call('viewer_request_keys', [body ?? ''], now(), body ? 1 : 0);
   if (report.error) console.log(JSON.stringify({ function: 'viewer-request', keys: url, error: report.error }));
 }

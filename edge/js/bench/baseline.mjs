@@ -1,9 +1,10 @@
 // The baseline: a viewer-request handler in the shape of AWS's Lambda@Edge JWT sample, using
 // aws-jwt-verify (RS256 against the issuer's JWKS). The JWKS is fetched over plain HTTP here
-// (the benchmark's issuer is on loopback), so a fetcher using Node's fetch replaces the
-// library's HTTPS-only one; everything else is the library's default path.
+// (the benchmark's issuer is on loopback), so the library's HTTPS-only fetcher is replaced by
+// the same `http.get` our host uses; everything else is the library's default path.
 import { JwtRsaVerifier } from 'aws-jwt-verify';
 import { SimpleJwksCache } from 'aws-jwt-verify/jwk';
+import { get } from './http.mjs';
 
 const verifier = JwtRsaVerifier.create(
   {
@@ -11,7 +12,7 @@ const verifier = JwtRsaVerifier.create(
     audience: process.env.AUDIENCE,
     jwksUri: `${process.env.ISSUER}/.well-known/jwks.json`,
   },
-  { jwksCache: new SimpleJwksCache({ fetcher: { fetch: async (uri) => (await fetch(uri)).arrayBuffer() } }) },
+  { jwksCache: new SimpleJwksCache({ fetcher: { fetch: get } }) },
 );
 
 export const handler = async (event) => {

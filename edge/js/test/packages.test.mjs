@@ -207,3 +207,20 @@ test("the signer's output, sent over HTTP to the emulator, returns the frame", a
   const refused = await origin(post);
   assert.equal(refused.status, '500');
 });
+
+test('an unreachable issuer fails closed, and its keys are fetched again after the cooldown', async () => {
+  await new Promise((ok) => server.close(ok));
+  server.closeAllConnections?.();
+  // A second container: the same package, loaded afresh, while the issuer is down.
+  const cold = (await import(`${pathToFileURL(path.join(env.VIEWER_DIR, 'index.mjs'))}?container=2`)).handler;
+  const started = Date.now();
+  const token = jwt();
+  const refused = await cold(event('viewer-request', { uri: framesUri, querystring: `token=${token}` }));
+  assert.equal(refused.status, '401');
+  await new Promise((ok) => server.listen(Number(env.JWKS_PORT), '127.0.0.1', ok));
+  const fetches = jwksFetches;
+  await new Promise((ok) => setTimeout(ok, Number(env.COOLDOWN_SECONDS) * 1000 - (Date.now() - started) + 1100));
+  const passed = await cold(event('viewer-request', { uri: framesUri, querystring: `token=${token}` }));
+  assert.equal(passed.uri, framesUri);
+  assert.equal(jwksFetches, fetches + 1);
+});
