@@ -206,3 +206,54 @@ pub fn frame_manifest(dir: &Path) -> serde_json::Value {
     let out = run_python(&[script.as_os_str(), dir.as_os_str()]);
     serde_json::from_slice(&out).expect("manifest JSON")
 }
+
+/// A free port on loopback (for a server a test must name before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// `cargo xtask ARGS…` in the workspace: (success, stdout, stderr).
+pub fn xtask<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (bool, String, String) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(workspace())
+        .args(["run", "--quiet", "--locked", "-p", "xtask", "--"])
+        .args(args)
+        .output()
+        .expect("run cargo xtask");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `dicomweb-edge emulator` with the demo data and these credentials; its first datastore
+/// and an SDK client for it.
+pub fn emulator(
+    access_key: &str,
+    secret_key: &str,
+) -> (
+    Process,
+    healthimaging::DatastoreId,
+    healthimaging::client::HealthImagingClient,
+) {
+    let p = Process::start(
+        &["emulator", "--listen", "127.0.0.1:0"],
+        &[
+            ("AWS_ACCESS_KEY_ID", access_key),
+            ("AWS_SECRET_ACCESS_KEY", secret_key),
+        ],
+    );
+    let ds = p.datastores()[0].parse().expect("datastore id");
+    let sdk = healthimaging::client::HealthImagingClient::for_endpoint(
+        &p.url,
+        "us-east-1",
+        aws_credential_types::Credentials::new(access_key, secret_key, None, None, "e2e"),
+        &healthimaging::client::ClientOptions::default(),
+    );
+    (p, ds, sdk)
+}

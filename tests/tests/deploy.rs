@@ -6,31 +6,12 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use aws_credential_types::Credentials;
-use e2e::{Process, workspace};
-use healthimaging::DatastoreId;
+use e2e::{free_port, workspace, xtask};
 use healthimaging::api::SearchCriteria;
-use healthimaging::client::{ClientOptions, HealthImagingClient};
 use sha2::{Digest, Sha256};
 
 const AK: &str = "AKIDDEPLOYTEST";
 const SK: &str = "deploy-test-secret";
-
-/// `cargo xtask ARGS…` in the workspace; (success, stdout, stderr).
-fn xtask(args: &[&str]) -> (bool, String, String) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(workspace())
-        .args(["run", "--quiet", "--locked", "-p", "xtask", "--"])
-        .args(args)
-        .output()
-        .expect("run cargo xtask");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn unzip(zip: &Path, into: &Path) -> Vec<String> {
     let mut archive = zip::ZipArchive::new(std::fs::File::open(zip).expect("zip")).expect("zip");
@@ -48,27 +29,9 @@ fn unzip(zip: &Path, into: &Path) -> Vec<String> {
     names
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn packaged_edge_functions_pass_under_node() {
-    let emulator = Process::start(
-        &["emulator", "--listen", "127.0.0.1:0"],
-        &[("AWS_ACCESS_KEY_ID", AK), ("AWS_SECRET_ACCESS_KEY", SK)],
-    );
-    let ds: DatastoreId = emulator.datastores()[0].parse().unwrap();
-    let sdk = HealthImagingClient::for_endpoint(
-        &emulator.url,
-        "us-east-1",
-        Credentials::new(AK, SK, None, None, "e2e"),
-        &ClientOptions::default(),
-    );
+    let (emulator, ds, sdk) = e2e::emulator(AK, SK);
     let hits = sdk
         .search_all(&ds, &SearchCriteria::default())
         .await

@@ -7,11 +7,8 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use aws_credential_types::Credentials;
-use e2e::{Process, workspace};
-use healthimaging::DatastoreId;
+use e2e::{free_port, workspace, xtask};
 use healthimaging::api::SearchCriteria;
-use healthimaging::client::{ClientOptions, HealthImagingClient};
 
 const AK: &str = "AKIDLAMBDATEST";
 const SK: &str = "lambda-test-secret";
@@ -23,14 +20,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// cargo-lambda's runtime API and Function URL emulator on `port`, or `None` when it is not
@@ -63,11 +52,7 @@ async fn packaged_bootstrap_streams_frames_through_a_function_url() {
     let Some(_runtime) = runtime_emulator(port) else {
         return;
     };
-    let emulator = Process::start(
-        &["emulator", "--listen", "127.0.0.1:0"],
-        &[("AWS_ACCESS_KEY_ID", AK), ("AWS_SECRET_ACCESS_KEY", SK)],
-    );
-    let ds: DatastoreId = emulator.datastores()[0].parse().unwrap();
+    let (emulator, ds, sdk) = e2e::emulator(AK, SK);
 
     // The artefact itself: package, unpack, check it is the bootstrap Lambda runs.
     let dir = tempfile::tempdir().unwrap();
@@ -81,23 +66,14 @@ async fn packaged_bootstrap_streams_frames_through_a_function_url() {
     )
     .unwrap();
     let out = dir.path().join("dist");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let package = Command::new(cargo)
-        .current_dir(workspace())
-        .args([
-            "run", "--quiet", "--locked", "-p", "xtask", "--", "package", "--config",
-        ])
-        .arg(&config)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&package.stdout);
-    assert!(
-        package.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&package.stderr)
-    );
+    let (ok, stdout, stderr) = xtask(&[
+        "package".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
     assert!(stdout.contains("translator.zip"), "{stdout}");
     let mut zip =
         zip::ZipArchive::new(std::fs::File::open(out.join("translator.zip")).unwrap()).unwrap();
@@ -133,12 +109,6 @@ async fn packaged_bootstrap_streams_frames_through_a_function_url() {
     );
 
     // A multi-frame instance, and its frames as the SDK reads them.
-    let sdk = HealthImagingClient::for_endpoint(
-        &emulator.url,
-        "us-east-1",
-        Credentials::new(AK, SK, None, None, "e2e"),
-        &ClientOptions::default(),
-    );
     let hits = sdk
         .search_all(&ds, &SearchCriteria::default())
         .await
