@@ -8,7 +8,7 @@
 //! The host loop is: call [`ViewerRequestFunction::handle`]; on [`Step::FetchKeys`] fetch the
 //! URL (with a timeout), report with [`ViewerRequestFunction::keys_fetched`] or
 //! [`ViewerRequestFunction::keys_unavailable`], and call `handle` again. A second
-//! `FetchKeys` for the same request cannot happen: a report starts the cooldown.
+//! `FetchKeys` for the same request cannot happen: the call after a report never asks.
 
 use std::time::{Duration, SystemTime};
 
@@ -100,6 +100,8 @@ pub struct ViewerRequestFunction {
     keys: JwkSet,
     /// When keys were last fetched or tried (seconds since the epoch).
     fetched_at: Option<u64>,
+    /// A fetch was reported since the last `handle`: that call must not ask again.
+    reported: bool,
     cooldown: u64,
 }
 
@@ -117,6 +119,7 @@ impl ViewerRequestFunction {
             jwks_url,
             keys: JwkSet { keys: Vec::new() },
             fetched_at: None,
+            reported: false,
             cooldown: config.auth.jwks_refetch_cooldown_seconds,
         })
     }
@@ -132,8 +135,10 @@ impl ViewerRequestFunction {
             Ok(r) => r,
             Err(msg) => return done_error(Response::text(502, msg), "viewer-request"),
         };
+        let may_fetch = !std::mem::take(&mut self.reported);
         if let Some(url) = &self.jwks_url
             && self.fetched_at.is_none()
+            && may_fetch
         {
             return Step::FetchKeys(url.clone());
         }
@@ -142,6 +147,7 @@ impl ViewerRequestFunction {
         req.set_header(PUBLIC_URL_HEADER, format!("https://{host}"));
         let decision = self.authorizer.viewer_request(req, &self.keys, now);
         if decision.refusal == Some(Refusal::UnknownKey)
+            && may_fetch
             && let Some(url) = &self.jwks_url
             && self
                 .fetched_at
@@ -166,6 +172,7 @@ impl ViewerRequestFunction {
     /// The keys fetched at `now`; a body that is not a JWKS counts as unavailable.
     pub fn keys_fetched(&mut self, body: &[u8], now: u64) -> Result<usize, String> {
         self.fetched_at = Some(now);
+        self.reported = true;
         let set: JwkSet = serde_json::from_slice(body)
             .map_err(|e| format!("the issuer's keys are not a JWKS: {e}"))?;
         self.keys = set;
@@ -175,6 +182,7 @@ impl ViewerRequestFunction {
     /// The fetch failed at `now`: the keys stay as they were until the cooldown passes.
     pub fn keys_unavailable(&mut self, now: u64) {
         self.fetched_at = Some(now);
+        self.reported = true;
     }
 }
 

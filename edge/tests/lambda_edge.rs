@@ -121,6 +121,19 @@ fn an_unknown_kid_refetches_at_most_once_per_cooldown() {
     assert!(matches!(r, RequestResult::Respond(ref x) if x.status == "401"));
     let (r, _) = done(f.handle(&rotated, NOW + 119));
     assert!(matches!(r, RequestResult::Respond(ref x) if x.status == "401"));
+    // Even with no cooldown, the call after a report does not ask again (one fetch per
+    // request at most).
+    let mut c = config(None);
+    c.auth.jwks_refetch_cooldown_seconds = 0;
+    let mut g = ViewerRequestFunction::new(&c).unwrap();
+    g.keys_fetched(&jwks(), NOW).unwrap();
+    for _ in 0..2 {
+        // The call after a report answers without asking; the next one may ask again.
+        let (r, _) = done(g.handle(&rotated, NOW));
+        assert!(matches!(r, RequestResult::Respond(ref x) if x.status == "401"));
+        assert!(matches!(g.handle(&rotated, NOW), Step::FetchKeys(_)));
+        g.keys_fetched(&jwks(), NOW).unwrap();
+    }
     // A known kid is still accepted meanwhile.
     let (r, _) = done(f.handle(&event("viewer-request", "", auth(&token(None))), NOW + 61));
     assert!(matches!(r, RequestResult::Forward(_)));
