@@ -36,9 +36,11 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    let root = workspace_root();
-    std::env::set_current_dir(&root)?;
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    // Paths given on the command line are the caller's; the tasks run from the workspace root.
+    let here = std::env::current_dir()?;
+    std::env::set_current_dir(workspace_root())?;
+    match cli.command {
         Command::Wasm => {
             let module = wasm::build()?;
             println!("{}", module.display());
@@ -47,7 +49,7 @@ fn main() -> anyhow::Result<()> {
             config,
             out,
             edge_only,
-        } => package::run(&config, &out, edge_only)?,
+        } => package::run(&here.join(config), &here.join(out), edge_only)?,
     }
     Ok(())
 }
