@@ -173,3 +173,58 @@ fn package_refuses_configs_a_deployment_must_not_use() {
         "nothing is written for a bad config"
     );
 }
+
+/// HealthImaging outside us-east-1: parameters for two stacks, the translator's first.
+#[test]
+fn two_stacks_when_healthimaging_is_not_in_us_east_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[auth]\nmode = \"cognito\"\nuser_pool_id = \"eu-west-1_AbCdEf\"\nclient_ids = [\"c1\", \"c2\"]\n\
+         [healthimaging]\nregion = \"eu-west-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("dist");
+    let (ok, stdout, stderr) = xtask(&[
+        "package".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--edge-only".as_ref(),
+    ]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert!(!out.join("parameters.json").exists());
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(out.join(f)).unwrap()).unwrap()
+    };
+    let translator = &read("parameters-translator.json")["Parameters"];
+    let edge = &read("parameters-edge.json")["Parameters"];
+    assert_eq!(translator["Components"], "translator");
+    assert_eq!(edge["Components"], "edge");
+    for p in [translator, edge] {
+        assert_eq!(p["HealthImagingRegion"], "eu-west-1");
+        assert_eq!(p["AuthMode"], "cognito");
+        assert_eq!(p["CognitoClientIds"], "c1,c2");
+    }
+    assert!(edge["TranslatorUrl"].as_str().unwrap().starts_with('<'));
+    assert!(
+        edge["TranslatorFunctionArn"]
+            .as_str()
+            .unwrap()
+            .starts_with('<')
+    );
+    // The viewer-request package carries the pool its tokens must come from.
+    let mut zip =
+        zip::ZipArchive::new(std::fs::File::open(out.join("viewer-request.zip")).unwrap()).unwrap();
+    let mut baked = String::new();
+    zip.by_name("config.json")
+        .unwrap()
+        .read_to_string(&mut baked)
+        .unwrap();
+    assert!(
+        baked.contains("\"user_pool_id\": \"eu-west-1_AbCdEf\""),
+        "{baked}"
+    );
+}

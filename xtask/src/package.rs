@@ -176,10 +176,16 @@ fn parameter_files(
                 "parameters-edge.json",
                 with(
                     "edge",
-                    &[(
-                        "TranslatorUrl",
-                        "<TranslatorUrl output of the translator stack>",
-                    )],
+                    &[
+                        (
+                            "TranslatorUrl",
+                            "<TranslatorUrl output of the translator stack>",
+                        ),
+                        (
+                            "TranslatorFunctionArn",
+                            "<TranslatorFunctionArn output of the translator stack>",
+                        ),
+                    ],
                 ),
             ),
         ]
