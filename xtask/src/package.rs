@@ -4,8 +4,8 @@
 //! - `viewer-request.zip`, `origin-request.zip`: the Node.js host (`edge/js`), the trimmed
 //!   module and `config.json` (Lambda@Edge has no environment variables, so the config is
 //!   baked in); the viewer zip must stay under 1 MB (Lambda@Edge viewer-trigger quota);
-//! - `translator.zip`: the `bootstrap` for `provided.al2023`, checked to need no glibc newer
-//!   than the Lambda image's 2.34;
+//! - `translator.zip`: the `bootstrap` for `provided.al2023` (profile `lambda`), checked to
+//!   need no glibc newer than the Lambda image's 2.34;
 //! - `template.yaml`: `deploy/template.yaml`, next to the zips it names;
 //! - `parameters*.json`: the template's parameters for `aws cloudformation deploy
 //!   --parameter-overrides file://…`, including each edge zip's SHA-256 (a Lambda version is
@@ -77,9 +77,7 @@ pub fn run(config_path: &Path, out: &Path, edge_only: bool) -> anyhow::Result<()
             LAMBDA_GLIBC.0,
             LAMBDA_GLIBC.1
         );
-        let stripped = strip_debug(&bootstrap, out)?;
-        let zip = zip_files(&[("bootstrap", std::fs::read(&stripped)?, 0o755)])?;
-        std::fs::remove_file(&stripped)?;
+        let zip = zip_files(&[("bootstrap", std::fs::read(&bootstrap)?, 0o755)])?;
         let path = out.join("translator.zip");
         std::fs::write(&path, &zip)?;
         println!(
@@ -207,12 +205,14 @@ fn zip_files(files: &[(&str, Vec<u8>, u32)]) -> anyhow::Result<Vec<u8>> {
     Ok(w.finish()?.into_inner())
 }
 
-/// `cargo build --release` of the translator's `bootstrap` (x86_64: the machine's target).
+/// The translator's `bootstrap` in the `lambda` profile (release, no debug information;
+/// x86_64: the machine's target).
 fn build_bootstrap() -> anyhow::Result<PathBuf> {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args([
             "build",
-            "--release",
+            "--profile",
+            "lambda",
             "--locked",
             "-p",
             "translator-lambda",
@@ -223,22 +223,7 @@ fn build_bootstrap() -> anyhow::Result<PathBuf> {
         .context("cannot run cargo")?;
     ensure!(status.success(), "building the translator failed");
     let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    Ok(PathBuf::from(dir).join("release/bootstrap"))
-}
-
-/// A copy of `binary` without debug information (the release profile keeps line tables for
-/// local profiling; in Lambda they would only make the package ~10x larger). Symbols stay,
-/// so a panic's backtrace still names functions.
-fn strip_debug(binary: &Path, out: &Path) -> anyhow::Result<PathBuf> {
-    let stripped = out.join("bootstrap.stripped");
-    let status = Command::new("objcopy")
-        .arg("--strip-debug")
-        .arg(binary)
-        .arg(&stripped)
-        .status()
-        .context("cannot run objcopy (binutils)")?;
-    ensure!(status.success(), "objcopy --strip-debug failed");
-    Ok(stripped)
+    Ok(PathBuf::from(dir).join("lambda/bootstrap"))
 }
 
 /// The newest `GLIBC_x.y` symbol version the binary needs (`objdump -T`).
