@@ -257,3 +257,24 @@ pub fn emulator(
     );
     (p, ds, sdk)
 }
+
+/// `cargo xtask package` of the config `toml` into a new temporary folder (plus `extra`
+/// arguments, e.g. `--edge-only`); requires success. Returns the folder, the output folder
+/// and what packaging printed.
+pub fn package(toml: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, toml).expect("write config");
+    let out = dir.path().join("dist");
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "package".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ];
+    args.extend(extra.iter().map(std::ffi::OsStr::new));
+    let (ok, stdout, stderr) = xtask(&args);
+    assert!(ok, "package failed:\n{stdout}\n{stderr}");
+    (dir, out, stdout)
+}

@@ -177,24 +177,11 @@ fn package_refuses_configs_a_deployment_must_not_use() {
 /// HealthImaging outside us-east-1: parameters for two stacks, the translator's first.
 #[test]
 fn two_stacks_when_healthimaging_is_not_in_us_east_1() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
+    let (_dir, out, _) = e2e::package(
         "[auth]\nmode = \"cognito\"\nuser_pool_id = \"eu-west-1_AbCdEf\"\nclient_ids = [\"c1\", \"c2\"]\n\
          [healthimaging]\nregion = \"eu-west-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n",
-    )
-    .unwrap();
-    let out = dir.path().join("dist");
-    let (ok, stdout, stderr) = xtask(&[
-        "package".as_ref(),
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-        "--edge-only".as_ref(),
-    ]);
-    assert!(ok, "{stdout}\n{stderr}");
+        &["--edge-only"],
+    );
     assert!(!out.join("parameters.json").exists());
     let read = |f: &str| -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(out.join(f)).unwrap()).unwrap()

@@ -7,7 +7,7 @@ use std::io::Read;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use e2e::{free_port, workspace, xtask};
+use e2e::{free_port, workspace};
 use healthimaging::api::SearchCriteria;
 
 const AK: &str = "AKIDLAMBDATEST";
@@ -55,25 +55,13 @@ async fn packaged_bootstrap_streams_frames_through_a_function_url() {
     let (emulator, ds, sdk) = e2e::emulator(AK, SK);
 
     // The artefact itself: package, unpack, check it is the bootstrap Lambda runs.
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let (dir, out, stdout) = e2e::package(
+        &format!(
             "[auth]\nmode = \"oidc\"\nissuer = \"https://id.example\"\naudiences = [\"a\"]\n\
              [healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"{ds}\"]\n"
         ),
-    )
-    .unwrap();
-    let out = dir.path().join("dist");
-    let (ok, stdout, stderr) = xtask(&[
-        "package".as_ref(),
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
-    assert!(ok, "{stdout}\n{stderr}");
+        &[],
+    );
     assert!(stdout.contains("translator.zip"), "{stdout}");
     let mut zip =
         zip::ZipArchive::new(std::fs::File::open(out.join("translator.zip")).unwrap()).unwrap();
