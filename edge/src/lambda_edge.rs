@@ -186,20 +186,33 @@ impl ViewerRequestFunction {
     }
 }
 
-fn done_error(resp: Response, function: &'static str) -> Step {
-    let status = resp.status.parse().unwrap_or(0);
-    let detail = resp.body.clone().map(|b| b.trim().to_owned());
-    Step::Done {
-        result: Box::new(RequestResult::Respond(resp)),
-        log: Some(LogLine {
+/// `result` to return, logged with its body when the function answers itself.
+fn answered(result: RequestResult, function: &'static str, method: String, path: String) -> Step {
+    let log = match &result {
+        RequestResult::Respond(r) => Some(LogLine {
             function,
-            method: String::new(),
-            path: String::new(),
-            status,
+            method,
+            path,
+            status: r.status.parse().unwrap_or(0),
             refusal: None,
-            detail,
+            detail: r.body.as_deref().map(|b| b.trim().to_owned()),
         }),
+        RequestResult::Forward(_) => None,
+    };
+    Step::Done {
+        result: Box::new(result),
+        log,
     }
+}
+
+/// An answer to an event that names no usable request.
+fn done_error(resp: Response, function: &'static str) -> Step {
+    answered(
+        RequestResult::Respond(resp),
+        function,
+        String::new(),
+        String::new(),
+    )
 }
 
 /// Credentials as the host reads them from Lambda's reserved environment variables.
@@ -238,14 +251,13 @@ impl OriginRequestFunction {
             .filter(|c| !c.access_key_id.is_empty() && !c.secret_access_key.is_empty());
         let (method, path) = (req.method.clone(), req.uri.clone());
         let Some(c) = creds else {
-            let mut step = done_error(
-                Response::text(500, "the signer has no credentials\n"),
+            let refusal = Response::text(500, "the signer has no credentials\n");
+            return answered(
+                RequestResult::Respond(refusal),
                 "origin-request",
+                method,
+                path,
             );
-            if let Step::Done { log: Some(l), .. } = &mut step {
-                (l.method, l.path) = (method, path);
-            }
-            return step;
         };
         let credentials = Credentials::new(
             c.access_key_id,
@@ -256,20 +268,6 @@ impl OriginRequestFunction {
         );
         let now = SystemTime::UNIX_EPOCH + Duration::from_millis(now_millis);
         let result = signer::origin_request(&self.config, req, &credentials, now);
-        let log = match &result {
-            RequestResult::Respond(r) => Some(LogLine {
-                function: "origin-request",
-                method,
-                path,
-                status: r.status.parse().unwrap_or(0),
-                refusal: None,
-                detail: r.body.clone().map(|b| b.trim().to_owned()),
-            }),
-            RequestResult::Forward(_) => None,
-        };
-        Step::Done {
-            result: Box::new(result),
-            log,
-        }
+        answered(result, "origin-request", method, path)
     }
 }
