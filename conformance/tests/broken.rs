@@ -11,7 +11,7 @@ use bytes::Bytes;
 use conformance::checks::{self, Ctx, Verdict};
 use conformance::multipart;
 use conformance::{Finding, Given, Session, target};
-use edge::local::stack::{self, RunningStack, StackOptions};
+use dicomweb_edge::stack::{self, RunningStack, StackOptions};
 use healthimaging::emulator::demo_data_dir;
 
 /// One way to break a server.

@@ -15,7 +15,7 @@
 //! Single-part media types are honoured only for a single frame. Ranges the frame resource
 //! cannot satisfy (e.g. `application/dicom+json`) are passed over.
 
-use crate::media::{default_transfer_syntax, frame_media_type, served_transfer_syntax};
+use crate::transfer_syntax::{OCTET_STREAM, TransferSyntax};
 
 /// One element of an Accept header.
 #[derive(Debug, Clone, PartialEq)]
@@ -174,81 +174,202 @@ pub fn normalize_accept(value: &str) -> String {
     out.join(",")
 }
 
-/// What to answer a frame request with.
+/// One representation a resource can be answered in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    /// The media type of the payload (a part's type in `multipart/related`).
+    pub media_type: &'static str,
+    /// The transfer syntax of pixel data; `None` for non-pixel resources (DICOM JSON).
+    pub transfer_syntax: Option<TransferSyntax>,
+    /// The representation as stored: what `transfer-syntax=*` asks for (PS3.18 §8.7.3.5.2).
+    pub stored: bool,
+}
+
+impl Offer {
+    /// Pixel data as stored (native data as Explicit VR LE, its served form).
+    pub fn stored(stored: &TransferSyntax) -> Self {
+        let ts = stored.as_served();
+        Self {
+            media_type: ts.media_type(),
+            transfer_syntax: Some(ts),
+            stored: true,
+        }
+    }
+
+    /// Pixel data converted to `ts`.
+    pub fn converted(ts: TransferSyntax) -> Self {
+        Self {
+            media_type: ts.media_type(),
+            transfer_syntax: Some(ts),
+            stored: false,
+        }
+    }
+
+    /// A resource of one media type without a transfer syntax.
+    pub fn media(media_type: &'static str) -> Self {
+        Self {
+            media_type,
+            transfer_syntax: None,
+            stored: true,
+        }
+    }
+
+    /// This offer as an Accept value that would select it.
+    fn as_accept(&self, multipart: bool) -> String {
+        match (&self.transfer_syntax, multipart) {
+            (Some(ts), true) => format!(
+                "multipart/related; type=\"{}\"; transfer-syntax={ts}",
+                self.media_type
+            ),
+            (Some(ts), false) => format!("{}; transfer-syntax={ts}", self.media_type),
+            (None, true) => format!("multipart/related; type=\"{}\"", self.media_type),
+            (None, false) => self.media_type.to_owned(),
+        }
+    }
+}
+
+/// Which envelopes a resource can be answered in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forms {
+    /// `multipart/related` with the offer's media type as `type`.
+    pub multipart: bool,
+    /// A single-part body of the offer's media type (only for one item, PS3.18 §8.7.3.5).
+    pub single: bool,
+}
+
+impl Forms {
+    pub const MULTIPART: Self = Self {
+        multipart: true,
+        single: false,
+    };
+    pub const BOTH: Self = Self {
+        multipart: true,
+        single: true,
+    };
+    pub const SINGLE: Self = Self {
+        multipart: false,
+        single: true,
+    };
+}
+
+/// What negotiation chose.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendition {
     /// `multipart/related` (else a single-part body of `media_type`).
     pub multipart: bool,
+    /// Index of the chosen offer.
+    pub offer: usize,
     pub media_type: &'static str,
-    pub transfer_syntax: String,
+    pub transfer_syntax: Option<TransferSyntax>,
 }
 
-/// Why no rendition fits.
+/// Why no offer fits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NegotiationError {
     #[error(transparent)]
     Malformed(#[from] MalformedAccept),
-    /// 406; `available` is the Accept value that would succeed.
+    /// 406; `available` lists Accept values that would succeed.
     #[error("not acceptable; available: {available}")]
     NotAcceptable { available: String },
 }
 
-/// Chooses the rendition of frames stored in `stored_ts` for `accept` (the `?accept=` value
-/// if present, else the header; `None`: anything). `single_frame`: the request names one
-/// frame, so a single-part answer is possible.
-pub fn negotiate_frames(
+/// How specifically a media range names an offer (higher wins at equal `q`).
+fn specificity(media: &str, syntax: Option<&str>, offer: &Offer) -> Option<u8> {
+    let same_type = media.eq_ignore_ascii_case(offer.media_type);
+    let type_wildcard = media == "*/*"
+        || media
+            .strip_suffix("/*")
+            .is_some_and(|t| offer.media_type.split('/').next() == Some(t));
+    match (syntax, &offer.transfer_syntax) {
+        // `*`: any syntax, the stored one first, whatever the named type (OHIF's default
+        // `type="application/octet-stream"; transfer-syntax=*` means "as stored").
+        (Some("*"), Some(_)) if offer.stored => Some(3),
+        (Some("*"), Some(_)) => (same_type || type_wildcard).then_some(2),
+        // An explicit syntax under its own type, a wildcard, or `application/octet-stream`
+        // (OHIF's `requestTransferSyntaxUID` form) asks for exactly that syntax.
+        (Some(s), Some(ts)) => (s == ts.as_str()
+            && (same_type || type_wildcard || media.eq_ignore_ascii_case(OCTET_STREAM)))
+        .then_some(4),
+        // Non-pixel data (bulk data of other attributes) has no syntax to choose.
+        (Some(_), None) => (same_type || type_wildcard).then_some(2),
+        // No syntax: the media type's default; a type without one (image/jphc) takes any.
+        (None, Some(ts)) if same_type => match TransferSyntax::default_for(media) {
+            Some(d) => (d == *ts).then_some(4),
+            None => Some(3),
+        },
+        (None, None) if same_type => Some(4),
+        (None, _) if type_wildcard => Some(if media == "*/*" { 0 } else { 1 }),
+        (None, _) => None,
+    }
+}
+
+/// Chooses among `offers` (in the server's order of preference) for `accept` (the `?accept=`
+/// value if present, else the header; `None` or empty: anything, the first offer). The
+/// highest `q` wins, then the most specific range, then the server's order; `q=0` refuses.
+/// `*/*` and `multipart/*` take the first offer in `multipart/related` where that form is
+/// possible.
+pub fn negotiate(
     accept: Option<&str>,
-    stored_ts: &str,
-    single_frame: bool,
+    offers: &[Offer],
+    forms: Forms,
 ) -> Result<Rendition, NegotiationError> {
-    let ts = served_transfer_syntax(stored_ts);
-    let mt = frame_media_type(ts);
-    let rendition = |multipart| Rendition {
-        multipart,
-        media_type: mt,
-        transfer_syntax: ts.to_owned(),
-    };
-    let fits = |media: &str, syntax: Option<&str>| -> bool {
-        match syntax {
-            Some("*") => true,
-            Some(s) => {
-                s == ts
-                    && (media == "*/*"
-                        || media.eq_ignore_ascii_case(mt)
-                        || media.eq_ignore_ascii_case("application/octet-stream"))
-            }
-            None => {
-                media == "*/*"
-                    || (media.eq_ignore_ascii_case(mt)
-                        && default_transfer_syntax(media).is_none_or(|d| d == ts))
-            }
+    let chosen = |i: usize, multipart: bool| {
+        let o: &Offer = &offers[i];
+        Rendition {
+            multipart,
+            offer: i,
+            media_type: o.media_type,
+            transfer_syntax: o.transfer_syntax.clone(),
         }
     };
-    let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else {
-        return Ok(rendition(true));
+    let not_acceptable = || NegotiationError::NotAcceptable {
+        available: offers
+            .iter()
+            .map(|o| o.as_accept(forms.multipart))
+            .collect::<Vec<_>>()
+            .join(", "),
     };
-    let mut ranges = parse_accept(accept)?;
-    ranges.sort_by(|a, b| b.q.total_cmp(&a.q));
+    if offers.is_empty() {
+        return Err(not_acceptable());
+    }
+    let Some(accept) = accept.map(str::trim).filter(|a| !a.is_empty()) else {
+        return Ok(chosen(0, forms.multipart));
+    };
+    let ranges = parse_accept(accept)?;
+    // (q, specificity, -index) of the best pair so far.
+    let mut best: Option<((f32, u8, usize), usize, bool)> = None;
+    let mut consider = |q: f32, spec: u8, i: usize, multipart: bool| {
+        let better = best.is_none_or(|((bq, bs, bi), _, _)| {
+            q > bq || (q == bq && (spec > bs || (spec == bs && i < bi)))
+        });
+        if better {
+            best = Some(((q, spec, i), i, multipart));
+        }
+    };
     for r in ranges.iter().filter(|r| r.q > 0.0) {
         let syntax = r.param("transfer-syntax");
-        match r.media_type.as_str() {
-            "*/*" | "multipart/*" => return Ok(rendition(true)),
-            "multipart/related" => {
-                let inner = r
-                    .param("type")
-                    .unwrap_or("application/octet-stream")
-                    .to_ascii_lowercase();
-                if fits(&inner, syntax) {
-                    return Ok(rendition(true));
+        for (i, offer) in offers.iter().enumerate() {
+            match r.media_type.as_str() {
+                "*/*" | "multipart/*" if forms.multipart => consider(r.q, 0, i, true),
+                "*/*" if forms.single => consider(r.q, 0, i, false),
+                "multipart/related" if forms.multipart => {
+                    let inner = r.param("type").unwrap_or(OCTET_STREAM).to_ascii_lowercase();
+                    if let Some(s) = specificity(&inner, syntax, offer) {
+                        consider(r.q, s, i, true);
+                    }
                 }
+                "multipart/related" | "multipart/*" => {}
+                single if forms.single => {
+                    if let Some(s) = specificity(single, syntax, offer) {
+                        consider(r.q, s, i, false);
+                    }
+                }
+                _ => {}
             }
-            single if single_frame && fits(single, syntax) => return Ok(rendition(false)),
-            _ => {}
         }
     }
-    Err(NegotiationError::NotAcceptable {
-        available: format!("multipart/related; type=\"{mt}\"; transfer-syntax={ts}"),
-    })
+    best.map(|(_, i, multipart)| chosen(i, multipart))
+        .ok_or_else(not_acceptable)
 }
 
 #[cfg(test)]
@@ -259,10 +380,20 @@ mod tests {
     const ELE: &str = "1.2.840.10008.1.2.1";
     const JPEG: &str = "1.2.840.10008.1.2.4.50";
 
+    /// Frames stored in `stored`, offered as stored only (what the edge serves today).
+    fn negotiate_frames(
+        accept: Option<&str>,
+        stored: &str,
+        single: bool,
+    ) -> Result<Rendition, NegotiationError> {
+        let forms = if single { Forms::BOTH } else { Forms::MULTIPART };
+        negotiate(accept, &[Offer::stored(&stored.parse().unwrap())], forms)
+    }
+
     fn ok(accept: Option<&str>, stored: &str, single: bool) -> (bool, &'static str, String) {
         let r = negotiate_frames(accept, stored, single)
             .unwrap_or_else(|e| panic!("{accept:?} / {stored}: {e}"));
-        (r.multipart, r.media_type, r.transfer_syntax)
+        (r.multipart, r.media_type, r.transfer_syntax.unwrap().to_string())
     }
 
     fn refused(accept: &str, stored: &str) -> NegotiationError {
@@ -450,5 +581,107 @@ mod tests {
             (r.param("type"), r.param("transfer-syntax"), r.q),
             (Some("a/b"), Some("*"), 0.5)
         );
+    }
+
+    /// HTJ2K as stored, and Explicit VR LE decoded from it (what transcoding will offer).
+    fn two_offers() -> Vec<Offer> {
+        vec![
+            Offer::stored(&TransferSyntax::HTJ2K_RPCL_LOSSLESS),
+            Offer::converted(TransferSyntax::EXPLICIT_VR_LE),
+        ]
+    }
+
+    fn pick(accept: &str, forms: Forms) -> (bool, String) {
+        let r = negotiate(Some(accept), &two_offers(), forms)
+            .unwrap_or_else(|e| panic!("{accept}: {e}"));
+        (r.multipart, r.transfer_syntax.unwrap().to_string())
+    }
+
+    #[test]
+    fn several_offers_real_clients() {
+        let m = Forms::MULTIPART;
+        // OHIF's default: as stored.
+        assert_eq!(
+            pick(r#"multipart/related; type="application/octet-stream"; transfer-syntax="*""#, m),
+            (true, HTJ2K.into())
+        );
+        // dicomweb-client's default (no syntax): octet-stream's default, Explicit VR LE.
+        assert_eq!(
+            pick(r#"multipart/related; type="application/octet-stream""#, m),
+            (true, ELE.into())
+        );
+        // OHIF's requestTransferSyntaxUID form names the syntax under octet-stream.
+        assert_eq!(
+            pick(
+                &format!(r#"multipart/related; type="application/octet-stream"; transfer-syntax="{ELE}"; transfer-syntax="*""#),
+                m
+            ),
+            (true, ELE.into())
+        );
+        // Cornerstone's HTJ2K request.
+        assert_eq!(pick("multipart/related; type=image/jphc", m), (true, HTJ2K.into()));
+        // No Accept, */*: the server's first offer.
+        assert_eq!(pick("*/*", m), (true, HTJ2K.into()));
+        let r = negotiate(None, &two_offers(), m).unwrap();
+        assert_eq!((r.offer, r.multipart), (0, true));
+    }
+
+    #[test]
+    fn q_values_then_specificity_then_server_order() {
+        let m = Forms::MULTIPART;
+        // The higher q wins even when the lower one is listed first.
+        assert_eq!(
+            pick(
+                &format!("multipart/related; type=image/jphc; q=0.3, multipart/related; type=application/octet-stream; transfer-syntax={ELE}; q=0.8"),
+                m
+            ),
+            (true, ELE.into())
+        );
+        assert_eq!(
+            pick(
+                &format!("multipart/related; type=image/jphc; q=0.9, multipart/related; type=application/octet-stream; transfer-syntax={ELE}; q=0.8"),
+                m
+            ),
+            (true, HTJ2K.into())
+        );
+        // At equal q, an exact syntax beats a wildcard range.
+        assert_eq!(
+            pick(&format!("*/*, multipart/related; type=application/octet-stream; transfer-syntax={ELE}"), m),
+            (true, ELE.into())
+        );
+        // q=0 refuses one offer; the other is still chosen.
+        assert_eq!(
+            pick(&format!("multipart/related; type=image/jphc; q=0, multipart/related; type=application/octet-stream; transfer-syntax={ELE}; q=0.1"), m),
+            (true, ELE.into())
+        );
+        // Single-part only for one item, and only when asked for.
+        assert_eq!(pick("application/octet-stream", Forms::BOTH), (false, ELE.into()));
+        assert_eq!(pick("image/jphc", Forms::BOTH), (false, HTJ2K.into()));
+        let NegotiationError::NotAcceptable { available } =
+            negotiate(Some("image/jpeg"), &two_offers(), m).unwrap_err()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            available,
+            format!("multipart/related; type=\"image/jphc\"; transfer-syntax={HTJ2K}, multipart/related; type=\"application/octet-stream\"; transfer-syntax={ELE}")
+        );
+    }
+
+    #[test]
+    fn non_pixel_resources() {
+        let json = [Offer::media("application/dicom+json"), Offer::media("application/json")];
+        let f = Forms::SINGLE;
+        for a in ["application/dicom+json", "application/json, text/plain;q=0.5", "application/*", "*/*"] {
+            assert!(negotiate(Some(a), &json, f).is_ok(), "{a}");
+        }
+        for a in ["text/html", "multipart/related; type=application/dicom+json", "application/dicom+json; q=0"] {
+            assert!(matches!(negotiate(Some(a), &json, f), Err(NegotiationError::NotAcceptable { .. })), "{a}");
+        }
+        let bulk = [Offer::media(OCTET_STREAM)];
+        for a in ["multipart/related", "multipart/related; type=application/octet-stream; transfer-syntax=*", "*/*"] {
+            assert!(negotiate(Some(a), &bulk, Forms::MULTIPART).is_ok(), "{a}");
+        }
+        assert!(negotiate(Some("multipart/related; type=image/jpeg"), &bulk, Forms::MULTIPART).is_err());
     }
 }

@@ -1,18 +1,19 @@
-//! DICOMweb protocol (PS3.18) without I/O: the edge's routes, identifiers, frame lists,
-//! Accept negotiation, media types and transfer syntaxes, `multipart/related`, and (feature
-//! `json`) DICOM JSON from HealthImaging metadata.
+//! DICOMweb (DICOM PS3.18) without I/O and without knowledge of any archive: UIDs, frame
+//! lists, transfer syntaxes and their media types, Accept parsing and negotiation over the
+//! representations a server offers, `multipart/related`, and (feature `json`) DICOM JSON
+//! values and QIDO-RS matching.
 
 pub mod accept;
 pub mod frames;
 #[cfg(feature = "json")]
 pub mod json;
-pub mod media;
 pub mod multipart;
 #[cfg(feature = "json")]
 pub mod qido;
-pub mod route;
+pub mod query;
+pub mod transfer_syntax;
 pub mod uid;
 
 pub use frames::{FrameList, InvalidFrameList};
-pub use route::{Route, RouteError};
+pub use transfer_syntax::TransferSyntax;
 pub use uid::{InvalidUid, Uid};

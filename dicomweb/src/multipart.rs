@@ -6,7 +6,7 @@
 //! `Content-Location: <url>` (Cornerstone matches `Content-Type:` case-sensitively and reads
 //! the transfer syntax from the part). The caller chooses the boundary: the translator derives
 //! 128 bits from a hash of what determines the response, so every answer to the same request
-//! is byte-identical (see `edge::translator::validators`).
+//! is byte-identical (see `edge::http_rules::Identity`).
 
 use bytes::{BufMut, Bytes, BytesMut};
 

@@ -42,12 +42,7 @@ pub struct Query {
     pub offset: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid query parameter {name:?}: {reason}")]
-pub struct QueryError {
-    pub name: String,
-    pub reason: String,
-}
+pub use crate::query::QueryError;
 
 fn error(name: &str, reason: impl Into<String>) -> QueryError {
     QueryError {
@@ -71,18 +66,11 @@ pub fn attribute(name: &str) -> Option<(String, String)> {
     Some((entry.alias().to_owned(), vr.to_owned()))
 }
 
-fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(&s.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
 /// Parses a request's query string.
 pub fn parse(query: Option<&str>) -> Result<Query, QueryError> {
     let mut q = Query::default();
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let (name, value) = (decode(name), decode(value));
+    for (name, value) in crate::query::QueryParams::parse(query).iter() {
+        let (name, value) = (name.to_owned(), value.to_owned());
         match name.as_str() {
             "limit" => {
                 q.limit = Some(value.parse().map_err(|_| error(&name, "not a count"))?);

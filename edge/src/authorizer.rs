@@ -19,14 +19,14 @@
 //! must all be granted. Rejections say only `invalid_token` (RFC 6750 §3.1).
 //!
 //! A viewer sends the same token with every request, and RSA verification costs ~1 ms in
-//! WebAssembly (REFERENCE.md), so verified tokens are remembered, keyed by a SHA-256 of the
+//! WebAssembly (measured: docs/architecture.md, "Edge functions"), so verified tokens are remembered, keyed by a SHA-256 of the
 //! whole token, until their `exp`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use base64::Engine;
-use dicomweb::RouteError;
+use dicomweb::query::raw_pairs;
 use healthimaging::DatastoreId;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey};
@@ -35,6 +35,8 @@ use sha2::{Digest, Sha256};
 
 use crate::cloudfront::{self, Request, RequestResult, Response};
 use crate::cors::CorsPolicy;
+use crate::errors::EdgeError;
+use crate::routes::{self, RouteError};
 
 /// Whom the authorizer trusts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,7 +202,11 @@ impl Authorizer {
             origin.as_deref(),
             req.header("access-control-request-method"),
         ) {
-            let mut r = Response::text(p.status, "");
+            let mut r = if p.status == 204 {
+                Response::text(p.status, "")
+            } else {
+                EdgeError::OriginNotAllowed.answer().to_cloudfront()
+            };
             for (n, v) in p.headers {
                 cloudfront::set_header(&mut r.headers, n, v);
             }
@@ -209,23 +215,18 @@ impl Authorizer {
                 refusal: (p.status != 204).then_some(Refusal::OriginNotAllowed),
             };
         }
-        let route = dicomweb::route::parse(&req.method, &req.uri, Some(&req.querystring));
+        let route = routes::parse(&req.method, &req.uri, Some(&req.querystring));
         let datastore = match &route {
             Ok(r) => Some(r.datastore().clone()),
-            Err(RouteError::NotFound) => {
-                return self.refuse(404, "no such resource\n", Refusal::NoSuchRoute, &origin);
+            Err(e @ RouteError::NotFound) => {
+                return self.refuse(EdgeError::Route(e.clone()), Refusal::NoSuchRoute, &origin);
             }
-            Err(RouteError::MethodNotAllowed { allow }) => {
-                let mut d = self.refuse(
-                    405,
-                    "method not allowed\n",
+            Err(e @ RouteError::MethodNotAllowed { .. }) => {
+                return self.refuse(
+                    EdgeError::Route(e.clone()),
                     Refusal::MethodNotAllowed,
                     &origin,
                 );
-                if let RequestResult::Respond(r) = &mut d.result {
-                    cloudfront::set_header(&mut r.headers, "Allow", *allow);
-                }
-                return d;
             }
             // A malformed part: the origin answers it precisely, once authenticated.
             Err(RouteError::Invalid { .. }) => None,
@@ -245,8 +246,7 @@ impl Authorizer {
             && !self.config.datastores.contains(&ds)
         {
             return self.refuse(
-                403,
-                "this datastore is not served here\n",
+                EdgeError::ForbiddenDatastore,
                 Refusal::ForbiddenDatastore,
                 &origin,
             );
@@ -262,19 +262,16 @@ impl Authorizer {
         }
     }
 
-    /// Finds the token and removes a `token` query parameter from the request.
+    /// Finds the token and removes every `token` query parameter from the request (its name
+    /// decoded as the query parser decodes it, so `%74oken` is a `token` too).
     fn take_token(&self, req: &mut Request) -> Option<String> {
-        let mut from_query = None;
-        if req
-            .querystring
-            .split('&')
-            .any(|p| p.split('=').next() == Some("token"))
-        {
-            from_query = dicomweb::route::query_param(Some(&req.querystring), "token");
-            req.querystring = req
-                .querystring
-                .split('&')
-                .filter(|p| p.split('=').next() != Some("token"))
+        let from_query = dicomweb::query::QueryParams::parse(Some(&req.querystring))
+            .first("token")
+            .map(str::to_owned);
+        if from_query.is_some() {
+            req.querystring = raw_pairs(&req.querystring)
+                .filter(|(name, _)| name != "token")
+                .map(|(_, pair)| pair)
                 .collect::<Vec<_>>()
                 .join("&");
         }
@@ -443,18 +440,12 @@ impl Authorizer {
         map.insert(key, v);
     }
 
-    fn refuse(
-        &self,
-        status: u16,
-        body: &str,
-        refusal: Refusal,
-        origin: &Option<String>,
-    ) -> Decision {
-        let mut r = Response::text(status, body);
+    /// An answer from the error table, with the CORS headers a viewer needs to read it.
+    fn refuse(&self, error: EdgeError, refusal: Refusal, origin: &Option<String>) -> Decision {
+        let mut r = error.answer().to_cloudfront();
         for (n, v) in self.config.cors.response_headers(origin.as_deref()) {
             cloudfront::set_header(&mut r.headers, n, v);
         }
-        cloudfront::set_header(&mut r.headers, "Cache-Control", "no-store");
         Decision {
             result: RequestResult::Respond(r),
             refusal: Some(refusal),
@@ -463,15 +454,6 @@ impl Authorizer {
 
     /// 401 with a challenge (RFC 6750 §3): `error="invalid_token"` when a token was sent.
     fn unauthorized(&self, refusal: Refusal, sent: bool, origin: &Option<String>) -> Decision {
-        let mut d = self.refuse(401, "unauthorized\n", refusal, origin);
-        if let RequestResult::Respond(r) = &mut d.result {
-            let challenge = if sent {
-                "Bearer error=\"invalid_token\""
-            } else {
-                "Bearer"
-            };
-            cloudfront::set_header(&mut r.headers, "WWW-Authenticate", challenge);
-        }
-        d
+        self.refuse(EdgeError::Unauthorized { token_sent: sent }, refusal, origin)
     }
 }

@@ -1,26 +1,34 @@
-//! Everything the edge answers with an error, and the one table that maps it to HTTP.
+//! Everything the product answers with an error, and the one table that maps it to HTTP:
+//! status, headers and a one-line plain-text body. Every refusal comes from here, whoever
+//! gives it: the authorizer and the signer (as CloudFront responses), the translator and the
+//! local server (as HTTP responses), the Lambda@Edge wrappers.
 //!
-//! Bodies are one short plain-text line saying what was wrong. Upstream messages are logged,
-//! never relayed: AHI's texts can name accounts, roles and ARNs. Error responses are not
-//! cached, except 404 for a few seconds (DESIGN.md, caching rules), so a burst of requests
-//! for a missing study does not reach AHI each time.
+//! Upstream messages are logged by the shells, never relayed: HealthImaging's texts can name
+//! accounts, roles and ARNs. Error responses are not cached (`no-store`), except 404 for a
+//! few seconds, so a burst of requests for a missing study does not reach HealthImaging each
+//! time (docs/architecture.md, "Caching").
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use dicomweb::accept::MalformedAccept;
-use dicomweb::{InvalidFrameList, RouteError};
-use healthimaging::ErrorKind;
-use healthimaging::client::ClientError;
-use http::{HeaderValue, Response, StatusCode, header};
+use dicomweb::InvalidFrameList;
+use dicomweb::accept::{MalformedAccept, NegotiationError};
+use dicomweb::query::QueryError;
+use healthimaging::{ClientError, ErrorKind};
 
-/// Seconds a client should wait after AHI throttled us (`Retry-After`).
+use crate::cloudfront;
+use crate::routes::RouteError;
+
+/// Seconds a client should wait after HealthImaging throttled us (`Retry-After`).
 pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// `max-age` of a 404: long enough to absorb a burst, short enough that a study imported a
+/// moment later is found.
+pub const NOT_FOUND_MAX_AGE_SECONDS: u32 = 5;
 
 /// Why a request failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum EdgeError {
-    /// The path, method or a query parameter is not one the edge serves.
+    /// The path, method or a path part is not one the edge serves.
     #[error(transparent)]
     Route(#[from] RouteError),
     /// A frame number beyond the instance's frames.
@@ -28,19 +36,44 @@ pub enum EdgeError {
     Frames(#[from] InvalidFrameList),
     #[error(transparent)]
     MalformedAccept(#[from] MalformedAccept),
-    /// A QIDO-RS parameter that names no attribute or has a malformed value.
+    /// A query parameter with a malformed value, or one that names no attribute.
     #[error(transparent)]
-    Query(#[from] dicomweb::qido::QueryError),
+    Query(#[from] QueryError),
+    /// A request the edge cannot take as sent (a native POST body, a header); the reason.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A request body over the limit.
+    #[error("the request body is too large")]
+    PayloadTooLarge,
     /// Nothing the client accepts can be served; `available` is an Accept value that works.
     #[error("the requested media type or transfer syntax is not available; available: {available}")]
     NotAcceptable { available: String },
+    /// No valid token (RFC 6750 §3.1); `token_sent` chooses the challenge.
+    #[error("unauthorized")]
+    Unauthorized { token_sent: bool },
+    /// The datastore is not allowlisted.
+    #[error("this datastore is not served here")]
+    ForbiddenDatastore,
+    /// A CORS preflight from an origin that is not allowed.
+    #[error("this origin is not allowed")]
+    OriginNotAllowed,
+    /// A path that reached a function that does not serve it (a misassociated behavior).
+    #[error("not a signed route")]
+    NotSignedRoute,
     /// The study, series, instance or image set does not exist.
     #[error("{0}")]
     NotFound(String),
-    /// A route the edge knows but this deployment does not serve yet.
+    /// A route the edge knows but this deployment does not serve.
     #[error("{0} is not implemented")]
     NotImplemented(&'static str),
-    /// AHI failed or refused.
+    /// The deployment is incomplete (a missing URL, credentials, a key); the reason is for the
+    /// log and names no secret.
+    #[error("{0}")]
+    Misconfigured(&'static str),
+    /// CloudFront handed an edge function something it cannot use.
+    #[error("{0}")]
+    BadEvent(&'static str),
+    /// HealthImaging failed or refused.
     #[error("{0}")]
     Upstream(Arc<ClientError>),
 }
@@ -57,120 +90,133 @@ impl From<Arc<ClientError>> for EdgeError {
     }
 }
 
+impl From<NegotiationError> for EdgeError {
+    fn from(e: NegotiationError) -> Self {
+        match e {
+            NegotiationError::Malformed(m) => EdgeError::MalformedAccept(m),
+            NegotiationError::NotAcceptable { available } => {
+                EdgeError::NotAcceptable { available }
+            }
+        }
+    }
+}
+
 /// How one error is answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ErrorAnswer {
-    pub status: StatusCode,
-    /// The response body (one line).
-    pub message: String,
-    /// `Retry-After` in seconds.
-    pub retry_after: Option<u32>,
-    /// `Allow`, for 405.
-    pub allow: Option<&'static str>,
+    pub status: u16,
+    /// The response body: one line, with its newline.
+    pub body: String,
+    /// Every header of the answer (`Content-Type` and `Cache-Control` included), in order.
+    pub headers: Vec<(&'static str, String)>,
 }
 
-impl EdgeError {
-    /// The mapping table.
-    pub fn answer(&self) -> ErrorAnswer {
-        use StatusCode as S;
-        let plain = |status, message: String| ErrorAnswer {
-            status,
-            message,
-            retry_after: None,
-            allow: None,
-        };
-        match self {
-            EdgeError::Route(RouteError::NotFound) => plain(S::NOT_FOUND, self.to_string()),
-            EdgeError::Route(RouteError::MethodNotAllowed { allow }) => ErrorAnswer {
-                allow: Some(allow),
-                ..plain(S::METHOD_NOT_ALLOWED, self.to_string())
-            },
-            EdgeError::Route(RouteError::Invalid { .. })
-            | EdgeError::Frames(_)
-            | EdgeError::MalformedAccept(_)
-            | EdgeError::Query(_) => plain(S::BAD_REQUEST, self.to_string()),
-            EdgeError::NotAcceptable { .. } => plain(S::NOT_ACCEPTABLE, self.to_string()),
-            EdgeError::NotFound(_) => plain(S::NOT_FOUND, self.to_string()),
-            EdgeError::NotImplemented(_) => plain(S::NOT_IMPLEMENTED, self.to_string()),
-            EdgeError::Upstream(e) => upstream_answer(e),
-        }
+impl ErrorAnswer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
-    /// The response: status, one-line body, and the headers the table gives. CORS headers
-    /// are added by the shell's viewer-response phase, as for every other response.
-    pub fn into_response(self) -> Response<Body> {
-        let a = self.answer();
-        if a.status.is_server_error() {
-            tracing::warn!(status = a.status.as_u16(), error = %self, "request failed");
-        } else {
-            tracing::debug!(status = a.status.as_u16(), error = %self, "request refused");
-        }
-        let mut r = Response::new(Body::from(format!("{}\n", a.message)));
-        *r.status_mut() = a.status;
-        let h = r.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-        h.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static(if a.status == StatusCode::NOT_FOUND {
-                "public, max-age=5"
-            } else {
-                "no-store"
-            }),
-        );
-        if let Some(s) = a.retry_after {
-            h.insert(header::RETRY_AFTER, HeaderValue::from(s));
-        }
-        if let Some(allow) = a.allow {
-            h.insert(header::ALLOW, HeaderValue::from_static(allow));
+    /// Whether the log should warn (the edge or HealthImaging failed) rather than note a
+    /// refusal of the client's request.
+    pub fn is_failure(&self) -> bool {
+        self.status >= 500
+    }
+
+    /// The answer as a response generated by an edge function.
+    pub fn to_cloudfront(&self) -> cloudfront::Response {
+        let mut r = cloudfront::Response::text(self.status, &self.body);
+        for (n, v) in &self.headers {
+            cloudfront::set_header(&mut r.headers, n, v.clone());
         }
         r
     }
 }
 
-fn upstream_answer(e: &ClientError) -> ErrorAnswer {
-    use StatusCode as S;
+impl EdgeError {
+    /// The table.
+    pub fn answer(&self) -> ErrorAnswer {
+        let mut headers = vec![("Content-Type", "text/plain; charset=utf-8".to_owned())];
+        let (status, message) = match self {
+            EdgeError::Route(RouteError::NotFound) => (404, self.to_string()),
+            EdgeError::Route(RouteError::MethodNotAllowed { allow }) => {
+                headers.push(("Allow", (*allow).to_owned()));
+                (405, self.to_string())
+            }
+            EdgeError::Route(RouteError::Invalid { .. })
+            | EdgeError::Frames(_)
+            | EdgeError::MalformedAccept(_)
+            | EdgeError::Query(_)
+            | EdgeError::BadRequest(_) => (400, self.to_string()),
+            EdgeError::PayloadTooLarge => (413, self.to_string()),
+            EdgeError::NotAcceptable { .. } => (406, self.to_string()),
+            EdgeError::Unauthorized { token_sent } => {
+                let challenge = if *token_sent {
+                    "Bearer error=\"invalid_token\""
+                } else {
+                    "Bearer"
+                };
+                headers.push(("WWW-Authenticate", challenge.to_owned()));
+                (401, self.to_string())
+            }
+            EdgeError::ForbiddenDatastore
+            | EdgeError::OriginNotAllowed
+            | EdgeError::NotSignedRoute => (403, self.to_string()),
+            EdgeError::NotFound(_) => (404, self.to_string()),
+            EdgeError::NotImplemented(_) => (501, self.to_string()),
+            EdgeError::Misconfigured(_) => (500, self.to_string()),
+            EdgeError::BadEvent(_) => (502, self.to_string()),
+            EdgeError::Upstream(e) => upstream(e),
+        };
+        headers.push((
+            "Cache-Control",
+            if status == 404 {
+                format!("public, max-age={NOT_FOUND_MAX_AGE_SECONDS}")
+            } else {
+                "no-store".to_owned()
+            },
+        ));
+        if status == 503 {
+            headers.push(("Retry-After", RETRY_AFTER_SECONDS.to_string()));
+        }
+        ErrorAnswer {
+            status,
+            body: format!("{message}\n"),
+            headers,
+        }
+    }
+}
+
+/// HealthImaging's failures: never its text, and never a 5xx of its own passed through as if
+/// the edge had failed in the same way.
+fn upstream(e: &ClientError) -> (u16, String) {
     let (status, message) = match e {
         ClientError::Service(err) => match err.kind {
-            ErrorKind::ResourceNotFound => (S::NOT_FOUND, "HealthImaging has no such resource"),
-            ErrorKind::Validation => (S::BAD_REQUEST, "HealthImaging rejected the request"),
-            ErrorKind::AccessDenied => (
-                S::FORBIDDEN,
-                "HealthImaging denied the edge access to this resource",
-            ),
-            ErrorKind::Throttling | ErrorKind::ServiceQuotaExceeded => (
-                S::SERVICE_UNAVAILABLE,
-                "HealthImaging is throttling requests; retry shortly",
-            ),
+            ErrorKind::ResourceNotFound => (404, "HealthImaging has no such resource"),
+            ErrorKind::Validation => (400, "HealthImaging rejected the request"),
+            ErrorKind::AccessDenied => (403, "HealthImaging denied the edge access to this resource"),
+            ErrorKind::Throttling | ErrorKind::ServiceQuotaExceeded => {
+                (503, "HealthImaging is throttling requests; retry shortly")
+            }
             ErrorKind::Conflict => (
-                S::SERVICE_UNAVAILABLE,
+                503,
                 "the image set is being changed in HealthImaging; retry shortly",
             ),
             ErrorKind::MissingAuthenticationToken
             | ErrorKind::InvalidSignature
             | ErrorKind::UnrecognizedClient
-            | ErrorKind::IncompleteSignature => (
-                S::BAD_GATEWAY,
-                "HealthImaging rejected the edge's credentials",
-            ),
+            | ErrorKind::IncompleteSignature => (502, "HealthImaging rejected the edge's credentials"),
             ErrorKind::InternalServer | ErrorKind::UnknownOperation => {
-                (S::BAD_GATEWAY, "HealthImaging failed")
+                (502, "HealthImaging failed")
             }
         },
-        ClientError::Timeout => (S::GATEWAY_TIMEOUT, "HealthImaging did not answer in time"),
-        ClientError::Unreachable(_) => (S::BAD_GATEWAY, "HealthImaging is unreachable"),
-        ClientError::InvalidResponse(_) => {
-            (S::BAD_GATEWAY, "HealthImaging sent an unexpected response")
-        }
+        ClientError::Timeout => (504, "HealthImaging did not answer in time"),
+        ClientError::Unreachable(_) => (502, "HealthImaging is unreachable"),
+        ClientError::InvalidResponse(_) => (502, "HealthImaging sent an unexpected response"),
     };
-    ErrorAnswer {
-        status,
-        message: message.to_owned(),
-        retry_after: (status == S::SERVICE_UNAVAILABLE).then_some(RETRY_AFTER_SECONDS),
-        allow: None,
-    }
+    (status, message.to_owned())
 }
 
 #[cfg(test)]
@@ -178,7 +224,7 @@ mod tests {
     use super::*;
     use healthimaging::AhiError;
 
-    fn upstream(kind: ErrorKind) -> ErrorAnswer {
+    fn upstream_answer(kind: ErrorKind) -> ErrorAnswer {
         EdgeError::from(ClientError::Service(AhiError::new(
             kind,
             "User: arn:aws:sts::123456789012:assumed-role/x is not authorized",
@@ -200,20 +246,17 @@ mod tests {
             (ErrorKind::InternalServer, 502),
         ];
         for (kind, status) in rows {
-            let a = upstream(kind);
-            assert_eq!(a.status.as_u16(), status, "{kind:?}");
-            assert!(!a.message.contains("arn:aws"), "{kind:?}: {}", a.message);
-            assert_eq!(a.retry_after.is_some(), status == 503, "{kind:?}");
+            let a = upstream_answer(kind);
+            assert_eq!(a.status, status, "{kind:?}");
+            assert!(!a.body.contains("arn:aws"), "{kind:?}: {}", a.body);
+            assert_eq!(a.header("Retry-After").is_some(), status == 503, "{kind:?}");
         }
-        assert_eq!(
-            EdgeError::from(ClientError::Timeout).answer().status,
-            StatusCode::GATEWAY_TIMEOUT
-        );
+        assert_eq!(EdgeError::from(ClientError::Timeout).answer().status, 504);
         assert_eq!(
             EdgeError::from(ClientError::Unreachable("connection refused".into()))
                 .answer()
                 .status,
-            StatusCode::BAD_GATEWAY
+            502
         );
     }
 
@@ -224,25 +267,36 @@ mod tests {
             available: 8,
         })
         .answer();
-        assert_eq!(a.status, StatusCode::BAD_REQUEST);
+        assert_eq!(a.status, 400);
         assert_eq!(
-            a.message,
-            "frame 9 does not exist: the instance has 8 frame(s)"
+            a.body,
+            "frame 9 does not exist: the instance has 8 frame(s)\n"
         );
         let a = EdgeError::Route(RouteError::MethodNotAllowed { allow: "GET, HEAD" }).answer();
+        assert_eq!((a.status, a.header("allow")), (405, Some("GET, HEAD")));
+        let a = EdgeError::NotFound("study 1.2 not found".into()).answer();
+        assert_eq!(a.header("Cache-Control"), Some("public, max-age=5"));
+        let a = EdgeError::from(ClientError::Service(AhiError::new(ErrorKind::Throttling, "")))
+            .answer();
+        assert_eq!(a.header("Retry-After"), Some("1"));
+        assert_eq!(a.header("Cache-Control"), Some("no-store"));
+    }
+
+    #[test]
+    fn refusals_of_the_edge_functions() {
+        let a = EdgeError::Unauthorized { token_sent: true }.answer();
         assert_eq!(
-            (a.status, a.allow),
-            (StatusCode::METHOD_NOT_ALLOWED, Some("GET, HEAD"))
+            (a.status, a.header("www-authenticate"), a.body.as_str()),
+            (401, Some("Bearer error=\"invalid_token\""), "unauthorized\n")
         );
-        let r = EdgeError::NotFound("study 1.2 not found".into()).into_response();
-        assert_eq!(r.status(), StatusCode::NOT_FOUND);
-        assert_eq!(r.headers()[header::CACHE_CONTROL], "public, max-age=5");
-        let r = EdgeError::from(ClientError::Service(AhiError::new(
-            ErrorKind::Throttling,
-            "",
-        )))
-        .into_response();
-        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
-        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        let a = EdgeError::Unauthorized { token_sent: false }.answer();
+        assert_eq!(a.header("WWW-Authenticate"), Some("Bearer"));
+        assert_eq!(EdgeError::ForbiddenDatastore.answer().status, 403);
+        assert_eq!(EdgeError::BadEvent("x").answer().status, 502);
+        assert_eq!(EdgeError::Misconfigured("x").answer().status, 500);
+        let cf = EdgeError::PayloadTooLarge.answer().to_cloudfront();
+        assert_eq!(cf.status, "413");
+        assert_eq!(cf.header("content-type"), Some("text/plain; charset=utf-8"));
+        assert_eq!(cf.header("cache-control"), Some("no-store"));
     }
 }

@@ -17,7 +17,8 @@ use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
 
 use crate::authorizer::{AuthMode, Authorizer, Refusal};
-use crate::cloudfront::{Event, Request, RequestResult, Response};
+use crate::cloudfront::{Config as EventConfig, Event, Request, RequestResult};
+use crate::errors::EdgeError;
 use crate::config::{ConfigError, DeployConfig};
 use crate::signer::{self, SignerConfig};
 
@@ -68,20 +69,22 @@ pub struct LogLine {
     pub detail: Option<String>,
 }
 
-/// The first request of an event and the distribution's domain name, or a 502 answer when
-/// CloudFront sent something else.
-fn request_of(event: &[u8], event_type: &str) -> Result<(Request, String), &'static str> {
-    let event: Event =
-        serde_json::from_slice(event).map_err(|_| "the edge function cannot read the event\n")?;
+/// The first request of an event with its `config`, or the error (502) when CloudFront sent
+/// something else.
+fn request_of(event: &[u8], event_type: &str) -> Result<(Request, EventConfig), EdgeError> {
+    let event: Event = serde_json::from_slice(event)
+        .map_err(|_| EdgeError::BadEvent("the edge function cannot read the event"))?;
     let record = event
         .records
         .into_iter()
         .next()
-        .ok_or("the event has no record\n")?;
+        .ok_or(EdgeError::BadEvent("the event has no record"))?;
     if record.cf.config.event_type != event_type {
-        return Err("the edge function is associated with the wrong event\n");
+        return Err(EdgeError::BadEvent(
+            "the edge function is associated with the wrong event",
+        ));
     }
-    Ok((record.cf.request, record.cf.config.distribution_domain_name))
+    Ok((record.cf.request, record.cf.config))
 }
 
 fn status_of(result: &RequestResult) -> u16 {
@@ -131,10 +134,11 @@ impl ViewerRequestFunction {
 
     /// Decides on one viewer-request event at `now` (seconds since the epoch).
     pub fn handle(&mut self, event: &[u8], now: u64) -> Step {
-        let (mut req, distribution) = match request_of(event, "viewer-request") {
+        let (mut req, config) = match request_of(event, "viewer-request") {
             Ok(r) => r,
-            Err(msg) => return done_error(Response::text(502, msg), "viewer-request"),
+            Err(e) => return done_error(e, "viewer-request"),
         };
+        let distribution = config.distribution_domain_name;
         let may_fetch = !std::mem::take(&mut self.reported);
         if let Some(url) = &self.jwks_url
             && self.fetched_at.is_none()
@@ -206,9 +210,9 @@ fn answered(result: RequestResult, function: &'static str, method: String, path:
 }
 
 /// An answer to an event that names no usable request.
-fn done_error(resp: Response, function: &'static str) -> Step {
+fn done_error(error: EdgeError, function: &'static str) -> Step {
     answered(
-        RequestResult::Respond(resp),
+        RequestResult::Respond(error.answer().to_cloudfront()),
         function,
         String::new(),
         String::new(),
@@ -242,18 +246,18 @@ impl OriginRequestFunction {
 
     /// Signs one origin-request event at `now_millis` (milliseconds since the epoch).
     pub fn handle(&self, event: &[u8], credentials: &[u8], now_millis: u64) -> Step {
-        let req = match request_of(event, "origin-request") {
-            Ok((r, _)) => r,
-            Err(msg) => return done_error(Response::text(502, msg), "origin-request"),
+        let (req, config) = match request_of(event, "origin-request") {
+            Ok(r) => r,
+            Err(e) => return done_error(e, "origin-request"),
         };
         let creds = serde_json::from_slice::<HostCredentials>(credentials)
             .ok()
             .filter(|c| !c.access_key_id.is_empty() && !c.secret_access_key.is_empty());
         let (method, path) = (req.method.clone(), req.uri.clone());
         let Some(c) = creds else {
-            let refusal = Response::text(500, "the signer has no credentials\n");
+            let refusal = EdgeError::Misconfigured("the signer has no credentials").answer();
             return answered(
-                RequestResult::Respond(refusal),
+                RequestResult::Respond(refusal.to_cloudfront()),
                 "origin-request",
                 method,
                 path,
@@ -267,7 +271,8 @@ impl OriginRequestFunction {
             "lambda-environment",
         );
         let now = SystemTime::UNIX_EPOCH + Duration::from_millis(now_millis);
-        let result = signer::origin_request(&self.config, req, &credentials, now);
+        let request_id = config.request_id.as_deref();
+        let result = signer::origin_request(&self.config, req, request_id, &credentials, now);
         answered(result, "origin-request", method, path)
     }
 }

@@ -1,26 +1,24 @@
-//! The edge: the functions CloudFront runs (authorizer, signer, translator), the local
-//! server that plays CloudFront's part, and the `dicomweb-edge` command line.
-
+//! The edge cores: everything CloudFront runs for this product, as pure functions of
+//! (configuration, request, keys, credentials, now) that do no I/O and build for
+//! `wasm32-unknown-unknown`. The shells that drive them are the Node.js host of the
+//! Lambda@Edge functions (`edge/js`, `edge/wasm`) and the local server (`dicomweb-edge`).
 //!
-//! The cores CloudFront runs at the edge (`cloudfront`, `cors`, `authorizer`, `signer`, and
-//! `lambda_edge`, which drives them for the Node.js host, with `config`) do no
-//! I/O and build for `wasm32-unknown-unknown` with `--no-default-features`; the rest needs the
-//! `local` feature (on by default).
+//! In the order a request meets them (docs/architecture.md): [`routes`] (the URL space),
+//! [`behaviors`] (which CloudFront behavior, origin and cache key), [`authorizer`]
+//! (viewer-request) with [`cors`], [`signer`] (origin-request), [`lambda_edge`] (the
+//! functions as the host drives them), and the rules every phase shares: [`errors`] (the one
+//! error table), [`http_rules`] (conditional requests, cache directives, query-derived keys) and
+//! [`cloudfront`] (the event types).
 
 pub mod authorizer;
 pub mod cloudfront;
 pub mod config;
 pub mod cors;
+pub mod errors;
+pub mod http_rules;
 pub mod lambda_edge;
+pub mod routes;
 pub mod signer;
 
-#[cfg(feature = "local")]
-pub mod cli;
-#[cfg(feature = "local")]
-pub mod dev_issuer;
-#[cfg(feature = "local")]
-pub mod errors;
-#[cfg(feature = "local")]
-pub mod local;
-#[cfg(feature = "local")]
-pub mod translator;
+pub use errors::{EdgeError, ErrorAnswer};
+pub use routes::{Route, RouteError};

@@ -12,11 +12,17 @@
 //! For the `POST`, the body must be exactly
 //! `{"imageFrameId": "<32 hex>"}` and arrive whole (CloudFront passes up to 1 MB to
 //! origin-request). It points the origin at AHI's runtime endpoint for the configured region
-//! and signs with `aws-sigv4` (service `medical-imaging`): `host`, `content-type`, the
-//! `x-amz-*` headers already on the request (not CloudFront's own `x-amz-cf-*`), and the ones signing adds (`x-amz-date`,
+//! and signs with `aws-sigv4` (service `medical-imaging`): `host`, `content-type`, every
+//! `x-amz-*` header on the request, and the ones signing adds (`x-amz-date`,
 //! `x-amz-content-sha256`, `x-amz-security-token`). Other headers are left unsigned, since
 //! CloudFront may still change them on the way to the origin. Anything else is answered here
-//! (400, 403 or 405) and never forwarded unsigned.
+//! from the error table (400, 403, 405, 500) and never forwarded unsigned.
+//!
+//! CloudFront adds `X-Amz-Cf-Id` (the event's `config.requestId`) to the origin request
+//! *after* origin-request runs, and AWS's SigV4 verifiers refuse a request with an unsigned
+//! `x-amz-*` header. So the signer sets that header itself, to the value CloudFront will
+//! send, and signs it, on both paths (CloudFront developer guide, "Adding custom headers to
+//! origin requests"; AWS's own Lambda@Edge SigV4 sample does the same).
 
 use std::time::SystemTime;
 
@@ -26,11 +32,12 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4::SigningParams;
 use base64::Engine;
-use dicomweb::Route;
 use healthimaging::ImageFrameId;
 use serde::Deserialize;
 
-use crate::cloudfront::{self, CustomOrigin, Origin, Request, RequestResult, Response};
+use crate::cloudfront::{CustomOrigin, Origin, Request, RequestResult};
+use crate::errors::EdgeError;
+use crate::routes::{self, Route, RouteError};
 
 /// The SigV4 signing name of AWS HealthImaging.
 pub const SERVICE: &str = "medical-imaging";
@@ -105,55 +112,60 @@ struct FrameBody {
     image_frame_id: String,
 }
 
-fn refuse(status: u16, body: &str) -> RequestResult {
-    let mut r = Response::text(status, body);
-    cloudfront::set_header(&mut r.headers, "Cache-Control", "no-store");
-    RequestResult::Respond(r)
+fn refuse(error: EdgeError) -> RequestResult {
+    RequestResult::Respond(error.answer().to_cloudfront())
 }
 
-/// Signs one origin request at `now`.
+fn bad_request(reason: &str) -> RequestResult {
+    refuse(EdgeError::BadRequest(reason.to_owned()))
+}
+
+/// The header CloudFront adds to every origin request, after origin-request has run.
+pub const CLOUDFRONT_ID_HEADER: &str = "X-Amz-Cf-Id";
+
+/// Signs one origin request at `now`. `request_id` is the event's `config.requestId`, which
+/// CloudFront sends as `X-Amz-Cf-Id` (`None` where no CloudFront adds one).
 pub fn origin_request(
     config: &SignerConfig,
-    req: Request,
+    mut req: Request,
+    request_id: Option<&str>,
     credentials: &Credentials,
     now: SystemTime,
 ) -> RequestResult {
-    match dicomweb::route::parse(&req.method, &req.uri, Some(&req.querystring)) {
+    if let Some(id) = request_id.filter(|id| !id.is_empty()) {
+        req.set_header(CLOUDFRONT_ID_HEADER, id);
+    }
+    match routes::parse(&req.method, &req.uri, Some(&req.querystring)) {
         Ok(Route::NativeFramePost { .. }) => {}
         Ok(Route::NativeFrameGet { .. }) => return to_translator(config, req, credentials, now),
-        Err(e @ dicomweb::RouteError::Invalid { .. }) => return refuse(400, &format!("{e}\n")),
-        Err(dicomweb::RouteError::MethodNotAllowed { .. }) => {
-            return refuse(405, "only GET and POST getImageFrame are served\n");
+        Err(e @ (RouteError::Invalid { .. } | RouteError::MethodNotAllowed { .. })) => {
+            return refuse(EdgeError::Route(e));
         }
-        Ok(_) | Err(_) => return refuse(403, "not a signed route\n"),
+        Ok(_) | Err(RouteError::NotFound) => return refuse(EdgeError::NotSignedRoute),
     }
     let Some(body) = &req.body else {
-        return refuse(400, "the request has no body\n");
+        return bad_request("the request has no body");
     };
     if body.input_truncated {
-        return refuse(400, "the request body is too large\n");
+        return refuse(EdgeError::PayloadTooLarge);
     }
     let bytes = match body.encoding.as_str() {
         "base64" => match base64::engine::general_purpose::STANDARD.decode(&body.data) {
             Ok(b) => b,
-            Err(_) => return refuse(400, "the request body is not valid base64\n"),
+            Err(_) => return bad_request("the request body is not valid base64"),
         },
         _ => body.data.clone().into_bytes(),
     };
     let frame: FrameBody = match serde_json::from_slice(&bytes) {
         Ok(f) => f,
         Err(_) => {
-            return refuse(
-                400,
-                "the body must be {\"imageFrameId\": \"<32 hexadecimal characters>\"}\n",
+            return bad_request(
+                "the body must be {\"imageFrameId\": \"<32 hexadecimal characters>\"}",
             );
         }
     };
     if frame.image_frame_id.parse::<ImageFrameId>().is_err() {
-        return refuse(
-            400,
-            "imageFrameId must be 32 lowercase hexadecimal characters\n",
-        );
+        return bad_request("imageFrameId must be 32 lowercase hexadecimal characters");
     }
 
     sign_to(
@@ -182,7 +194,9 @@ fn to_translator(
         .and_then(|v| v.into_iter().next())
         .map(|h| h.value);
     let Some(mut translator) = url.as_deref().and_then(SignerConfig::from_url) else {
-        return refuse(500, "the translator's URL is not configured\n");
+        return refuse(EdgeError::Misconfigured(
+            "the translator's URL is not configured",
+        ));
     };
     translator.region = config.region.clone();
     req.body = None;
@@ -239,9 +253,7 @@ fn sign_to(
         .headers
         .iter()
         .filter(|(name, _)| {
-            *name == "host"
-                || *name == "content-type"
-                || (name.starts_with("x-amz-") && !name.starts_with("x-amz-cf-"))
+            *name == "host" || *name == "content-type" || name.starts_with("x-amz-")
         })
         .filter_map(|(name, v)| Some((name.clone(), v.first()?.value.clone())))
         .collect();
@@ -257,7 +269,7 @@ fn sign_to(
         .build()
     {
         Ok(p) => p.into(),
-        Err(_) => return refuse(500, "the signer is misconfigured\n"),
+        Err(_) => return refuse(EdgeError::Misconfigured("the signer is misconfigured")),
     };
     let signable = match SignableRequest::new(
         &req.method,
@@ -266,11 +278,11 @@ fn sign_to(
         SignableBody::Bytes(body),
     ) {
         Ok(s) => s,
-        Err(_) => return refuse(400, "the request cannot be signed\n"),
+        Err(_) => return bad_request("the request cannot be signed"),
     };
     let instructions = match sign(signable, &params) {
         Ok(out) => out.into_parts().0,
-        Err(_) => return refuse(500, "the request cannot be signed\n"),
+        Err(_) => return refuse(EdgeError::Misconfigured("the request cannot be signed")),
     };
     for (name, value) in instructions.headers() {
         req.set_header(&canonical_name(name), value);

@@ -414,3 +414,32 @@ mod tests {
         }
     }
 }
+
+/// Why a call to HealthImaging failed, as the client reports it (part of the model, so
+/// that code without the client, such as the edge's error table, can classify failures).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// AHI answered with an error.
+    #[error("{0}")]
+    Service(AhiError),
+    /// No answer within the attempt or operation timeout.
+    #[error("HealthImaging did not answer in time")]
+    Timeout,
+    /// The endpoint could not be reached, or the connection broke.
+    #[error("HealthImaging is unreachable: {0}")]
+    Unreachable(String),
+    /// AHI answered, but not with what the API promises.
+    #[error("unexpected response from HealthImaging: {0}")]
+    InvalidResponse(String),
+}
+
+impl ClientError {
+    /// The AHI error type, when AHI answered with one.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            ClientError::Service(e) => Some(e.kind),
+            _ => None,
+        }
+    }
+}
+

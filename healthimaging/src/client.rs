@@ -30,32 +30,7 @@ use crate::api::{
 use crate::ids::{DatastoreId, ImageFrameId, ImageSetId};
 use crate::metadata::ImageSetMetadata;
 
-/// Why a call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// AHI answered with an error.
-    #[error("{0}")]
-    Service(AhiError),
-    /// No answer within the attempt or operation timeout.
-    #[error("HealthImaging did not answer in time")]
-    Timeout,
-    /// The endpoint could not be reached, or the connection broke.
-    #[error("HealthImaging is unreachable: {0}")]
-    Unreachable(String),
-    /// AHI answered, but not with what the API promises.
-    #[error("unexpected response from HealthImaging: {0}")]
-    InvalidResponse(String),
-}
-
-impl ClientError {
-    /// The AHI error type, when AHI answered with one.
-    pub fn kind(&self) -> Option<ErrorKind> {
-        match self {
-            ClientError::Service(e) => Some(e.kind),
-            _ => None,
-        }
-    }
-}
+pub use crate::api::ClientError;
 
 fn map_err<E, R>(err: SdkError<E, R>) -> ClientError
 where

@@ -15,7 +15,7 @@ pub mod client;
 #[cfg(feature = "emulator")]
 pub mod emulator;
 
-pub use api::{AhiError, ErrorKind};
+pub use api::{AhiError, ClientError, ErrorKind};
 pub use ids::{DatastoreId, ImageFrameId, ImageSetId, InvalidId};
 pub use metadata::ImageSetMetadata;
 

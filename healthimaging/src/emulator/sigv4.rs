@@ -275,6 +275,23 @@ impl Verifier {
         if !signed.contains(&"host") {
             return Err(invalid("'Host' must be a signed header."));
         }
+        // Every `x-amz-*` header present must be signed, as AWS's SigV4 verifiers require
+        // (the reason CloudFront's `X-Amz-Cf-Id`, added after origin-request, must be signed
+        // by the origin-request function with the value CloudFront will send).
+        let mut unsigned: Vec<&str> = req
+            .headers
+            .keys()
+            .map(|n| n.as_str())
+            .filter(|n| n.starts_with("x-amz-") && !signed.contains(n))
+            .collect();
+        if !unsigned.is_empty() {
+            unsigned.sort_unstable();
+            unsigned.dedup();
+            return Err(invalid(format!(
+                "There were headers present in the request which were not signed: {}",
+                unsigned.join(", ")
+            )));
+        }
         let amz_date = req
             .headers
             .get("x-amz-date")

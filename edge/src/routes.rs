@@ -1,0 +1,446 @@
+//! The product's URL space (docs/architecture.md), parsed once into typed routes. Paths are relative to
+//! the deployment's base URL and mirror AHI's own, so viewers need only a new base URL:
+//!
+//! ```text
+//! POST /datastore/{ds}/imageSet/{is}/getImageFrame                 native, signed pass-through
+//! GET  /datastore/{ds}/imageSet/{is}/getImageFrame?imageFrameId=   native, cacheable
+//! GET  /datastore/{ds}/studies/{st}/series/{se}/instances/{sop}/frames/{list}   WADO-RS frames
+//! GET  /datastore/{ds}/studies[/{st}/series[/{se}/instances]]      QIDO-RS
+//! GET  /datastore/{ds}/studies/{st}[/series/{se}[/instances/{sop}]]/metadata   WADO-RS metadata
+//! GET  /datastore/{ds}/studies/{st}/series/{se}/instances/{sop}/bulkdata/{tag}  bulk data
+//! ```
+//!
+//! Query parameters the edge understands: `imageSetId` (skip the study lookup), `accept`
+//! (overrides the Accept header, PS3.18 §8.3.3.1), `imageFrameId` (native GET). Others are
+//! left to the handler (QIDO-RS matching keys).
+
+use healthimaging::{DatastoreId, ImageFrameId, ImageSetId};
+
+use dicomweb::query::QueryParams;
+use dicomweb::{FrameList, InvalidFrameList, InvalidUid, Uid};
+
+/// A request the edge serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// `POST …/getImageFrame`: the body names the frame.
+    NativeFramePost {
+        datastore: DatastoreId,
+        image_set: ImageSetId,
+    },
+    /// `GET …/getImageFrame?imageFrameId=`.
+    NativeFrameGet {
+        datastore: DatastoreId,
+        image_set: ImageSetId,
+        frame: ImageFrameId,
+    },
+    /// WADO-RS frame retrieval.
+    Frames {
+        datastore: DatastoreId,
+        target: Instance,
+        frames: FrameList,
+        image_set: Option<ImageSetId>,
+    },
+    /// QIDO-RS.
+    SearchStudies {
+        datastore: DatastoreId,
+    },
+    SearchSeries {
+        datastore: DatastoreId,
+        study: Uid,
+    },
+    SearchInstances {
+        datastore: DatastoreId,
+        study: Uid,
+        series: Uid,
+    },
+    /// WADO-RS metadata.
+    StudyMetadata {
+        datastore: DatastoreId,
+        study: Uid,
+        image_set: Option<ImageSetId>,
+    },
+    SeriesMetadata {
+        datastore: DatastoreId,
+        study: Uid,
+        series: Uid,
+        image_set: Option<ImageSetId>,
+    },
+    InstanceMetadata {
+        datastore: DatastoreId,
+        target: Instance,
+        image_set: Option<ImageSetId>,
+    },
+    /// The value of a top-level attribute (`GGGGEEEE`) that metadata gave as a BulkDataURI
+    /// (PS3.18 §10.4.1.1.5); Pixel Data (7FE00010) is every frame.
+    Bulkdata {
+        datastore: DatastoreId,
+        target: Instance,
+        tag: u32,
+        image_set: Option<ImageSetId>,
+    },
+}
+
+impl Route {
+    /// The datastore the request is for.
+    pub fn datastore(&self) -> &DatastoreId {
+        match self {
+            Route::NativeFramePost { datastore, .. }
+            | Route::NativeFrameGet { datastore, .. }
+            | Route::Frames { datastore, .. }
+            | Route::SearchStudies { datastore }
+            | Route::SearchSeries { datastore, .. }
+            | Route::SearchInstances { datastore, .. }
+            | Route::StudyMetadata { datastore, .. }
+            | Route::SeriesMetadata { datastore, .. }
+            | Route::InstanceMetadata { datastore, .. }
+            | Route::Bulkdata { datastore, .. } => datastore,
+        }
+    }
+}
+
+/// A study, series and SOP instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub study: Uid,
+    pub series: Uid,
+    pub sop: Uid,
+}
+
+/// Why a request has no route. Each maps to one HTTP status in the edge's error table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// No such resource path (404).
+    #[error("no such resource")]
+    NotFound,
+    /// Known path, wrong method (405); `allow` lists the methods it takes.
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: &'static str },
+    /// Known path with a malformed part (400).
+    #[error("invalid {what}: {reason}")]
+    Invalid { what: &'static str, reason: String },
+}
+
+/// The instance named by three path segments.
+fn instance(study: &str, series: &str, sop: &str) -> Result<Instance, RouteError> {
+    Ok(Instance {
+        study: uid("study UID", study)?,
+        series: uid("series UID", series)?,
+        sop: uid("SOP instance UID", sop)?,
+    })
+}
+
+fn invalid(what: &'static str, reason: impl ToString) -> RouteError {
+    RouteError::Invalid {
+        what,
+        reason: reason.to_string(),
+    }
+}
+
+fn uid(what: &'static str, s: &str) -> Result<Uid, RouteError> {
+    s.parse().map_err(|e: InvalidUid| invalid(what, e))
+}
+
+/// The first value of a query parameter, decoded by the one query parser.
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    QueryParams::parse(query).first(name).map(str::to_owned)
+}
+
+fn image_set_param(query: Option<&str>) -> Result<Option<ImageSetId>, RouteError> {
+    query_param(query, "imageSetId")
+        .map(|v| {
+            v.parse()
+                .map_err(|e: healthimaging::InvalidId| invalid("imageSetId", e))
+        })
+        .transpose()
+}
+
+/// Parses `method` + `path` (relative to the base URL) + raw `query`.
+pub fn parse(method: &str, path: &str, query: Option<&str>) -> Result<Route, RouteError> {
+    let segs: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let ["datastore", ds, rest @ ..] = segs.as_slice() else {
+        return Err(RouteError::NotFound);
+    };
+    if rest.is_empty() {
+        return Err(RouteError::NotFound);
+    }
+    let datastore: DatastoreId = ds
+        .parse()
+        .map_err(|e: healthimaging::InvalidId| invalid("datastore id", e))?;
+    let get_only = |r: Route| {
+        if method == "GET" || method == "HEAD" {
+            Ok(r)
+        } else {
+            Err(RouteError::MethodNotAllowed { allow: "GET, HEAD" })
+        }
+    };
+    match rest {
+        ["imageSet", is, "getImageFrame"] => {
+            let image_set: ImageSetId = is
+                .parse()
+                .map_err(|e: healthimaging::InvalidId| invalid("image set id", e))?;
+            match method {
+                "POST" => Ok(Route::NativeFramePost {
+                    datastore,
+                    image_set,
+                }),
+                "GET" | "HEAD" => {
+                    let frame = query_param(query, "imageFrameId")
+                        .ok_or_else(|| {
+                            invalid(
+                                "imageFrameId",
+                                "the query parameter imageFrameId is required",
+                            )
+                        })?
+                        .parse()
+                        .map_err(|e: healthimaging::InvalidId| invalid("imageFrameId", e))?;
+                    Ok(Route::NativeFrameGet {
+                        datastore,
+                        image_set,
+                        frame,
+                    })
+                }
+                _ => Err(RouteError::MethodNotAllowed {
+                    allow: "GET, HEAD, POST",
+                }),
+            }
+        }
+        ["studies"] => get_only(Route::SearchStudies { datastore }),
+        ["studies", st, "series"] => get_only(Route::SearchSeries {
+            datastore,
+            study: uid("study UID", st)?,
+        }),
+        ["studies", st, "series", se, "instances"] => get_only(Route::SearchInstances {
+            datastore,
+            study: uid("study UID", st)?,
+            series: uid("series UID", se)?,
+        }),
+        ["studies", st, "metadata"] => get_only(Route::StudyMetadata {
+            datastore,
+            study: uid("study UID", st)?,
+            image_set: image_set_param(query)?,
+        }),
+        ["studies", st, "series", se, "metadata"] => get_only(Route::SeriesMetadata {
+            datastore,
+            study: uid("study UID", st)?,
+            series: uid("series UID", se)?,
+            image_set: image_set_param(query)?,
+        }),
+        ["studies", st, "series", se, "instances", sop, "metadata"] => {
+            get_only(Route::InstanceMetadata {
+                datastore,
+                target: instance(st, se, sop)?,
+                image_set: image_set_param(query)?,
+            })
+        }
+        [
+            "studies",
+            st,
+            "series",
+            se,
+            "instances",
+            sop,
+            "bulkdata",
+            tag,
+        ] => get_only(Route::Bulkdata {
+            datastore,
+            target: instance(st, se, sop)?,
+            tag: (tag.len() == 8 && tag.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| u32::from_str_radix(tag, 16).ok())
+                .flatten()
+                .ok_or_else(|| invalid("bulk data tag", "expected 8 hex digits"))?,
+            image_set: image_set_param(query)?,
+        }),
+        [
+            "studies",
+            st,
+            "series",
+            se,
+            "instances",
+            sop,
+            "frames",
+            list,
+        ] => get_only(Route::Frames {
+            datastore,
+            target: instance(st, se, sop)?,
+            frames: FrameList::parse(list)
+                .map_err(|e: InvalidFrameList| invalid("frame list", e))?,
+            image_set: image_set_param(query)?,
+        }),
+        _ => Err(RouteError::NotFound),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DS: &str = "0123456789abcdef0123456789abcdef";
+    const IS: &str = "fedcba9876543210fedcba9876543210";
+
+    #[test]
+    fn parses_every_route() {
+        let frames = parse(
+            "GET",
+            &format!("/datastore/{DS}/studies/1.2/series/1.2.3/instances/1.2.3.4/frames/2%2C1"),
+            Some(&format!("imageSetId={IS}&accept=x")),
+        )
+        .unwrap();
+        let Route::Frames {
+            target,
+            frames,
+            image_set,
+            ..
+        } = frames
+        else {
+            panic!("{frames:?}")
+        };
+        assert_eq!(target.sop.as_str(), "1.2.3.4");
+        assert_eq!(frames.numbers().collect::<Vec<_>>(), [2, 1]);
+        assert_eq!(image_set.unwrap().as_str(), IS);
+
+        assert!(matches!(
+            parse(
+                "POST",
+                &format!("/datastore/{DS}/imageSet/{IS}/getImageFrame"),
+                None
+            ),
+            Ok(Route::NativeFramePost { .. })
+        ));
+        let frame = "00112233445566778899aabbccddeeff";
+        let Ok(Route::NativeFrameGet { frame: f, .. }) = parse(
+            "GET",
+            &format!("/datastore/{DS}/imageSet/{IS}/getImageFrame"),
+            Some(&format!("imageFrameId={frame}")),
+        ) else {
+            panic!()
+        };
+        assert_eq!(f.as_str(), frame);
+        assert!(matches!(
+            parse(
+                "GET",
+                &format!("/datastore/{DS}/studies"),
+                Some("PatientID=x")
+            ),
+            Ok(Route::SearchStudies { .. })
+        ));
+        assert!(matches!(
+            parse("GET", &format!("/datastore/{DS}/studies/1.2/series"), None),
+            Ok(Route::SearchSeries { .. })
+        ));
+        assert!(matches!(
+            parse(
+                "GET",
+                &format!("/datastore/{DS}/studies/1.2/series/1.3/instances"),
+                None
+            ),
+            Ok(Route::SearchInstances { .. })
+        ));
+        assert!(matches!(
+            parse(
+                "GET",
+                &format!("/datastore/{DS}/studies/1.2/metadata"),
+                None
+            ),
+            Ok(Route::StudyMetadata { .. })
+        ));
+        assert!(matches!(
+            parse(
+                "HEAD",
+                &format!("/datastore/{DS}/studies/1.2/series/1.3/metadata"),
+                None
+            ),
+            Ok(Route::SeriesMetadata { .. })
+        ));
+        assert!(matches!(
+            parse(
+                "GET",
+                &format!("/datastore/{DS}/studies/1.2/series/1.3/instances/1.4/metadata"),
+                None
+            ),
+            Ok(Route::InstanceMetadata { .. })
+        ));
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let p = |m: &str, path: String, q: Option<&str>| parse(m, &path, q).unwrap_err();
+        assert_eq!(p("GET", "/".into(), None), RouteError::NotFound);
+        assert_eq!(
+            p("GET", format!("/datastore/{DS}"), None),
+            RouteError::NotFound
+        );
+        assert_eq!(
+            p("GET", format!("/datastore/{DS}/studies/1.2/bogus"), None),
+            RouteError::NotFound
+        );
+        assert_eq!(
+            p(
+                "GET",
+                format!("/datastore/{DS}/studies/1.2/series/1.3/instances/1.4/frames"),
+                None
+            ),
+            RouteError::NotFound
+        );
+        assert!(matches!(
+            p("GET", "/datastore/XYZ/studies".into(), None),
+            RouteError::Invalid {
+                what: "datastore id",
+                ..
+            }
+        ));
+        assert!(matches!(
+            p("GET", format!("/datastore/{DS}/studies/1..2/series"), None),
+            RouteError::Invalid {
+                what: "study UID",
+                ..
+            }
+        ));
+        assert!(matches!(
+            p(
+                "GET",
+                format!("/datastore/{DS}/studies/1.2/series/1.3/instances/1.4/frames/0"),
+                None
+            ),
+            RouteError::Invalid {
+                what: "frame list",
+                ..
+            }
+        ));
+        assert!(matches!(
+            p(
+                "GET",
+                format!("/datastore/{DS}/studies/1.2/metadata"),
+                Some("imageSetId=nope")
+            ),
+            RouteError::Invalid {
+                what: "imageSetId",
+                ..
+            }
+        ));
+        assert!(matches!(
+            p(
+                "GET",
+                format!("/datastore/{DS}/imageSet/{IS}/getImageFrame"),
+                None
+            ),
+            RouteError::Invalid {
+                what: "imageFrameId",
+                ..
+            }
+        ));
+        assert_eq!(
+            p("DELETE", format!("/datastore/{DS}/studies"), None),
+            RouteError::MethodNotAllowed { allow: "GET, HEAD" }
+        );
+        assert_eq!(
+            p(
+                "PUT",
+                format!("/datastore/{DS}/imageSet/{IS}/getImageFrame"),
+                None
+            ),
+            RouteError::MethodNotAllowed {
+                allow: "GET, HEAD, POST"
+            }
+        );
+    }
+}

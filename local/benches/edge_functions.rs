@@ -1,0 +1,133 @@
+//! Per-request cost of the edge functions, natively: the authorizer verifying a fresh RS256
+//! token (2048-bit key from the JWKS, no verified-token cache hit), the authorizer on a token
+//! it has already verified, and the signer on a native POST.
+//!
+//! `cargo bench -p edge --bench edge_functions` (option: `-- --iterations N`).
+
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_credential_types::Credentials;
+use base64::Engine;
+use edge::authorizer::{AuthConfig, AuthMode, Authorizer};
+use edge::cloudfront::{HeaderEntry, Request, RequestBody};
+use dicomweb_edge::dev_issuer::{DEV_AUDIENCE, DEV_ISSUER, DevIssuer};
+use edge::signer::{SignerConfig, origin_request};
+
+const NOW: u64 = 1_800_000_000;
+
+fn request(uri: &str, headers: &[(&str, String)]) -> Request {
+    let mut r = Request {
+        client_ip: "203.0.113.178".into(),
+        method: "GET".into(),
+        uri: uri.into(),
+        ..Request::default()
+    };
+    for (n, v) in headers {
+        r.headers.insert(
+            n.to_ascii_lowercase(),
+            vec![HeaderEntry {
+                key: Some((*n).into()),
+                value: v.clone(),
+            }],
+        );
+    }
+    r
+}
+
+fn median(mut v: Vec<Duration>) -> (Duration, Duration) {
+    v.sort();
+    (v[v.len() / 2], v[v.len() * 99 / 100])
+}
+
+fn report(label: &str, samples: Vec<Duration>) {
+    let (p50, p99) = median(samples);
+    println!(
+        "{label:<48} median {:>8.1} µs   p99 {:>8.1} µs",
+        p50.as_secs_f64() * 1e6,
+        p99.as_secs_f64() * 1e6
+    );
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let n: usize = args
+        .iter()
+        .position(|a| a == "--iterations")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let (issuer, _) = DevIssuer::generate().expect("key");
+    let jwks = issuer.jwks();
+    let tokens: Vec<String> = (0..n)
+        .map(|i| {
+            issuer
+                .sign(
+                    &serde_json::json!({"iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "sub": "u",
+                    "jti": i, "iat": NOW, "exp": NOW + 3600}),
+                )
+                .expect("sign")
+        })
+        .collect();
+    let uri =
+        "/datastore/fe979d40487394a75b813ff62a2f7451/studies/1.2/series/1.3/instances/1.4/frames/1";
+    let accept = r#"multipart/related; type="application/octet-stream"; transfer-syntax="*""#;
+    let authorizer = Authorizer::new(AuthConfig::new(AuthMode::Oidc {
+        issuer: DEV_ISSUER.into(),
+        audiences: vec![DEV_AUDIENCE.into()],
+    }));
+    let reqs: Vec<Request> = tokens
+        .iter()
+        .map(|t| {
+            request(
+                uri,
+                &[
+                    ("Authorization", format!("Bearer {t}")),
+                    ("Accept", accept.into()),
+                ],
+            )
+        })
+        .collect();
+
+    let mut fresh = Vec::with_capacity(n);
+    for r in reqs.iter().cloned() {
+        let t = Instant::now();
+        let d = authorizer.viewer_request(r, &jwks, NOW);
+        fresh.push(t.elapsed());
+        assert_eq!(d.refusal, None);
+    }
+    let mut cached = Vec::with_capacity(n);
+    for r in reqs.iter().cloned() {
+        let t = Instant::now();
+        let d = authorizer.viewer_request(r, &jwks, NOW);
+        cached.push(t.elapsed());
+        assert_eq!(d.refusal, None);
+    }
+
+    let config = SignerConfig::aws("us-east-1");
+    let creds = Credentials::new("AKIDBENCH", "bench-secret", Some("token".into()), None, "b");
+    let body = br#"{"imageFrameId":"00112233445566778899aabbccddeeff"}"#;
+    let mut post = request(
+        "/datastore/fe979d40487394a75b813ff62a2f7451/imageSet/0123456789abcdef0123456789abcdef/getImageFrame",
+        &[("Content-Type", "application/json".into())],
+    );
+    post.method = "POST".into();
+    post.body = Some(RequestBody {
+        input_truncated: false,
+        action: "read-only".into(),
+        encoding: "base64".into(),
+        data: base64::engine::general_purpose::STANDARD.encode(body),
+    });
+    let now = SystemTime::now();
+    let mut signing = Vec::with_capacity(n);
+    for _ in 0..n {
+        let r = post.clone();
+        let t = Instant::now();
+        let out = origin_request(&config, r, Some("bench"), &creds, now);
+        signing.push(t.elapsed());
+        assert!(matches!(out, edge::cloudfront::RequestResult::Forward(_)));
+    }
+    println!("{n} iterations each; RS256 with a 2048-bit key");
+    report("authorize, new token (signature verified)", fresh);
+    report("authorize, token verified before (cache hit)", cached);
+    report("sign native POST getImageFrame", signing);
+}

@@ -1,0 +1,378 @@
+//! The local server's shared response cache, standing in for CloudFront's.
+//!
+//! Rules, as CloudFront applies them with this product's cache policies (DESIGN.md):
+//! - only GET and HEAD are cached, keyed on the path, the query string without `token`
+//!   (sorted), and the normalised `Accept` (equivalent Accept values share an entry);
+//!   `Authorization` and `token` never enter the key, so one entry serves every user;
+//! - a response is stored only if its `Cache-Control` allows a shared cache to
+//!   (`s-maxage` or `max-age` > 0; not `no-store`, `private` or `no-cache`), for that long;
+//! - a response is stored only once its body has been read completely (an aborted stream is
+//!   never stored) and only up to a size limit per object;
+//! - a fresh hit is answered with `Age`, and with 304 when `If-None-Match` matches its ETag.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use moka::Expiry;
+use moka::policy::EvictionPolicy;
+use moka::sync::Cache;
+
+use edge::http_rules::{accept_header, accepts_gzip, if_none_match};
+
+/// A stored response.
+#[derive(Debug)]
+struct Cached {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+    stored: Instant,
+    ttl: Duration,
+}
+
+struct PerEntry;
+
+impl Expiry<String, Arc<Cached>> for PerEntry {
+    fn expire_after_create(&self, _: &String, v: &Arc<Cached>, _: Instant) -> Option<Duration> {
+        Some(v.ttl)
+    }
+}
+
+/// Whether a cache lookup found the response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    Hit,
+    Miss,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "Hit",
+            CacheStatus::Miss => "Miss",
+        }
+    }
+}
+
+/// A bounded in-memory cache of complete responses.
+#[derive(Clone)]
+pub struct EdgeCache {
+    entries: Cache<String, Arc<Cached>>,
+    max_object_bytes: usize,
+}
+
+impl EdgeCache {
+    /// A cache holding at most `capacity_bytes` of bodies; no single object may take more
+    /// than an eighth of it.
+    pub fn new(capacity_bytes: u64) -> Self {
+        Self {
+            entries: Cache::builder()
+                .max_capacity(capacity_bytes)
+                .weigher(|k: &String, v: &Arc<Cached>| {
+                    u32::try_from(k.len() + v.body.len() + 512).unwrap_or(u32::MAX)
+                })
+                .eviction_policy(EvictionPolicy::lru())
+                .expire_after(PerEntry)
+                .build(),
+            max_object_bytes: usize::try_from(capacity_bytes / 8).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// The cache key of a request, `None` when the method is not cacheable.
+    pub fn key(req: &Parts) -> Option<String> {
+        if req.method != Method::GET && req.method != Method::HEAD {
+            return None;
+        }
+        let mut query: Vec<&str> = req
+            .uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .filter(|p| !p.is_empty() && p.split('=').next() != Some("token"))
+            .collect();
+        query.sort_unstable();
+        let accept = accept_header(&req.headers).unwrap_or_default();
+        // Like CloudFront with compression support on, Accept-Encoding counts only as
+        // "gzip or not" (metadata answers are gzip-encoded for clients that take it).
+        let encoding = if accepts_gzip(&req.headers) {
+            "gzip"
+        } else {
+            "identity"
+        };
+        Some(format!(
+            "{}?{}\n{}\n{encoding}",
+            req.uri.path(),
+            query.join("&"),
+            dicomweb::accept::normalize_accept(&accept)
+        ))
+    }
+
+    /// A fresh stored answer to `req`, if there is one.
+    pub fn lookup(&self, key: &str, req: &Parts) -> Option<Response<Body>> {
+        let hit = self.entries.get(key)?;
+        let age = hit.stored.elapsed();
+        if age >= hit.ttl {
+            return None;
+        }
+        let etag = hit.headers.get(header::ETAG).and_then(|v| v.to_str().ok());
+        let not_modified = etag.is_some_and(|e| if_none_match(&req.headers, e));
+        let mut r = if not_modified {
+            let mut r = Response::new(Body::empty());
+            *r.status_mut() = StatusCode::NOT_MODIFIED;
+            for name in [header::ETAG, header::CACHE_CONTROL, header::VARY] {
+                if let Some(v) = hit.headers.get(&name) {
+                    r.headers_mut().insert(name, v.clone());
+                }
+            }
+            r
+        } else {
+            let mut r = Response::new(Body::from(hit.body.clone()));
+            *r.status_mut() = hit.status;
+            *r.headers_mut() = hit.headers.clone();
+            r
+        };
+        r.headers_mut()
+            .insert(header::AGE, HeaderValue::from(age.as_secs()));
+        Some(r)
+    }
+
+    /// Passes `resp` through, storing it under `key` once its body has been read completely
+    /// if its headers allow.
+    pub fn store(&self, key: String, resp: Response<Body>) -> Response<Body> {
+        let Some(ttl) = shared_lifetime(resp.headers()) else {
+            return resp;
+        };
+        let (parts, body) = resp.into_parts();
+        let tee = Tee {
+            inner: body.into_data_stream(),
+            sink: Some(Sink {
+                cache: self.clone(),
+                expected: parts
+                    .headers
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse().ok()),
+                key,
+                status: parts.status,
+                headers: parts.headers.clone(),
+                ttl,
+                body: BytesMut::new(),
+            }),
+        };
+        Response::from_parts(parts, Body::from_stream(tee))
+    }
+
+    /// Number of stored responses (after pending maintenance).
+    pub fn len(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.entry_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// How long a shared cache may keep a response with these headers (RFC 9111 §5.2.2).
+pub fn shared_lifetime(headers: &HeaderMap) -> Option<Duration> {
+    let mut max_age = None;
+    let mut s_maxage = None;
+    for v in headers.get_all(header::CACHE_CONTROL) {
+        for d in v.to_str().ok()?.split(',') {
+            let d = d.trim();
+            let (name, value) = d.split_once('=').unwrap_or((d, ""));
+            match name.to_ascii_lowercase().as_str() {
+                "no-store" | "private" | "no-cache" => return None,
+                "max-age" => max_age = value.trim_matches('"').parse::<u64>().ok(),
+                "s-maxage" => s_maxage = value.trim_matches('"').parse::<u64>().ok(),
+                _ => {}
+            }
+        }
+    }
+    s_maxage
+        .or(max_age)
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+}
+
+struct Sink {
+    cache: EdgeCache,
+    /// `Content-Length`, when known: a server stops polling the body once it has sent that
+    /// many bytes, so reaching it counts as the end.
+    expected: Option<usize>,
+    key: String,
+    status: StatusCode,
+    headers: HeaderMap,
+    ttl: Duration,
+    body: BytesMut,
+}
+
+/// Forwards a body while keeping a copy; the copy is stored when the body ends normally.
+struct Tee<S> {
+    inner: S,
+    sink: Option<Sink>,
+}
+
+impl<S> Stream for Tee<S>
+where
+    S: Stream<Item = Result<Bytes, axum::Error>> + Unpin,
+{
+    type Item = Result<Bytes, axum::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let item = Pin::new(&mut this.inner).poll_next(cx);
+        let complete = match &item {
+            Poll::Ready(Some(Ok(chunk))) => match &mut this.sink {
+                Some(s) if s.body.len() + chunk.len() > s.cache.max_object_bytes => {
+                    this.sink = None;
+                    false
+                }
+                Some(s) => {
+                    s.body.extend_from_slice(chunk);
+                    s.expected == Some(s.body.len())
+                }
+                None => false,
+            },
+            Poll::Ready(Some(Err(_))) => {
+                this.sink = None;
+                false
+            }
+            Poll::Ready(None) => this
+                .sink
+                .as_ref()
+                .is_some_and(|s| s.expected.is_none_or(|n| n == s.body.len())),
+            Poll::Pending => false,
+        };
+        if complete && let Some(s) = this.sink.take() {
+            s.cache.entries.insert(
+                s.key,
+                Arc::new(Cached {
+                    status: s.status,
+                    headers: s.headers,
+                    body: s.body.freeze(),
+                    stored: Instant::now(),
+                    ttl: s.ttl,
+                }),
+            );
+        }
+        item
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(method: &str, uri: &str, accept: Option<&str>) -> Parts {
+        let mut b = http::Request::builder().method(method).uri(uri);
+        if let Some(a) = accept {
+            b = b.header("accept", a);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn key_ignores_token_and_equivalent_accept_forms() {
+        let a = EdgeCache::key(&parts(
+            "GET",
+            "/x?b=2&token=secret&a=1",
+            Some(r#"multipart/related; type="application/octet-stream"; transfer-syntax=*"#),
+        ))
+        .unwrap();
+        let b = EdgeCache::key(&parts(
+            "HEAD",
+            "/x?a=1&b=2",
+            Some("multipart/related;transfer-syntax=*;type=application/octet-stream"),
+        ))
+        .unwrap();
+        assert_eq!(a, b);
+        assert!(!a.contains("secret"));
+        assert_ne!(
+            a,
+            EdgeCache::key(&parts("GET", "/x?a=1&b=2", Some("image/jpeg"))).unwrap()
+        );
+        assert_eq!(EdgeCache::key(&parts("POST", "/x", None)), None);
+    }
+
+    #[test]
+    fn lifetimes_follow_cache_control() {
+        let h = |v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(header::CACHE_CONTROL, v.parse().unwrap());
+            m
+        };
+        assert_eq!(
+            shared_lifetime(&h("public, max-age=60, immutable")),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            shared_lifetime(&h("max-age=60, s-maxage=5")),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(shared_lifetime(&h("no-store")), None);
+        assert_eq!(shared_lifetime(&h("private, max-age=60")), None);
+        assert_eq!(shared_lifetime(&h("max-age=0")), None);
+        assert_eq!(shared_lifetime(&HeaderMap::new()), None);
+    }
+
+    #[tokio::test]
+    async fn stores_complete_bodies_only() {
+        let cache = EdgeCache::new(1 << 20);
+        let req = parts("GET", "/a", None);
+        let key = EdgeCache::key(&req).unwrap();
+        let ok = || {
+            let mut r = Response::new(Body::from_stream(futures_util::stream::iter([
+                Ok::<_, std::io::Error>(Bytes::from_static(b"ab")),
+                Ok(Bytes::from_static(b"cd")),
+            ])));
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=60"),
+            );
+            r.headers_mut()
+                .insert(header::ETAG, HeaderValue::from_static("\"e\""));
+            r
+        };
+        // Dropped before the end: not stored.
+        let r = cache.store(key.clone(), ok());
+        drop(r);
+        assert!(cache.lookup(&key, &req).is_none());
+        // Read to the end: stored, served with Age, and 304 on a matching If-None-Match.
+        let r = cache.store(key.clone(), ok());
+        let body = axum::body::to_bytes(r.into_body(), 100).await.unwrap();
+        assert_eq!(&body[..], b"abcd");
+        let hit = cache.lookup(&key, &req).unwrap();
+        assert_eq!(hit.headers()[header::AGE], "0");
+        assert_eq!(
+            &axum::body::to_bytes(hit.into_body(), 100).await.unwrap()[..],
+            b"abcd"
+        );
+        let mut conditional = parts("GET", "/a", None);
+        conditional
+            .headers
+            .insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"e\""));
+        assert_eq!(
+            cache.lookup(&key, &conditional).unwrap().status(),
+            StatusCode::NOT_MODIFIED
+        );
+        // An aborted stream is not stored.
+        let other = "/b?\n".to_owned();
+        let mut broken = Response::new(Body::from_stream(futures_util::stream::iter([
+            Ok(Bytes::from_static(b"ab")),
+            Err(std::io::Error::other("upstream failed")),
+        ])));
+        broken.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=60"),
+        );
+        let r = cache.store(other.clone(), broken);
+        assert!(axum::body::to_bytes(r.into_body(), 100).await.is_err());
+        assert!(cache.lookup(&other, &req).is_none());
+    }
+}

@@ -1,0 +1,189 @@
+//! `dicomweb-edge serve`: the local stack. Prints what a user and scripts need on stdout
+//! (datastores, the upstream, each DICOMweb root, a sample request, an OHIF data source),
+//! then the ready line `listening on http://HOST:PORT`.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use healthimaging::client::ClientOptions;
+
+use super::{AuthKind, ServeArgs, UpstreamKind};
+use edge::authorizer::AuthMode;
+use edge::cors::CorsPolicy;
+use crate::stack::{self, Auth, RunningStack, StackOptions, Upstream};
+use translator::TranslatorConfig;
+use translator::resolve::ResolverConfig;
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let upstream = match args.upstream {
+        UpstreamKind::Emulator => Upstream::Emulator {
+            data_dirs: super::data_dirs_or_demo(&args.data)?,
+            listen: args.emulator_listen,
+        },
+        UpstreamKind::Aws => {
+            anyhow::ensure!(
+                args.data.is_empty(),
+                "--data is for the embedded emulator, not --upstream aws"
+            );
+            Upstream::Aws {
+                region: args.region.clone(),
+                datastores: args.datastore.clone(),
+            }
+        }
+    };
+    let auth = match args.auth {
+        AuthKind::Dev => Auth::Dev {
+            state_dir: crate::dev_issuer::state_dir(),
+        },
+        AuthKind::None => {
+            anyhow::ensure!(
+                args.listen.ip().is_loopback(),
+                "--auth none is refused on a non-loopback address ({})",
+                args.listen
+            );
+            tracing::warn!(
+                "AUTHENTICATION IS OFF (--auth none): anyone who can reach {} can read the images",
+                args.listen
+            );
+            Auth::None
+        }
+        AuthKind::Oidc => Auth::Issuer(AuthMode::Oidc {
+            issuer: args.oidc_issuer.clone().unwrap_or_default(),
+            audiences: args.audience.clone(),
+        }),
+        AuthKind::Cognito => Auth::Issuer(AuthMode::Cognito {
+            region: args.cognito_region.clone().unwrap_or_default(),
+            user_pool_id: args.cognito_user_pool_id.clone().unwrap_or_default(),
+            client_ids: args.client_id.clone(),
+        }),
+    };
+    let options = StackOptions {
+        upstream,
+        listen: args.listen,
+        translator: TranslatorConfig {
+            frame_concurrency: usize::from(args.frame_concurrency),
+            frames_max_age_seconds: args.frames_max_age,
+            metadata_max_age_seconds: args.metadata_max_age,
+            public_url: args.public_url.clone(),
+            resolver: ResolverConfig {
+                index_ttl: Duration::from_secs(args.metadata_ttl),
+                search_ttl: Duration::from_secs(args.search_ttl),
+                ..ResolverConfig::default()
+            },
+        },
+        client: ClientOptions {
+            attempt_timeout: Duration::from_millis(args.upstream_timeout_ms),
+            ..ClientOptions::default()
+        },
+        cache_bytes: args.cache_mb << 20,
+        cors: CorsPolicy {
+            origins: args.cors_origin.clone(),
+            ..CorsPolicy::default()
+        },
+        auth,
+        datastores: args.datastore.clone(),
+        jwks_cooldown: Duration::from_secs(60),
+    };
+    let running = stack::start(options).await?;
+    // Scripts read these lines; a closed stdout must not stop the server.
+    let _ = print_banner(&running, &mut std::io::stdout().lock());
+    running
+        .wait(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}
+
+fn print_banner(s: &RunningStack, out: &mut impl Write) -> std::io::Result<()> {
+    let base = &s.base_url;
+    for d in &s.datastores {
+        if d.name.is_empty() {
+            writeln!(out, "datastore {}", d.id)?;
+        } else {
+            writeln!(
+                out,
+                "datastore {} {} ({} image sets)",
+                d.id, d.name, d.image_sets
+            )?;
+        }
+    }
+    match &s.emulator {
+        Some(e) => writeln!(
+            out,
+            "upstream {} (HealthImaging emulator, region {}, access key {})",
+            e.url,
+            e.region,
+            stack::emulator_credentials().access_key_id
+        )?,
+        None => writeln!(
+            out,
+            "upstream AWS HealthImaging (standard credential chain)"
+        )?,
+    }
+    for d in &s.datastores {
+        writeln!(out, "dicomweb {base}/datastore/{}", d.id)?;
+    }
+    let token_flag = if s.dev_issuer.is_some() {
+        let exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "dicomweb-edge".into());
+        writeln!(
+            out,
+            "auth development issuer; tokens: {exe} token; keys: {base}{}",
+            crate::keys::JWKS_PATH
+        )?;
+        format!(" -H \"Authorization: Bearer $({exe} token)\"")
+    } else {
+        String::new()
+    };
+    if let Some(e) = &s.emulator
+        && let Some((ds, study, series, sop)) = e.emulator.datastores().find_map(|d| {
+            let set = d.image_sets.values().find(|s| s.is_primary)?;
+            let meta = &set.latest().metadata;
+            let (se, sop, _) = meta.instances().next()?;
+            Some((
+                d.id.clone(),
+                meta.study_instance_uid()?.to_owned(),
+                se.to_owned(),
+                sop.to_owned(),
+            ))
+        })
+    {
+        writeln!(
+            out,
+            "try: curl -sD- -o frame.bin{token_flag} -H 'Accept: multipart/related; type=\"application/octet-stream\"; transfer-syntax=*' {base}/datastore/{ds}/studies/{study}/series/{series}/instances/{sop}/frames/1"
+        )?;
+    }
+    if let Some(d) = s.datastores.first() {
+        let root = format!("{base}/datastore/{}", d.id);
+        let ohif = serde_json::json!({
+            "namespace": "@ohif/extension-default.dataSourcesModule.dicomweb",
+            "sourceName": "dicomweb-edge",
+            "configuration": {
+                "friendlyName": "dicomweb-edge",
+                "name": "dicomweb-edge",
+                "wadoUriRoot": root,
+                "qidoRoot": root,
+                "wadoRoot": root,
+                "qidoSupportsIncludeField": true,
+                "imageRendering": "wadors",
+                "thumbnailRendering": "wadors",
+                "enableStudyLazyLoad": true,
+                "supportsFuzzyMatching": false,
+                "supportsWildcard": true,
+            }
+        });
+        writeln!(out, "ohif data source: {ohif}")?;
+    }
+    writeln!(out, "listening on {base}")?;
+    out.flush()
+}
+
+/// The default address of `serve`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The default address of the embedded emulator: a free port (printed on start).
+pub fn default_emulator_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}

@@ -1,0 +1,324 @@
+//! The whole local stack in one process (DESIGN.md, "Local architecture"): the upstream (the
+//! embedded AHI emulator on its own loopback port, or real AHI), the translator and the
+//! local edge server. `dicomweb-edge serve`, the tests and the benchmark start it the same
+//! way.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use healthimaging::DatastoreId;
+use healthimaging::client::{ClientOptions, HealthImagingClient};
+use healthimaging::emulator::{
+    Credentials, DEFAULT_ACCESS_KEY_ID, DEFAULT_REGION, DEFAULT_SECRET_ACCESS_KEY, Emulator,
+    EmulatorConfig, ImportReport,
+};
+use tokio::task::JoinHandle;
+
+use crate::cache::EdgeCache;
+use crate::keys::{Keys, RemoteKeys};
+use crate::server::{LocalEdge, NativeOrigin};
+use edge::authorizer::{AuthConfig, AuthMode, Authorizer};
+use edge::cors::CorsPolicy;
+use crate::dev_issuer::{DEV_AUDIENCE, DEV_ISSUER, DevIssuer};
+use edge::signer::SignerConfig;
+use translator::{Translator, TranslatorConfig};
+
+/// Where the translator's AHI calls go.
+#[derive(Debug, Clone)]
+pub enum Upstream {
+    /// The embedded emulator, serving these folders (one datastore each) on `listen`.
+    Emulator {
+        data_dirs: Vec<PathBuf>,
+        listen: SocketAddr,
+    },
+    /// AWS HealthImaging in `region` (standard credential chain); `datastores` are the
+    /// datastores to announce.
+    Aws {
+        region: Option<String>,
+        datastores: Vec<DatastoreId>,
+    },
+}
+
+/// How viewers authenticate.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// No authentication (loopback only).
+    None,
+    /// The development issuer whose key lives in `state_dir` (see `dicomweb-edge token`).
+    Dev { state_dir: PathBuf },
+    /// Cognito or an OIDC issuer; keys come from its published JWKS.
+    Issuer(AuthMode),
+}
+
+/// Everything `start` needs.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    pub upstream: Upstream,
+    pub listen: SocketAddr,
+    pub translator: TranslatorConfig,
+    pub client: ClientOptions,
+    /// Bytes of edge cache; 0 disables it.
+    pub cache_bytes: u64,
+    pub cors: CorsPolicy,
+    pub auth: Auth,
+    /// Datastores viewers may reach; empty: any.
+    pub datastores: Vec<DatastoreId>,
+    /// Least time between two fetches of an issuer's JWKS.
+    pub jwks_cooldown: Duration,
+}
+
+impl StackOptions {
+    /// The embedded emulator with `data_dirs`, everything on free loopback ports.
+    pub fn emulator(data_dirs: Vec<PathBuf>) -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self {
+            upstream: Upstream::Emulator {
+                data_dirs,
+                listen: any,
+            },
+            listen: any,
+            translator: TranslatorConfig::default(),
+            client: ClientOptions::default(),
+            cache_bytes: 256 << 20,
+            cors: CorsPolicy::default(),
+            auth: Auth::None,
+            datastores: Vec::new(),
+            jwks_cooldown: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A datastore the stack serves.
+#[derive(Debug, Clone)]
+pub struct DatastoreInfo {
+    pub id: DatastoreId,
+    pub name: String,
+    pub image_sets: usize,
+}
+
+/// The embedded emulator, when the stack runs one.
+pub struct EmbeddedEmulator {
+    pub emulator: Arc<Emulator>,
+    pub url: String,
+    pub region: String,
+    pub report: ImportReport,
+}
+
+/// A started stack.
+pub struct RunningStack {
+    /// `http://HOST:PORT` of the edge.
+    pub base_url: String,
+    pub edge: Arc<LocalEdge>,
+    pub emulator: Option<EmbeddedEmulator>,
+    pub datastores: Vec<DatastoreInfo>,
+    /// The development issuer, with `Auth::Dev`.
+    pub dev_issuer: Option<Arc<DevIssuer>>,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningStack {
+    /// Serves until a server fails or `shutdown` resolves.
+    pub async fn wait(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let tasks = futures_util::future::select_all(std::mem::take(&mut self.tasks));
+        tokio::select! {
+            (r, _, _) = tasks => r.context("server task failed")?.context("server failed"),
+            () = shutdown => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunningStack {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// The credentials the embedded emulator accepts and the translator signs with: the
+/// documented local pair, never the environment's (those are for real AWS).
+pub fn emulator_credentials() -> Credentials {
+    Credentials {
+        access_key_id: DEFAULT_ACCESS_KEY_ID.into(),
+        secret_access_key: DEFAULT_SECRET_ACCESS_KEY.into(),
+        session_token: None,
+    }
+}
+
+/// Imports the emulator's folders off the async threads, logging what the import did.
+pub async fn import(config: EmulatorConfig) -> anyhow::Result<(Emulator, ImportReport)> {
+    for d in &config.data_dirs {
+        anyhow::ensure!(d.is_dir(), "--data {}: not a folder", d.display());
+    }
+    let started = std::time::Instant::now();
+    let (emulator, report) = tokio::task::spawn_blocking(move || Emulator::load(&config))
+        .await
+        .context("import task failed")?
+        .context("cannot read the data folder")?;
+    tracing::info!(
+        instances = report.instances,
+        frames = report.frames,
+        skipped = report.skipped.len(),
+        millis = started.elapsed().as_millis() as u64,
+        "import finished"
+    );
+    Ok((emulator, report))
+}
+
+/// Imports the data (if emulated), binds both servers and starts serving.
+pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
+    let mut tasks = Vec::new();
+    let (client, emulator, datastores, native) = match opts.upstream {
+        Upstream::Emulator { data_dirs, listen } => {
+            let (emulator, report) = import(EmulatorConfig {
+                data_dirs,
+                region: DEFAULT_REGION.into(),
+                credentials: vec![emulator_credentials()],
+            })
+            .await?;
+            let emulator = Arc::new(emulator);
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen} for the emulator"))?;
+            let url = format!("http://{}", listener.local_addr()?);
+            tasks.push(tokio::spawn(emulator.clone().serve(listener)));
+            let creds = emulator_credentials();
+            let client = HealthImagingClient::for_endpoint(
+                &url,
+                DEFAULT_REGION,
+                aws_credentials(&creds),
+                &opts.client,
+            );
+            let datastores = emulator
+                .datastores()
+                .map(|d| DatastoreInfo {
+                    id: d.id.clone(),
+                    name: d.name.clone(),
+                    image_sets: d.image_sets.len(),
+                })
+                .collect();
+            let port = url
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(80);
+            let native = NativeOrigin {
+                signer: SignerConfig {
+                    region: DEFAULT_REGION.into(),
+                    host: "127.0.0.1".into(),
+                    protocol: "http".into(),
+                    port,
+                },
+                credentials: SharedCredentialsProvider::new(aws_credentials(&creds)),
+                client: reqwest::Client::new(),
+            };
+            let embedded = EmbeddedEmulator {
+                emulator,
+                url,
+                region: DEFAULT_REGION.into(),
+                report,
+            };
+            (client, Some(embedded), datastores, native)
+        }
+        Upstream::Aws { region, datastores } => {
+            let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+            if let Some(r) = &region {
+                loader = loader.region(aws_config::Region::new(r.clone()));
+            }
+            let conf = loader.load().await;
+            let region = conf
+                .region()
+                .map(|r| r.to_string())
+                .context("no AWS region: pass --region or configure one")?;
+            let native = NativeOrigin {
+                signer: SignerConfig::aws(&region),
+                credentials: conf
+                    .credentials_provider()
+                    .context("no AWS credentials provider")?,
+                client: reqwest::Client::new(),
+            };
+            let client = HealthImagingClient::from_env(Some(region), &opts.client).await;
+            let datastores = datastores
+                .into_iter()
+                .map(|id| DatastoreInfo {
+                    id,
+                    name: String::new(),
+                    image_sets: 0,
+                })
+                .collect();
+            (client, None, datastores, native)
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(opts.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let mut translator = opts.translator;
+    translator
+        .public_url
+        .get_or_insert_with(|| base_url.clone());
+    let translator = Arc::new(Translator::new(Arc::new(client), translator));
+    let cache = (opts.cache_bytes > 0).then(|| EdgeCache::new(opts.cache_bytes));
+    let (mode, keys, dev_issuer) = match opts.auth {
+        Auth::None => (AuthMode::None, Keys::none(), None),
+        Auth::Dev { state_dir } => {
+            let issuer = tokio::task::spawn_blocking(move || DevIssuer::load_or_create(&state_dir))
+                .await
+                .context("key task failed")??;
+            let keys = Keys::Static {
+                jwks: Arc::new(issuer.jwks()),
+                publish: true,
+            };
+            let mode = AuthMode::Oidc {
+                issuer: DEV_ISSUER.into(),
+                audiences: vec![DEV_AUDIENCE.into()],
+            };
+            (mode, keys, Some(Arc::new(issuer)))
+        }
+        Auth::Issuer(mode) => {
+            let url = mode.jwks_url().context("this auth mode has no issuer")?;
+            let keys = Keys::Remote(RemoteKeys::new(url, opts.jwks_cooldown).await);
+            (mode, keys, None)
+        }
+    };
+    let mut auth = AuthConfig::new(mode);
+    auth.cors = opts.cors;
+    auth.datastores = opts.datastores;
+    let edge = Arc::new(LocalEdge::new(
+        translator,
+        cache,
+        Authorizer::new(auth),
+        keys,
+        Some(native),
+    ));
+    let router = edge.clone().router();
+    tasks.push(tokio::spawn(
+        async move { axum::serve(listener, router).await },
+    ));
+    Ok(RunningStack {
+        base_url,
+        edge,
+        emulator,
+        datastores,
+        dev_issuer,
+        tasks,
+    })
+}
+
+fn aws_credentials(c: &Credentials) -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new(
+        &c.access_key_id,
+        &c.secret_access_key,
+        c.session_token.clone(),
+        None,
+        "dicomweb-edge-emulator",
+    )
+}

@@ -1,0 +1,216 @@
+//! Frame retrieval: WADO-RS `…/frames/{list}` (PS3.18 §8.3.5.1, §8.7.3.3) and the native
+//! cacheable `GET …/getImageFrame?imageFrameId=`, both from AHI `GetImageFrame`.
+//!
+//! Frames are fetched with bounded concurrency and written in request order as they are
+//! ready (`buffered`), so a response holds at most `frame_concurrency` frames in memory
+//! whatever the length of the list. The first frame is awaited before the status line is
+//! sent, so a request that cannot be served at all gets its proper error status; a frame
+//! that fails later aborts the response (the connection is closed without the closing
+//! delimiter), so neither the client nor a cache mistakes it for a complete answer.
+
+use std::io;
+
+use axum::body::Body;
+use bytes::Bytes;
+use dicomweb::FrameList;
+use dicomweb::accept::Rendition;
+use edge::http_rules::accept_value;
+use dicomweb::multipart::MultipartWriter;
+use edge::routes::Instance;
+use futures_util::{StreamExt, TryStreamExt, stream};
+use healthimaging::ClientError;
+use healthimaging::{DatastoreId, ImageFrameId, ImageSetId};
+use http::request::Parts;
+use http::{HeaderValue, Response, StatusCode, header};
+
+use super::Translator;
+use crate::plan::{self, FramesPlan, Transform};
+use super::body::Buffers;
+use edge::http_rules::{Identity, if_none_match, immutable};
+use edge::EdgeError;
+
+fn header_value(s: &str) -> Result<HeaderValue, EdgeError> {
+    HeaderValue::from_str(s).map_err(|_| {
+        EdgeError::from(ClientError::InvalidResponse(
+            "a header value is not visible ASCII".into(),
+        ))
+    })
+}
+
+/// Headers shared by a 200 and the 304 that stands for it.
+fn validators(
+    identity: &Identity,
+    max_age: u64,
+    vary_accept: bool,
+) -> Vec<(header::HeaderName, HeaderValue)> {
+    let mut h = vec![
+        (
+            header::ETAG,
+            HeaderValue::from_str(&identity.etag).unwrap_or(HeaderValue::from_static("\"\"")),
+        ),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_str(&immutable(max_age))
+                .unwrap_or(HeaderValue::from_static("no-store")),
+        ),
+    ];
+    if vary_accept {
+        h.push((header::VARY, HeaderValue::from_static("Accept")));
+    }
+    h
+}
+
+fn respond(
+    status: StatusCode,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
+    body: Body,
+) -> Response<Body> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    r.headers_mut().extend(headers);
+    r
+}
+
+/// WADO-RS frames of one instance.
+pub async fn retrieve(
+    tr: &Translator,
+    req: &Parts,
+    datastore: DatastoreId,
+    target: Instance,
+    frames: FrameList,
+    image_set: Option<ImageSetId>,
+) -> Result<Response<Body>, EdgeError> {
+    let located = tr
+        .resolver
+        .locate(&datastore, &target, image_set.as_ref())
+        .await?;
+    let accept = accept_value(req.uri.query(), &req.headers);
+    let plan = plan::frames(accept.as_deref(), &located.instance, &frames)?;
+    let transfer_syntax = plan.transfer_syntax().to_string();
+    let FramesPlan {
+        rendition,
+        frames: ids,
+        transform: Transform::AsStored,
+    } = plan;
+
+    // The frames resource of each part, also when the request was for the Pixel Data bulk
+    // data (PS3.18 §10.4.1.1.5).
+    let location = format!(
+        "/datastore/{datastore}/studies/{}/series/{}/instances/{}/frames",
+        target.study, target.series, target.sop
+    );
+    let path = req.uri.path();
+    let mut identity_parts: Vec<&[u8]> = vec![
+        b"wado-rs frames",
+        datastore.as_str().as_bytes(),
+        located.image_set.as_str().as_bytes(),
+        path.as_bytes(),
+        if rendition.multipart {
+            b"multipart"
+        } else {
+            b"single"
+        },
+        rendition.media_type.as_bytes(),
+        transfer_syntax.as_bytes(),
+    ];
+    identity_parts.extend(ids.iter().map(|(_, id)| id.as_str().as_bytes()));
+    let identity = Identity::of(&identity_parts);
+    let mut headers = validators(&identity, tr.config.frames_max_age_seconds, true);
+    if if_none_match(&req.headers, &identity.etag) {
+        return Ok(respond(StatusCode::NOT_MODIFIED, headers, Body::empty()));
+    }
+
+    let upstream = tr.upstream.clone();
+    let image_set = located.image_set;
+    let mut fetches = Box::pin(
+        stream::iter(ids)
+            .map(move |(n, id)| {
+                let (upstream, ds, is) = (upstream.clone(), datastore.clone(), image_set.clone());
+                async move { (n, upstream.frame(&ds, &is, &id).await) }
+            })
+            .buffered(tr.config.frame_concurrency.max(1)),
+    );
+    let Some((first_n, first)) = fetches.next().await else {
+        return Err(EdgeError::NotFound("no frames requested".into()));
+    };
+    let first = first?.segments;
+
+    let Rendition {
+        multipart,
+        media_type,
+        ..
+    } = rendition;
+    if !multipart {
+        headers.push((
+            header::CONTENT_TYPE,
+            header_value(&format!("{media_type}; transfer-syntax={transfer_syntax}"))?,
+        ));
+        let body = Buffers::new(first);
+        headers.push((header::CONTENT_LENGTH, HeaderValue::from(body.len())));
+        return Ok(respond(StatusCode::OK, headers, Body::new(body)));
+    }
+
+    let writer = MultipartWriter::with_boundary(identity.boundary);
+    headers.push((
+        header::CONTENT_TYPE,
+        header_value(&writer.content_type(media_type))?,
+    ));
+    let close = writer.close();
+    let part = move |n: u32, segments: Vec<Bytes>| -> Vec<Bytes> {
+        let mut p = Vec::with_capacity(segments.len() + 2);
+        p.push(writer.part_head(
+            media_type,
+            Some(&transfer_syntax),
+            &format!("{location}/{n}"),
+        ));
+        p.extend(segments);
+        p.push(writer.part_tail());
+        p
+    };
+    let first_part = part(first_n, first);
+
+    if frames.len() == 1 {
+        let body = Buffers::new(first_part.into_iter().chain([close]));
+        headers.push((header::CONTENT_LENGTH, HeaderValue::from(body.len())));
+        return Ok(respond(StatusCode::OK, headers, Body::new(body)));
+    }
+
+    let rest = fetches.map(move |(n, r)| match r {
+        Ok(f) => Ok(part(n, f.segments)),
+        Err(e) => {
+            tracing::warn!(frame = n, error = %e, "frame fetch failed mid-response; aborting it");
+            Err(io::Error::other(format!("frame {n}: {e}")))
+        }
+    });
+    let body = stream::iter([Ok(first_part)])
+        .chain(rest)
+        .map_ok(|p| stream::iter(p.into_iter().map(Ok::<_, io::Error>)))
+        .try_flatten()
+        .chain(stream::once(async move { Ok(close) }));
+    Ok(respond(StatusCode::OK, headers, Body::from_stream(body)))
+}
+
+/// The native GET variant: AHI's bytes and content type, cacheable (the POST form is not).
+pub async fn native_get(
+    tr: &Translator,
+    req: &Parts,
+    datastore: DatastoreId,
+    image_set: ImageSetId,
+    frame: ImageFrameId,
+) -> Result<Response<Body>, EdgeError> {
+    let identity = Identity::of(&[
+        b"native frame",
+        datastore.as_str().as_bytes(),
+        image_set.as_str().as_bytes(),
+        frame.as_str().as_bytes(),
+    ]);
+    let mut headers = validators(&identity, tr.config.frames_max_age_seconds, false);
+    if if_none_match(&req.headers, &identity.etag) {
+        return Ok(respond(StatusCode::NOT_MODIFIED, headers, Body::empty()));
+    }
+    let f = tr.upstream.frame(&datastore, &image_set, &frame).await?;
+    headers.push((header::CONTENT_TYPE, header_value(&f.content_type)?));
+    let body = Buffers::new(f.segments);
+    headers.push((header::CONTENT_LENGTH, HeaderValue::from(body.len())));
+    Ok(respond(StatusCode::OK, headers, Body::new(body)))
+}

@@ -1,0 +1,162 @@
+//! The translator: the origin CloudFront sends DICOMweb GETs to. It answers WADO-RS requests
+//! from AHI's image-set API (SearchImageSets, GetImageSetMetadata, GetImageFrame) and the
+//! native cacheable `GET …/getImageFrame`, WADO-RS metadata and QIDO-RS search.
+//!
+//! One entry point, [`Translator::handle`], takes the request head and returns a streaming
+//! response, so the same code serves the local server and the Lambda bootstrap. Each
+//! handler runs the same steps (docs/architecture.md): route (parsed by the edge's
+//! [`edge::routes`]) → locate (the [`resolve`] caches in front of the [`source`]) → plan
+//! ([`plan`]: representation and errors, no I/O) → fetch, transform, encode and stream.
+
+pub mod body;
+pub mod bulkdata;
+pub mod dicom_json;
+pub mod frames;
+pub mod metadata;
+pub mod plan;
+pub mod resolve;
+pub mod search;
+pub mod source;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use edge::{EdgeError, Route};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
+use http::request::Parts;
+
+use metadata::Scope;
+use resolve::{Resolver, ResolverConfig};
+use source::Upstream;
+
+/// Tuning of the translator.
+#[derive(Debug, Clone)]
+pub struct TranslatorConfig {
+    /// GetImageFrame calls in flight per request.
+    pub frame_concurrency: usize,
+    /// `max-age` of frame responses (they are immutable under their URL).
+    pub frames_max_age_seconds: u64,
+    /// `max-age` of metadata responses (they change when image sets do).
+    pub metadata_max_age_seconds: u64,
+    /// The URL viewers reach this deployment by (`scheme://host[:port]`), for the
+    /// BulkDataURIs in metadata. Without it the request's `Host` is used, which a shared
+    /// cache does not key on, so deployments behind a cache must set it.
+    pub public_url: Option<String>,
+    pub resolver: ResolverConfig,
+}
+
+impl Default for TranslatorConfig {
+    fn default() -> Self {
+        Self {
+            frame_concurrency: 16,
+            frames_max_age_seconds: 365 * 24 * 3600,
+            metadata_max_age_seconds: 60,
+            public_url: None,
+            resolver: ResolverConfig::default(),
+        }
+    }
+}
+
+/// The translator's state: where data comes from and the resolution caches.
+pub struct Translator {
+    upstream: Arc<dyn Upstream>,
+    resolver: Resolver,
+    config: TranslatorConfig,
+}
+
+impl Translator {
+    /// A translator over `upstream` (HealthImaging's client, or a [`source::MemorySource`]).
+    pub fn new(upstream: Arc<dyn Upstream>, config: TranslatorConfig) -> Self {
+        Self {
+            resolver: Resolver::new(upstream.clone(), &config.resolver),
+            upstream,
+            config,
+        }
+    }
+
+    /// The origin phase: answers one request (errors included, from the edge's one table,
+    /// [`edge::errors`]).
+    pub async fn handle(&self, req: &Parts) -> Response<Body> {
+        match self.dispatch(req).await {
+            Ok(r) => r,
+            Err(e) => error_response(&e),
+        }
+    }
+
+    async fn dispatch(&self, req: &Parts) -> Result<Response<Body>, EdgeError> {
+        let route = edge::routes::parse(req.method.as_str(), req.uri.path(), req.uri.query())?;
+        match route {
+            Route::Frames {
+                datastore,
+                target,
+                frames,
+                image_set,
+            } => frames::retrieve(self, req, datastore, target, frames, image_set).await,
+            Route::NativeFrameGet {
+                datastore,
+                image_set,
+                frame,
+            } => frames::native_get(self, req, datastore, image_set, frame).await,
+            Route::NativeFramePost { .. } => Err(EdgeError::NotImplemented(
+                "the native POST getImageFrame path",
+            )),
+            Route::SearchStudies { datastore } => search::studies(self, req, datastore).await,
+            Route::SearchSeries { datastore, study } => {
+                search::series(self, req, datastore, study).await
+            }
+            Route::SearchInstances {
+                datastore,
+                study,
+                series,
+            } => search::instances(self, req, datastore, study, series).await,
+            Route::StudyMetadata {
+                datastore,
+                study,
+                image_set,
+            } => metadata::retrieve(self, req, datastore, Scope::Study(study), image_set).await,
+            Route::SeriesMetadata {
+                datastore,
+                study,
+                series,
+                image_set,
+            } => {
+                let scope = Scope::Series(study, series);
+                metadata::retrieve(self, req, datastore, scope, image_set).await
+            }
+            Route::Bulkdata {
+                datastore,
+                target,
+                tag,
+                image_set,
+            } => bulkdata::retrieve(self, req, datastore, target, tag, image_set).await,
+            Route::InstanceMetadata {
+                datastore,
+                target,
+                image_set,
+            } => {
+                let scope = Scope::Instance(target.study, target.series, target.sop);
+                metadata::retrieve(self, req, datastore, scope, image_set).await
+            }
+        }
+    }
+}
+
+/// The error table's answer as an HTTP response, logged: failures as warnings (with the
+/// upstream detail, which the body never holds), refusals at debug level. CORS headers are
+/// added by the shell's viewer-response phase, as for every other response.
+pub fn error_response(e: &EdgeError) -> Response<Body> {
+    let a = e.answer();
+    if a.is_failure() {
+        tracing::warn!(status = a.status, error = %e, "request failed");
+    } else {
+        tracing::debug!(status = a.status, error = %e, "request refused");
+    }
+    let mut r = Response::new(Body::from(a.body.clone()));
+    *r.status_mut() = StatusCode::from_u16(a.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in &a.headers {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(*name), HeaderValue::from_str(value)) {
+            r.headers_mut().append(n, v);
+        }
+    }
+    r
+}

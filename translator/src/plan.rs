@@ -1,0 +1,260 @@
+//! The plan step: from the route, the Accept value and the instance's description to what
+//! the answer will be, with no I/O. Execution (fetch → transform → encode → stream, in
+//! [`crate::frames`]) only carries a plan out, so every decision here is testable in
+//! microseconds over in-memory descriptions.
+//!
+//! Today the only representation on offer is the stored one (native data as Explicit VR LE),
+//! so the transform is the identity. Server-side decoding adds offers here (Explicit VR LE
+//! decoded from compressed data, lossless re-encodings) and a transform step that uses the
+//! instance's [`PixelModule`].
+
+use dicomweb::accept::{Forms, Offer, Rendition, negotiate};
+use dicomweb::{FrameList, TransferSyntax};
+use edge::EdgeError;
+use healthimaging::ImageFrameId;
+use serde_json::{Map, Value};
+
+/// The Image Pixel module of an instance (PS3.3 C.7.6.3), what a decoder needs beside the
+/// frame's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PixelModule {
+    pub rows: u16,
+    pub columns: u16,
+    pub samples_per_pixel: u16,
+    pub bits_allocated: u16,
+    pub bits_stored: u16,
+    /// 0 unsigned, 1 two's complement.
+    pub pixel_representation: u16,
+    pub photometric_interpretation: Box<str>,
+    /// 0 colour-by-pixel, 1 colour-by-plane (only meaningful with several samples).
+    pub planar_configuration: u16,
+}
+
+impl PixelModule {
+    /// The module from an instance's attributes (HealthImaging files them by keyword);
+    /// `None` when a required attribute is missing (not an image).
+    pub fn from_attributes(attrs: &Map<String, Value>) -> Option<Self> {
+        let number = |k: &str| -> Option<u16> {
+            let v = attrs.get(k)?;
+            let v = v.as_array().and_then(|a| a.first()).unwrap_or(v);
+            v.as_u64()
+                .or_else(|| v.as_str()?.trim().parse().ok())
+                .and_then(|n| u16::try_from(n).ok())
+        };
+        let bits_allocated = number("BitsAllocated")?;
+        Some(Self {
+            rows: number("Rows")?,
+            columns: number("Columns")?,
+            samples_per_pixel: number("SamplesPerPixel").unwrap_or(1),
+            bits_allocated,
+            bits_stored: number("BitsStored").unwrap_or(bits_allocated),
+            pixel_representation: number("PixelRepresentation").unwrap_or(0),
+            photometric_interpretation: attrs
+                .get("PhotometricInterpretation")
+                .and_then(Value::as_str)
+                .unwrap_or("MONOCHROME2")
+                .trim()
+                .into(),
+            planar_configuration: number("PlanarConfiguration").unwrap_or(0),
+        })
+    }
+}
+
+/// What the translator knows of one instance once located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceDescription {
+    /// The stored transfer syntax (HealthImaging's default applied when the document omits
+    /// it).
+    pub transfer_syntax: TransferSyntax,
+    /// WADO-RS frame N is `frames[N - 1]`.
+    pub frames: Box<[ImageFrameId]>,
+    /// `None` for instances without pixel data.
+    pub pixel: Option<PixelModule>,
+}
+
+/// What happens to the stored bytes on the way out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transform {
+    /// The bytes as HealthImaging returns them.
+    AsStored,
+}
+
+/// The answer to a frames request, decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FramesPlan {
+    pub rendition: Rendition,
+    /// Frame numbers with their frame IDs, in request order.
+    pub frames: Vec<(u32, ImageFrameId)>,
+    pub transform: Transform,
+}
+
+impl FramesPlan {
+    /// The transfer syntax every part is labelled with.
+    pub fn transfer_syntax(&self) -> TransferSyntax {
+        self.rendition
+            .transfer_syntax
+            .clone()
+            .unwrap_or(TransferSyntax::EXPLICIT_VR_LE)
+    }
+}
+
+/// The representations frames of `instance` can be answered in, in order of preference.
+pub fn frame_offers(instance: &InstanceDescription) -> Vec<Offer> {
+    vec![Offer::stored(&instance.transfer_syntax)]
+}
+
+/// Plans WADO-RS frames (PS3.18 §8.3.5.1, §8.7.3): the frame numbers must exist (400), one
+/// offer must be acceptable (406); a single-part answer only for one frame.
+pub fn frames(
+    accept: Option<&str>,
+    instance: &InstanceDescription,
+    list: &FrameList,
+) -> Result<FramesPlan, EdgeError> {
+    list.check_range(u32::try_from(instance.frames.len()).unwrap_or(u32::MAX))?;
+    let forms = if list.len() == 1 {
+        Forms::BOTH
+    } else {
+        Forms::MULTIPART
+    };
+    let rendition = negotiate(accept, &frame_offers(instance), forms)?;
+    let frames = list
+        .numbers()
+        .map(|n| (n, instance.frames[n as usize - 1].clone()))
+        .collect();
+    Ok(FramesPlan {
+        rendition,
+        frames,
+        transform: Transform::AsStored,
+    })
+}
+
+/// The media types metadata and search answers are offered in (always written as
+/// `application/dicom+json`; `application/json` is accepted for clients that ask for it).
+pub fn json_offers() -> [Offer; 2] {
+    [
+        Offer::media("application/dicom+json"),
+        Offer::media("application/json"),
+    ]
+}
+
+/// Whether a DICOM JSON answer is acceptable (PS3.18 §8.7.3.2); else 406.
+pub fn json(accept: Option<&str>) -> Result<(), EdgeError> {
+    negotiate(accept, &json_offers(), Forms::SINGLE)
+        .map(|_| ())
+        .map_err(|e| match EdgeError::from(e) {
+            EdgeError::NotAcceptable { .. } => EdgeError::NotAcceptable {
+                available: "application/dicom+json".into(),
+            },
+            other => other,
+        })
+}
+
+/// Whether bulk data other than Pixel Data is acceptable: `multipart/related` of
+/// `application/octet-stream` (PS3.18 §8.7.3.3.2); else 406.
+pub fn bulkdata(accept: Option<&str>) -> Result<(), EdgeError> {
+    negotiate(
+        accept,
+        &[Offer::media(dicomweb::transfer_syntax::OCTET_STREAM)],
+        Forms::MULTIPART,
+    )
+    .map(|_| ())
+    .map_err(EdgeError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn instance(ts: &str, frames: usize) -> InstanceDescription {
+        InstanceDescription {
+            transfer_syntax: ts.parse().unwrap(),
+            frames: (0..frames)
+                .map(|i| format!("{i:032x}").parse().unwrap())
+                .collect(),
+            pixel: None,
+        }
+    }
+
+    fn list(s: &str) -> FrameList {
+        FrameList::parse(s).unwrap()
+    }
+
+    const OHIF: &str = r#"multipart/related; type="application/octet-stream"; transfer-syntax="*""#;
+
+    #[test]
+    fn frames_in_request_order_as_stored() {
+        let i = instance("1.2.840.10008.1.2.4.202", 5);
+        let p = frames(Some(OHIF), &i, &list("3,1")).unwrap();
+        assert_eq!(
+            p.frames.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            [3, 1]
+        );
+        assert_eq!(p.frames[0].1, i.frames[2]);
+        assert!(p.rendition.multipart);
+        assert_eq!(p.rendition.media_type, "image/jphc");
+        assert_eq!(p.transfer_syntax().as_str(), "1.2.840.10008.1.2.4.202");
+        assert_eq!(p.transform, Transform::AsStored);
+    }
+
+    #[test]
+    fn native_data_is_labelled_explicit_vr_le() {
+        let i = instance("1.2.840.10008.1.2", 1);
+        let p = frames(None, &i, &list("1")).unwrap();
+        assert_eq!(p.transfer_syntax(), TransferSyntax::EXPLICIT_VR_LE);
+        assert_eq!(p.rendition.media_type, "application/octet-stream");
+        let p = frames(Some("application/octet-stream"), &i, &list("1")).unwrap();
+        assert!(!p.rendition.multipart, "one frame may be single-part");
+    }
+
+    #[test]
+    fn refusals() {
+        let i = instance("1.2.840.10008.1.2.4.202", 2);
+        assert!(matches!(
+            frames(Some(OHIF), &i, &list("3")),
+            Err(EdgeError::Frames(_))
+        ));
+        // dicomweb-client's default asks for Explicit VR LE, which is not offered yet.
+        let e = frames(
+            Some(r#"multipart/related; type="application/octet-stream""#),
+            &i,
+            &list("1"),
+        )
+        .unwrap_err();
+        assert!(matches!(e, EdgeError::NotAcceptable { .. }), "{e}");
+        assert_eq!(e.answer().status, 406);
+        assert!(matches!(
+            frames(Some("multipart/related; q=2"), &i, &list("1")),
+            Err(EdgeError::MalformedAccept(_))
+        ));
+        // Single-part only for one frame.
+        assert!(frames(Some("image/jphc"), &i, &list("1,2")).is_err());
+    }
+
+    #[test]
+    fn json_and_bulkdata_acceptance() {
+        assert!(json(None).is_ok());
+        assert!(json(Some("application/json, text/plain;q=0.5")).is_ok());
+        let e = json(Some("text/html")).unwrap_err();
+        assert_eq!(e.to_string(), "the requested media type or transfer syntax is not available; available: application/dicom+json");
+        assert!(bulkdata(Some(r#"multipart/related; type="application/octet-stream""#)).is_ok());
+        assert!(bulkdata(Some("image/jpeg")).is_err());
+    }
+
+    #[test]
+    fn pixel_module_from_ahi_attributes() {
+        let attrs = json!({
+            "Rows": 512, "Columns": 256, "BitsAllocated": 16, "BitsStored": 12,
+            "PixelRepresentation": 1, "SamplesPerPixel": 1,
+            "PhotometricInterpretation": "MONOCHROME2 "
+        });
+        let m = PixelModule::from_attributes(attrs.as_object().unwrap()).unwrap();
+        assert_eq!((m.rows, m.columns, m.bits_stored), (512, 256, 12));
+        assert_eq!(&*m.photometric_interpretation, "MONOCHROME2");
+        let rgb = json!({"Rows": 2, "Columns": 2, "BitsAllocated": 8, "SamplesPerPixel": 3,
+            "PhotometricInterpretation": "RGB", "PlanarConfiguration": 1});
+        let m = PixelModule::from_attributes(rgb.as_object().unwrap()).unwrap();
+        assert_eq!((m.samples_per_pixel, m.planar_configuration), (3, 1));
+        assert!(PixelModule::from_attributes(json!({"Rows": 1}).as_object().unwrap()).is_none());
+    }
+}

@@ -1,0 +1,378 @@
+//! QIDO-RS (PS3.18 §10.6): studies from SearchImageSets summaries, series and instances from
+//! the study's metadata documents (the resolver's caches), matched by `dicomweb::qido`.
+//!
+//! - Studies: one filter goes to SearchImageSets when the query has an exact
+//!   StudyInstanceUID, PatientID or AccessionNumber (AHI's EQUAL on an indexed field); the
+//!   rest is matched here. Image sets of one study are merged (primary first); the study's
+//!   counts add up its primary image sets. ModalitiesInStudy comes from the metadata
+//!   documents, read only for the studies on the answered page unless the query matches on
+//!   it. Studies come newest first (StudyDate, StudyTime), then by UID.
+//! - Series and instances: the attributes of the documents, one record per series or
+//!   instance, in SeriesNumber / InstanceNumber order.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::body::Body;
+use dicomweb::Uid;
+use crate::dicom_json::Converter;
+use dicomweb::json::DicomJson;
+use dicomweb::qido::{self, Include, Query};
+use healthimaging::api::{ImageSetSummary, Operator, SearchCriteria, SearchFilter, SearchValue};
+use healthimaging::{DatastoreId, ImageSetId, ImageSetMetadata};
+use http::Response;
+use http::request::Parts;
+use serde_json::{Map, Value, json};
+
+use super::Translator;
+use edge::http_rules::accept_value;
+use super::metadata::json_answer;
+use edge::EdgeError;
+
+/// Attributes every study answer carries (PS3.18 Table 10.6.3-3, and what OHIF's study list
+/// shows).
+const STUDY_DEFAULTS: &[&str] = &[
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ModalitiesInStudy",
+    "ReferringPhysicianName",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyID",
+    "StudyDescription",
+    "NumberOfStudyRelatedSeries",
+    "NumberOfStudyRelatedInstances",
+];
+
+/// Attributes every series answer carries (PS3.18 Table 10.6.3-4).
+const SERIES_DEFAULTS: &[&str] = &[
+    "Modality",
+    "SeriesDescription",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDate",
+    "SeriesTime",
+    "BodyPartExamined",
+    "StudyInstanceUID",
+    "NumberOfSeriesRelatedInstances",
+];
+
+/// Attributes every instance answer carries (PS3.18 Table 10.6.3-5, plus what viewers sort
+/// and size by).
+const INSTANCE_DEFAULTS: &[&str] = &[
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "InstanceNumber",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "NumberOfFrames",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "AvailableTransferSyntaxUID",
+];
+
+fn check_accept(req: &Parts) -> Result<Query, EdgeError> {
+    crate::plan::json(accept_value(req.uri.query(), &req.headers).as_deref())?;
+    Ok(qido::parse(req.uri.query())?)
+}
+
+/// The record as DICOM JSON, reduced to the level's defaults and what the query asks for.
+fn project(record: &Map<String, Value>, defaults: &[&str], query: &Query) -> Value {
+    let kept: Map<String, Value> = record
+        .iter()
+        .filter(|(k, _)| defaults.contains(&k.as_str()) || query.wants(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let no_vrs = BTreeMap::new();
+    let converter = Converter {
+        vrs: &no_vrs,
+        bulkdata: None,
+        inline_limit: usize::MAX,
+    };
+    let mut out = DicomJson::new();
+    converter.convert(&kept, &mut out);
+    Value::Object(out.into_iter().collect())
+}
+
+/// `GET …/studies`.
+pub async fn studies(
+    tr: &Translator,
+    req: &Parts,
+    datastore: DatastoreId,
+) -> Result<Response<Body>, EdgeError> {
+    let query = check_accept(req)?;
+    // AHI's EQUAL is case-sensitive: fuzzy matching is done here only.
+    let exact = |keyword: &str| {
+        if query.fuzzy {
+            return None;
+        }
+        query
+            .filters
+            .iter()
+            .find(|f| f.keyword == keyword && !f.value.is_empty())
+            .map(|f| f.value.clone())
+            .filter(|v| !v.contains(['*', '?', ',', '\\', '-']))
+    };
+    let pushed = exact("StudyInstanceUID")
+        .map(SearchValue::StudyInstanceUid)
+        .or_else(|| exact("PatientID").map(SearchValue::PatientId))
+        .or_else(|| exact("AccessionNumber").map(SearchValue::AccessionNumber));
+    let criteria = SearchCriteria {
+        filters: pushed
+            .into_iter()
+            .map(|v| SearchFilter {
+                operator: Operator::Equal,
+                values: vec![v],
+            })
+            .collect(),
+        sort: None,
+    };
+    let mut summaries = tr.upstream.search(&datastore, &criteria).await?;
+    summaries.sort_by(|a, b| {
+        b.is_primary
+            .cmp(&a.is_primary)
+            .then(b.updated_at.total_cmp(&a.updated_at))
+    });
+    let mut studies: BTreeMap<String, (Map<String, Value>, Vec<ImageSetId>)> = BTreeMap::new();
+    for s in &summaries {
+        let Some(uid) = s.dicom_tags.study_instance_uid.clone() else {
+            continue;
+        };
+        let entry = studies
+            .entry(uid)
+            .or_insert_with(|| (study_record(s), Vec::new()));
+        if s.is_primary && !entry.1.is_empty() {
+            add_counts(&mut entry.0, s);
+        }
+        entry.1.push(s.image_set_id.clone());
+    }
+    let by_modality = query
+        .filters
+        .iter()
+        .any(|f| f.keyword == "ModalitiesInStudy");
+    let mut found = Vec::new();
+    for (_, (mut record, image_sets)) in studies {
+        if by_modality {
+            record.insert(
+                "ModalitiesInStudy".into(),
+                modalities(tr, &datastore, &image_sets).await?,
+            );
+        }
+        if query.matches(&record) {
+            found.push((record, image_sets));
+        }
+    }
+    found.sort_by(|(a, _), (b, _)| {
+        let key = |r: &Map<String, Value>| {
+            ["StudyDate", "StudyTime"]
+                .map(|k| r.get(k).and_then(Value::as_str).unwrap_or("").to_owned())
+        };
+        key(b).cmp(&key(a)).then_with(|| {
+            a.get("StudyInstanceUID")
+                .and_then(Value::as_str)
+                .cmp(&b.get("StudyInstanceUID").and_then(Value::as_str))
+        })
+    });
+    let mut answer = Vec::new();
+    for (mut record, image_sets) in query.page(found) {
+        if !by_modality {
+            record.insert(
+                "ModalitiesInStudy".into(),
+                modalities(tr, &datastore, &image_sets).await?,
+            );
+        }
+        answer.push(project(&record, STUDY_DEFAULTS, &query));
+    }
+    Ok(json_answer(tr, req, &answer))
+}
+
+/// A study's attributes as AHI's summary gives them, keyed by keyword.
+fn study_record(s: &ImageSetSummary) -> Map<String, Value> {
+    let t = &s.dicom_tags;
+    let mut r = Map::new();
+    let mut put = |k: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            r.insert(k.into(), Value::String(v.clone()));
+        }
+    };
+    put("PatientName", &t.patient_name);
+    put("PatientID", &t.patient_id);
+    put("PatientBirthDate", &t.patient_birth_date);
+    put("PatientSex", &t.patient_sex);
+    put("StudyInstanceUID", &t.study_instance_uid);
+    put("StudyID", &t.study_id);
+    put("StudyDescription", &t.study_description);
+    put("AccessionNumber", &t.accession_number);
+    put("StudyDate", &t.study_date);
+    put("StudyTime", &t.study_time);
+    r.insert(
+        "NumberOfStudyRelatedSeries".into(),
+        json!(t.number_of_study_related_series),
+    );
+    r.insert(
+        "NumberOfStudyRelatedInstances".into(),
+        json!(t.number_of_study_related_instances),
+    );
+    r
+}
+
+/// Adds another primary image set's counts to a study's.
+fn add_counts(record: &mut Map<String, Value>, s: &ImageSetSummary) {
+    for (k, n) in [
+        (
+            "NumberOfStudyRelatedSeries",
+            s.dicom_tags.number_of_study_related_series,
+        ),
+        (
+            "NumberOfStudyRelatedInstances",
+            s.dicom_tags.number_of_study_related_instances,
+        ),
+    ] {
+        let have = record.get(k).and_then(Value::as_u64).unwrap_or(0);
+        record.insert(k.into(), json!(have + u64::from(n)));
+    }
+}
+
+/// The distinct Modality values of a study's series, sorted.
+async fn modalities(
+    tr: &Translator,
+    datastore: &DatastoreId,
+    image_sets: &[ImageSetId],
+) -> Result<Value, EdgeError> {
+    let mut set = BTreeSet::new();
+    for is in image_sets {
+        let doc = tr.resolver.document(datastore, is).await?;
+        for s in doc.metadata.study.series.values() {
+            if let Some(m) = s.dicom.get("Modality").and_then(Value::as_str) {
+                set.insert(m.to_owned());
+            }
+        }
+    }
+    Ok(Value::Array(set.into_iter().map(Value::String).collect()))
+}
+
+/// The study's documents, primary first; 404 when no image set holds it.
+async fn documents(
+    tr: &Translator,
+    datastore: &DatastoreId,
+    study: &Uid,
+) -> Result<Vec<std::sync::Arc<super::resolve::Document>>, EdgeError> {
+    let image_sets = tr.resolver.image_sets_of(datastore, study).await?;
+    if image_sets.is_empty() {
+        return Err(EdgeError::NotFound(format!("study {study} not found")));
+    }
+    let mut docs = Vec::new();
+    for is in image_sets.iter() {
+        docs.push(tr.resolver.document(datastore, is).await?);
+    }
+    Ok(docs)
+}
+
+fn number(r: &Map<String, Value>, k: &str) -> i64 {
+    match r.get(k) {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+        Some(Value::String(s)) => s.trim().parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn merged(levels: &[&Map<String, Value>]) -> Map<String, Value> {
+    let mut r = Map::new();
+    for level in levels {
+        r.extend(level.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    r
+}
+
+/// `GET …/studies/{study}/series`.
+pub async fn series(
+    tr: &Translator,
+    req: &Parts,
+    datastore: DatastoreId,
+    study: Uid,
+) -> Result<Response<Body>, EdgeError> {
+    let query = check_accept(req)?;
+    let docs = documents(tr, &datastore, &study).await?;
+    let mut seen = BTreeSet::new();
+    let mut records = Vec::new();
+    for doc in &docs {
+        let doc: &ImageSetMetadata = &doc.metadata;
+        for (uid, s) in &doc.study.series {
+            if !seen.insert(uid.clone()) {
+                continue;
+            }
+            let mut r = merged(&[&doc.patient.dicom, &doc.study.dicom, &s.dicom]);
+            r.insert(
+                "NumberOfSeriesRelatedInstances".into(),
+                json!(s.instances.len()),
+            );
+            if query.matches(&r) {
+                records.push(r);
+            }
+        }
+    }
+    records.sort_by_key(|r| number(r, "SeriesNumber"));
+    let answer: Vec<Value> = query
+        .page(records)
+        .iter()
+        .map(|r| project(r, SERIES_DEFAULTS, &query))
+        .collect();
+    Ok(json_answer(tr, req, &answer))
+}
+
+/// `GET …/studies/{study}/series/{series}/instances`.
+pub async fn instances(
+    tr: &Translator,
+    req: &Parts,
+    datastore: DatastoreId,
+    study: Uid,
+    series: Uid,
+) -> Result<Response<Body>, EdgeError> {
+    let query = check_accept(req)?;
+    let docs = documents(tr, &datastore, &study).await?;
+    let mut seen = BTreeSet::new();
+    let mut records = Vec::new();
+    let mut series_found = false;
+    for doc in &docs {
+        let doc: &ImageSetMetadata = &doc.metadata;
+        let Some(s) = doc.study.series.get(series.as_str()) else {
+            continue;
+        };
+        series_found = true;
+        for (sop, inst) in &s.instances {
+            if !seen.insert(sop.clone()) {
+                continue;
+            }
+            let mut r = merged(&[&doc.patient.dicom, &doc.study.dicom, &s.dicom, &inst.dicom]);
+            // As the metadata answer gives them (`metadata::instance_json`).
+            r.insert(
+                "AvailableTransferSyntaxUID".into(),
+                json!(inst.transfer_syntax()),
+            );
+            if inst.image_frames.len() > 1 || r.contains_key("NumberOfFrames") {
+                r.insert("NumberOfFrames".into(), json!(inst.image_frames.len()));
+            }
+            r.retain(|k, _| !crate::dicom_json::is_file_meta(k));
+            if query.matches(&r) {
+                records.push(r);
+            }
+        }
+    }
+    if !series_found {
+        return Err(EdgeError::NotFound(format!(
+            "series {series} not found in study {study}"
+        )));
+    }
+    records.sort_by_key(|r| number(r, "InstanceNumber"));
+    let all = matches!(query.include, Include::All);
+    let answer: Vec<Value> = query
+        .page(records)
+        .iter()
+        .map(|r| project(r, if all { &[] } else { INSTANCE_DEFAULTS }, &query))
+        .collect();
+    Ok(json_answer(tr, req, &answer))
+}
