@@ -4,7 +4,7 @@
 //!
 //! The flow is `target::discover` (which instance to test, and what is known about it) →
 //! `checks::run` (each check sends its requests and judges the answers) → `report` (table,
-//! JSON, JUnit). Checks cite the PS3.18 section or the REFERENCE.md rule they test, and a
+//! JSON, JUnit). Checks cite the PS3.18 section or the docs/clients.md rule they test, and a
 //! check that does not apply to a target says so instead of passing.
 
 pub mod checks;

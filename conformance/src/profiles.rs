@@ -48,12 +48,12 @@ pub const ORTHANC: &[Deviation] = &[
     Deviation {
         check: "caching.etag",
         reason: "Orthanc sends no ETag on frames; the check states this product's CDN caching \
-                 rules (DESIGN.md), which PS3.18 does not require",
+                 rules (docs/architecture.md), which PS3.18 does not require",
     },
     Deviation {
         check: "caching.cache-control",
         reason: "Orthanc sends no Cache-Control on frames; the check states this product's CDN \
-                 caching rules (DESIGN.md), which PS3.18 does not require",
+                 caching rules (docs/architecture.md), which PS3.18 does not require",
     },
 ];
 

@@ -65,8 +65,12 @@ fn yes() -> bool {
     true
 }
 
+/// The default of `jwks_refetch_cooldown_seconds`, for the deployed functions and the local
+/// server alike.
+pub const DEFAULT_JWKS_COOLDOWN_SECONDS: u64 = 300;
+
 fn default_cooldown() -> u64 {
-    300
+    DEFAULT_JWKS_COOLDOWN_SECONDS
 }
 
 /// Origins whose scripts may read responses; `["*"]` for any.

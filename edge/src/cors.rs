@@ -1,6 +1,6 @@
 //! CORS for browser viewers (Fetch standard, "CORS protocol"). Pure: the shells hand in the
 //! request's method and headers and apply the header list it returns, on every response,
-//! errors included (REFERENCE.md: viewers cannot read an error without them).
+//! errors included (docs/clients.md: viewers cannot read an error without them).
 //!
 //! A viewer sends `Authorization` (or `token`) and `Accept`, so preflights must allow those;
 //! Cornerstone reads `Content-Range` and the total length of byte-range answers, so those

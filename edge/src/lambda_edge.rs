@@ -94,11 +94,14 @@ fn status_of(result: &RequestResult) -> u16 {
     }
 }
 
-/// The viewer-request function: the authorizer and its keys.
+/// The viewer-request function: the authorizer and its keys. The Node.js host drives it
+/// with CloudFront's events ([`Self::handle`]); the local server with the same requests,
+/// typed ([`Self::handle_request`]).
 pub struct ViewerRequestFunction {
     authorizer: Authorizer,
-    /// The custom domain, if the distribution has one.
-    domain_name: Option<String>,
+    /// The URL viewers use, when configured (a custom domain, or the local server's address);
+    /// otherwise `https://{distribution domain}` from the event.
+    public_url: Option<String>,
     jwks_url: Option<String>,
     keys: JwkSet,
     /// When keys were last fetched or tried (seconds since the epoch).
@@ -116,15 +119,42 @@ impl ViewerRequestFunction {
             AuthMode::None => None,
             mode => mode.jwks_url(),
         };
-        Ok(Self {
-            authorizer: Authorizer::new(auth),
-            domain_name: config.distribution.domain_name.clone(),
+        Ok(Self::from_parts(
+            Authorizer::new(auth),
             jwks_url,
-            keys: JwkSet { keys: Vec::new() },
+            JwkSet { keys: Vec::new() },
+            config.auth.jwks_refetch_cooldown_seconds,
+            config
+                .distribution
+                .domain_name
+                .as_ref()
+                .map(|d| format!("https://{d}")),
+        ))
+    }
+
+    /// The function over an authorizer configured by the caller: `keys` known in advance
+    /// (the local development issuer's, with no `jwks_url`), or fetched from `jwks_url` when
+    /// the function asks, at most once per `cooldown_seconds` for unknown `kid`s.
+    pub fn from_parts(
+        authorizer: Authorizer,
+        jwks_url: Option<String>,
+        keys: JwkSet,
+        cooldown_seconds: u64,
+        public_url: Option<String>,
+    ) -> Self {
+        Self {
+            authorizer,
+            public_url,
+            jwks_url,
+            keys,
             fetched_at: None,
             reported: false,
-            cooldown: config.auth.jwks_refetch_cooldown_seconds,
-        })
+            cooldown: cooldown_seconds,
+        }
+    }
+
+    pub fn authorizer(&self) -> &Authorizer {
+        &self.authorizer
     }
 
     /// The keys to fetch before the first request (during the container's init), if any.
@@ -134,11 +164,15 @@ impl ViewerRequestFunction {
 
     /// Decides on one viewer-request event at `now` (seconds since the epoch).
     pub fn handle(&mut self, event: &[u8], now: u64) -> Step {
-        let (mut req, config) = match request_of(event, "viewer-request") {
-            Ok(r) => r,
-            Err(e) => return done_error(e, "viewer-request"),
-        };
-        let distribution = config.distribution_domain_name;
+        match request_of(event, "viewer-request") {
+            Ok((req, config)) => self.handle_request(req, &config.distribution_domain_name, now),
+            Err(e) => done_error(e, "viewer-request"),
+        }
+    }
+
+    /// Decides on one viewer request of the distribution `distribution` (its domain name) at
+    /// `now`: the state machine both shells drive.
+    pub fn handle_request(&mut self, mut req: Request, distribution: &str, now: u64) -> Step {
         let may_fetch = !std::mem::take(&mut self.reported);
         if let Some(url) = &self.jwks_url
             && self.fetched_at.is_none()
@@ -147,8 +181,11 @@ impl ViewerRequestFunction {
             return Step::FetchKeys(url.clone());
         }
         let (method, path) = (req.method.clone(), req.uri.clone());
-        let host = self.domain_name.as_deref().unwrap_or(&distribution);
-        req.set_header(PUBLIC_URL_HEADER, format!("https://{host}"));
+        let public_url = match &self.public_url {
+            Some(u) => u.clone(),
+            None => format!("https://{distribution}"),
+        };
+        req.set_header(PUBLIC_URL_HEADER, public_url);
         let decision = self.authorizer.viewer_request(req, &self.keys, now);
         if decision.refusal == Some(Refusal::UnknownKey)
             && may_fetch
@@ -244,6 +281,11 @@ impl OriginRequestFunction {
         })
     }
 
+    /// The function over a signer configured by the caller (the local server).
+    pub fn from_signer(config: SignerConfig) -> Self {
+        Self { config }
+    }
+
     /// Signs one origin-request event at `now_millis` (milliseconds since the epoch).
     pub fn handle(&self, event: &[u8], credentials: &[u8], now_millis: u64) -> Step {
         let (req, config) = match request_of(event, "origin-request") {
@@ -253,8 +295,8 @@ impl OriginRequestFunction {
         let creds = serde_json::from_slice::<HostCredentials>(credentials)
             .ok()
             .filter(|c| !c.access_key_id.is_empty() && !c.secret_access_key.is_empty());
-        let (method, path) = (req.method.clone(), req.uri.clone());
         let Some(c) = creds else {
+            let (method, path) = (req.method.clone(), req.uri.clone());
             let refusal = EdgeError::Misconfigured("the signer has no credentials").answer();
             return answered(
                 RequestResult::Respond(refusal.to_cloudfront()),
@@ -271,8 +313,20 @@ impl OriginRequestFunction {
             "lambda-environment",
         );
         let now = SystemTime::UNIX_EPOCH + Duration::from_millis(now_millis);
-        let request_id = config.request_id.as_deref();
-        let result = signer::origin_request(&self.config, req, request_id, &credentials, now);
+        self.handle_request(req, config.request_id.as_deref(), &credentials, now)
+    }
+
+    /// Signs one origin request whose CloudFront request ID is `request_id`: the state
+    /// machine both shells drive.
+    pub fn handle_request(
+        &self,
+        req: Request,
+        request_id: Option<&str>,
+        credentials: &Credentials,
+        now: SystemTime,
+    ) -> Step {
+        let (method, path) = (req.method.clone(), req.uri.clone());
+        let result = signer::origin_request(&self.config, req, request_id, credentials, now);
         answered(result, "origin-request", method, path)
     }
 }

@@ -11,6 +11,7 @@
 //! [`cloudfront`] (the event types).
 
 pub mod authorizer;
+pub mod behaviors;
 pub mod cloudfront;
 pub mod config;
 pub mod cors;

@@ -1,8 +1,9 @@
 //! The local server's shared response cache, standing in for CloudFront's.
 //!
-//! Rules, as CloudFront applies them with this product's cache policies (DESIGN.md):
-//! - only GET and HEAD are cached, keyed on the path, the query string without `token`
-//!   (sorted), and the normalised `Accept` (equivalent Accept values share an entry);
+//! Rules, as CloudFront applies them with this product's cache policies (docs/architecture.md):
+//! - only GET and HEAD are cached, keyed as the behavior for the path keys
+//!   ([`edge::behaviors::cache_key`]: the query parameters its policy keeps, in request order,
+//!   and the normalised `Accept`, so equivalent Accept values share an entry);
 //!   `Authorization` and `token` never enter the key, so one entry serves every user;
 //! - a response is stored only if its `Cache-Control` allows a shared cache to
 //!   (`s-maxage` or `max-age` > 0; not `no-store`, `private` or `no-cache`), for that long;
@@ -89,27 +90,12 @@ impl EdgeCache {
         if req.method != Method::GET && req.method != Method::HEAD {
             return None;
         }
-        let mut query: Vec<&str> = req
-            .uri
-            .query()
-            .unwrap_or("")
-            .split('&')
-            .filter(|p| !p.is_empty() && p.split('=').next() != Some("token"))
-            .collect();
-        query.sort_unstable();
         let accept = accept_header(&req.headers).unwrap_or_default();
-        // Like CloudFront with compression support on, Accept-Encoding counts only as
-        // "gzip or not" (metadata answers are gzip-encoded for clients that take it).
-        let encoding = if accepts_gzip(&req.headers) {
-            "gzip"
-        } else {
-            "identity"
-        };
-        Some(format!(
-            "{}?{}\n{}\n{encoding}",
+        Some(edge::behaviors::cache_key(
             req.uri.path(),
-            query.join("&"),
-            dicomweb::accept::normalize_accept(&accept)
+            req.uri.query().unwrap_or(""),
+            &accept,
+            accepts_gzip(&req.headers),
         ))
     }
 
@@ -281,7 +267,7 @@ mod tests {
     fn key_ignores_token_and_equivalent_accept_forms() {
         let a = EdgeCache::key(&parts(
             "GET",
-            "/x?b=2&token=secret&a=1",
+            "/x?a=1&token=secret&b=2",
             Some(r#"multipart/related; type="application/octet-stream"; transfer-syntax=*"#),
         ))
         .unwrap();
@@ -298,6 +284,11 @@ mod tests {
             EdgeCache::key(&parts("GET", "/x?a=1&b=2", Some("image/jpeg"))).unwrap()
         );
         assert_eq!(EdgeCache::key(&parts("POST", "/x", None)), None);
+        // Parameters keep their order: the translator reads the first of a repeated one.
+        assert_ne!(
+            EdgeCache::key(&parts("GET", "/x?a=1&a=2", None)),
+            EdgeCache::key(&parts("GET", "/x?a=2&a=1", None))
+        );
     }
 
     #[test]

@@ -1,40 +1,58 @@
-//! The local edge server: plays CloudFront's part in one process. Each request goes through
-//! the phases a CloudFront distribution of this product runs, in order:
+//! The local edge server: plays CloudFront's part in one process, driving the same edge
+//! functions the deployed distribution runs. Each request goes through CloudFront's phases,
+//! in order:
 //!
-//! 1. viewer-request: the authorizer, on every request, cache hits included (CORS
-//!    preflight, route and datastore allowlists, the bearer token);
-//! 2. cache lookup (GET): a fresh shared entry answers without reaching the origin;
-//! 3. origin-request and origin: the native POST is signed by the signer and forwarded to
-//!    HealthImaging; everything else goes to the translator;
-//! 4. viewer-response: CORS headers on every answer, `X-Cache`, and one access-log line
+//! 1. viewer-request: `edge::lambda_edge::ViewerRequestFunction`, the state machine the
+//!    Lambda@Edge host drives, on every request, cache hits included (CORS preflight, route
+//!    and datastore allowlists, the bearer token; key fetches when it asks for them);
+//! 2. cache lookup (GET, HEAD): a fresh shared entry answers without reaching the origin,
+//!    keyed as the behavior for the path keys (`edge::behaviors`);
+//! 3. origin-request, for the behavior that has it (the native `getImageFrame` path):
+//!    `edge::lambda_edge::OriginRequestFunction` signs the POST for HealthImaging, or moves
+//!    the GET to the translator's URL signed for `lambda`; then CloudFront's `X-Amz-Cf-Id`
+//!    is added, as CloudFront adds it;
+//! 4. origin: HealthImaging (the emulator checks the signature), or the translator in
+//!    process (after checking the `lambda` signature, as a Function URL with `AWS_IAM` auth
+//!    does, when the request came through the signer);
+//! 5. viewer-response: CORS headers on every answer, `X-Cache`, and one access-log line
 //!    that never holds `Authorization` or a `token` value.
 
-
-
-
-
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use axum::body::Body;
 use base64::Engine;
+use edge::EdgeError;
+use edge::cors::CorsPolicy;
+use edge::lambda_edge::{OriginRequestFunction, Step, ViewerRequestFunction};
+use edge::signer::{CLOUDFRONT_ID_HEADER, LAMBDA_SERVICE, TRANSLATOR_URL_HEADER};
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
+use tokio::sync::Mutex;
 
-use edge::authorizer::{Authorizer, Refusal};
-use edge::cloudfront::{self, HeaderEntry, RequestBody, RequestResult};
-use edge::signer::SignerConfig;
-use translator::Translator;
 use crate::cache::{CacheStatus, EdgeCache};
 use crate::keys::Keys;
+use edge::cloudfront::{self, CustomOrigin, HeaderEntry, Origin, RequestBody, RequestResult};
+use translator::Translator;
 
 /// Largest native POST body read (CloudFront passes at most 1 MB to origin-request).
 const MAX_BODY: usize = 1 << 20;
 
-/// Where the native POST goes once signed.
+/// The translator's URL as the local origin-request function is told it (the deployed one
+/// is told the Function URL). Nothing listens there: the server answers such requests with
+/// the translator in process. `.invalid` is reserved (RFC 2606).
+pub const LOCAL_TRANSLATOR_URL: &str = "http://translator.invalid";
+
+/// The distribution domain name the local server reports to the viewer-request function.
+const LOCAL_DISTRIBUTION: &str = "localhost";
+
+/// Where origin requests go once signed.
 pub struct NativeOrigin {
-    pub signer: SignerConfig,
+    pub function: OriginRequestFunction,
+    /// The region the signer signs for (the translator's `lambda` signature is checked with
+    /// it).
+    pub region: String,
     pub credentials: SharedCredentialsProvider,
     pub client: reqwest::Client,
 }
@@ -43,24 +61,28 @@ pub struct NativeOrigin {
 pub struct LocalEdge {
     translator: Arc<Translator>,
     cache: Option<EdgeCache>,
-    authorizer: Authorizer,
+    /// One viewer-request function, as in one Lambda@Edge container: requests pass through
+    /// it one at a time, key fetches included.
+    viewer: Mutex<ViewerRequestFunction>,
+    cors: CorsPolicy,
     keys: Keys,
     native: Option<NativeOrigin>,
 }
 
 impl LocalEdge {
-    /// `cache: None` sends every request to the translator.
+    /// `cache: None` sends every request to the origin.
     pub fn new(
         translator: Arc<Translator>,
         cache: Option<EdgeCache>,
-        authorizer: Authorizer,
+        viewer: ViewerRequestFunction,
         keys: Keys,
         native: Option<NativeOrigin>,
     ) -> Self {
         Self {
             translator,
             cache,
-            authorizer,
+            cors: viewer.authorizer().config().cors.clone(),
+            viewer: Mutex::new(viewer),
             keys,
             native,
         }
@@ -68,6 +90,29 @@ impl LocalEdge {
 
     pub fn cache(&self) -> Option<&EdgeCache> {
         self.cache.as_ref()
+    }
+
+    /// Fetches the issuer's keys before the first request, as the Node host does during the
+    /// container's init.
+    pub async fn prefetch_keys(&self) {
+        let mut viewer = self.viewer.lock().await;
+        if let Some(url) = viewer.keys_to_prefetch() {
+            self.fetch_keys(&mut viewer, &url).await;
+        }
+    }
+
+    async fn fetch_keys(&self, viewer: &mut ViewerRequestFunction, url: &str) {
+        let now = unix_now();
+        match self.keys.fetch(url).await {
+            Ok(body) => match viewer.keys_fetched(&body, now) {
+                Ok(n) => tracing::info!(url, keys = n, "fetched the issuer's keys"),
+                Err(e) => tracing::warn!(url, error = %e, "cannot use the issuer's keys"),
+            },
+            Err(e) => {
+                tracing::warn!(url, error = %e, "cannot fetch the issuer's keys");
+                viewer.keys_unavailable(now);
+            }
+        }
     }
 
     /// An axum router sending every request through [`LocalEdge::handle`].
@@ -90,12 +135,14 @@ impl LocalEdge {
             log_access(&parts, &r, None, started);
             return r;
         }
-        let native_post = parts.method == http::Method::POST;
-        let body = if native_post {
+        let body = if parts.method == http::Method::POST {
             match axum::body::to_bytes(body, MAX_BODY).await {
                 Ok(b) => Some(b),
                 Err(_) => {
-                    let r = plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+                    let r = self.with_cors(
+                        translator::error_response(&EdgeError::PayloadTooLarge),
+                        origin.as_deref(),
+                    );
                     log_access(&parts, &r, None, started);
                     return r;
                 }
@@ -105,13 +152,8 @@ impl LocalEdge {
         };
 
         // viewer-request
-        let viewer = to_cloudfront(&parts, body.as_deref());
-        let decision = self.authorize(viewer).await;
-        let forwarded = match decision.result {
+        let forwarded = match self.viewer_request(to_cloudfront(&parts, body.as_deref())).await {
             RequestResult::Respond(r) => {
-                if let Some(why) = decision.refusal {
-                    tracing::debug!(?why, "refused at viewer-request");
-                }
                 let r = from_cloudfront(r);
                 log_access(&parts, &r, None, started);
                 return r;
@@ -120,33 +162,21 @@ impl LocalEdge {
         };
         apply(&mut parts, &forwarded);
 
-        let (mut resp, cache_status) = if native_post {
-            // origin-request + origin
-            (self.native_post(*forwarded).await, None)
-        } else {
-            match (&self.cache, EdgeCache::key(&parts)) {
-                (Some(cache), Some(key)) => match cache.lookup(&key, &parts) {
-                    Some(hit) => (hit, Some(CacheStatus::Hit)),
-                    None => {
-                        let r = self.translator.handle(&parts).await;
-                        (cache.store(key, r), Some(CacheStatus::Miss))
-                    }
-                },
-                _ => (self.translator.handle(&parts).await, None),
-            }
+        // cache lookup, then origin-request and origin on a miss
+        let cacheable = parts.method == http::Method::GET || parts.method == http::Method::HEAD;
+        let (resp, cache_status) = match (&self.cache, cacheable.then(|| EdgeCache::key(&parts)).flatten()) {
+            (Some(cache), Some(key)) => match cache.lookup(&key, &parts) {
+                Some(hit) => (hit, Some(CacheStatus::Hit)),
+                None => {
+                    let r = self.origin(&parts, *forwarded).await;
+                    (cache.store(key, r), Some(CacheStatus::Miss))
+                }
+            },
+            _ => (self.origin(&parts, *forwarded).await, None),
         };
 
         // viewer-response
-        for (name, value) in self
-            .authorizer
-            .config()
-            .cors
-            .response_headers(origin.as_deref())
-        {
-            if let Ok(v) = HeaderValue::from_str(&value) {
-                resp.headers_mut().append(name, v);
-            }
-        }
+        let mut resp = self.with_cors(resp, origin.as_deref());
         if let Some(s) = cache_status {
             resp.headers_mut()
                 .insert("x-cache", HeaderValue::from_static(s.as_str()));
@@ -155,99 +185,258 @@ impl LocalEdge {
         resp
     }
 
-    /// The authorizer, with one JWKS refresh when the token names a key not seen yet.
-    async fn authorize(&self, req: cloudfront::Request) -> edge::authorizer::Decision {
-        let now = unix_now();
-        let jwks = self.keys.current().await;
-        let d = self
-            .authorizer
-            .viewer_request(req.clone(), jwks.as_ref(), now);
-        if d.refusal == Some(Refusal::UnknownKey)
-            && let Some(fresh) = self.keys.refresh().await
-        {
-            return self.authorizer.viewer_request(req, fresh.as_ref(), now);
+    fn with_cors(&self, mut resp: Response<Body>, origin: Option<&str>) -> Response<Body> {
+        for (name, value) in self.cors.response_headers(origin) {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                resp.headers_mut().append(name, v);
+            }
         }
-        d
+        resp
     }
 
-    /// The native POST: signed at origin-request, then sent to HealthImaging.
-    async fn native_post(&self, req: cloudfront::Request) -> Response<Body> {
+    /// The viewer-request function, with the key fetches it asks for.
+    async fn viewer_request(&self, req: cloudfront::Request) -> RequestResult {
+        let mut viewer = self.viewer.lock().await;
+        loop {
+            match viewer.handle_request(req.clone(), LOCAL_DISTRIBUTION, unix_now()) {
+                Step::FetchKeys(url) => self.fetch_keys(&mut viewer, &url).await,
+                Step::Done { result, log } => {
+                    if let Some(line) = log {
+                        tracing::debug!(target: "edge", "{}", serde_json::to_string(&line).unwrap_or_default());
+                    }
+                    return *result;
+                }
+            }
+        }
+    }
+
+    /// The origin phase: through the origin-request function where the behavior has one.
+    async fn origin(&self, parts: &Parts, forwarded: cloudfront::Request) -> Response<Body> {
+        if !edge::behaviors::for_path(parts.uri.path()).signer {
+            return self.translator.handle(parts).await;
+        }
         let Some(native) = &self.native else {
-            return plain(StatusCode::NOT_IMPLEMENTED, "no native origin configured\n");
+            return translator::error_response(&EdgeError::NotImplemented(
+                "the native getImageFrame path without credentials",
+            ));
         };
         let creds = match native.credentials.provide_credentials().await {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "no AWS credentials for signing");
-                return plain(StatusCode::BAD_GATEWAY, "the edge has no AWS credentials\n");
+                return translator::error_response(&EdgeError::Misconfigured(
+                    "the edge has no AWS credentials",
+                ));
             }
         };
-        // As CloudFront: the origin-request function gets a request ID, and the same value
-        // is sent as `X-Amz-Cf-Id` after the function has run.
+        let mut req = forwarded;
+        req.origin = Some(healthimaging_origin());
+        // As CloudFront: the function gets a request ID, and the same value is sent as
+        // `X-Amz-Cf-Id` once the function has run.
         let request_id = request_id();
-        let signed = match edge::signer::origin_request(
-            &native.signer,
+        let signed = match native.function.handle_request(
             req,
             Some(&request_id),
             &creds,
             SystemTime::now(),
         ) {
-            RequestResult::Respond(r) => return from_cloudfront(r),
-            RequestResult::Forward(r) => r,
-        };
-        let body = signed
-            .body
-            .as_ref()
-            .and_then(|b| match b.encoding.as_str() {
-                "base64" => base64::engine::general_purpose::STANDARD
-                    .decode(&b.data)
-                    .ok(),
-                _ => Some(b.data.clone().into_bytes()),
-            })
-            .unwrap_or_default();
-        let url = format!(
-            "{}://{}{}",
-            native.signer.protocol,
-            native.signer.authority(),
-            signed.uri
-        );
-        let mut out = native
-            .client
-            .post(url)
-            .body(body)
-            .header(edge::signer::CLOUDFRONT_ID_HEADER, &request_id);
-        for (name, entries) in &signed.headers {
-            if matches!(
-                name.as_str(),
-                "content-length" | "transfer-encoding" | "connection" | "x-amz-cf-id"
-            ) {
-                continue;
-            }
-            for e in entries {
-                out = out.header(name, &e.value);
-            }
-        }
-        match out.send().await {
-            Ok(r) => {
-                let mut resp = Response::builder().status(r.status().as_u16());
-                for name in [
-                    header::CONTENT_TYPE,
-                    HeaderName::from_static("x-amzn-errortype"),
-                ] {
-                    if let Some(v) = r.headers().get(&name) {
-                        resp = resp.header(name, v);
-                    }
+            Step::Done { result, log } => {
+                if let Some(line) = log {
+                    tracing::debug!(target: "edge", "{}", serde_json::to_string(&line).unwrap_or_default());
                 }
-                resp.header(header::CACHE_CONTROL, "no-store")
-                    .body(Body::from_stream(r.bytes_stream()))
-                    .unwrap_or_else(|_| plain(StatusCode::BAD_GATEWAY, "bad upstream answer\n"))
+                match *result {
+                    RequestResult::Respond(r) => return from_cloudfront(r),
+                    RequestResult::Forward(r) => *r,
+                }
             }
-            Err(e) if e.is_timeout() => plain(
-                StatusCode::GATEWAY_TIMEOUT,
-                "HealthImaging did not answer in time\n",
-            ),
-            Err(_) => plain(StatusCode::BAD_GATEWAY, "HealthImaging is unreachable\n"),
+            Step::FetchKeys(_) => {
+                return translator::error_response(&EdgeError::Misconfigured(
+                    "the origin-request function asked for keys",
+                ));
+            }
+        };
+        let Some(target) = signed.origin.as_ref().and_then(|o| o.custom.as_ref()) else {
+            return translator::error_response(&EdgeError::Misconfigured(
+                "the signer named no origin",
+            ));
+        };
+        let url = format!(
+            "{}://{}{}{}",
+            target.protocol,
+            authority(target),
+            signed.uri,
+            if signed.querystring.is_empty() {
+                String::new()
+            } else {
+                format!("?{}", signed.querystring)
+            }
+        );
+        if url.starts_with(LOCAL_TRANSLATOR_URL) {
+            return self.signed_to_translator(native, &creds, &signed, &request_id).await;
         }
+        send_signed(native, url, &signed, &request_id).await
+    }
+
+    /// The native GET as the translator's Function URL receives it: the `lambda` signature
+    /// must hold (AWS_IAM auth), then the translator answers.
+    async fn signed_to_translator(
+        &self,
+        native: &NativeOrigin,
+        creds: &aws_credential_types::Credentials,
+        signed: &cloudfront::Request,
+        request_id: &str,
+    ) -> Response<Body> {
+        let mut headers = to_header_map(&signed.headers);
+        if let Ok(v) = HeaderValue::from_str(request_id) {
+            headers.insert(HeaderName::from_static("x-amz-cf-id"), v);
+        }
+        let verifier = healthimaging::emulator::Verifier {
+            credentials: vec![healthimaging::emulator::Credentials {
+                access_key_id: creds.access_key_id().to_owned(),
+                secret_access_key: creds.secret_access_key().to_owned(),
+                session_token: creds.session_token().map(str::to_owned),
+            }],
+            region: native.region.clone(),
+            service: LAMBDA_SERVICE.into(),
+            max_skew: Duration::from_secs(300),
+        };
+        let check = healthimaging::emulator::sigv4::SignedRequest {
+            method: &signed.method,
+            raw_path: &signed.uri,
+            raw_query: (!signed.querystring.is_empty()).then_some(signed.querystring.as_str()),
+            headers: &headers,
+            body: &[],
+        };
+        if let Err(e) = verifier.verify(&check, SystemTime::now()) {
+            tracing::warn!(error = %e, "the translator refused the signer's request");
+            return translator::error_response(&EdgeError::Misconfigured(
+                "the translator refused the signer's signature",
+            ));
+        }
+        let pq = if signed.querystring.is_empty() {
+            signed.uri.clone()
+        } else {
+            format!("{}?{}", signed.uri, signed.querystring)
+        };
+        let mut req = Request::builder().method(signed.method.as_str());
+        if let Ok(uri) = pq.parse::<http::Uri>() {
+            req = req.uri(uri);
+        }
+        let Ok(req) = req.body(()) else {
+            return translator::error_response(&EdgeError::BadRequest(
+                "the request cannot be forwarded".into(),
+            ));
+        };
+        let (mut parts, ()) = req.into_parts();
+        parts.headers = headers;
+        self.translator.handle(&parts).await
+    }
+}
+
+/// The healthimaging origin as the distribution configures it, with the translator's URL
+/// in the custom header the signer reads for the native GET.
+fn healthimaging_origin() -> Origin {
+    let mut custom_headers = cloudfront::Headers::new();
+    cloudfront::set_header(&mut custom_headers, TRANSLATOR_URL_HEADER, LOCAL_TRANSLATOR_URL);
+    Origin {
+        custom: Some(CustomOrigin {
+            custom_headers,
+            domain_name: String::new(),
+            keepalive_timeout: 5,
+            path: String::new(),
+            port: 443,
+            protocol: "https".into(),
+            read_timeout: 30,
+            response_completion_timeout: None,
+            ssl_protocols: vec!["TLSv1.2".into()],
+            extra: Default::default(),
+        }),
+        s3: None,
+    }
+}
+
+fn authority(o: &CustomOrigin) -> String {
+    match (o.protocol.as_str(), o.port) {
+        ("https", 443) | ("http", 80) => o.domain_name.clone(),
+        _ => format!("{}:{}", o.domain_name, o.port),
+    }
+}
+
+fn to_header_map(headers: &cloudfront::Headers) -> http::HeaderMap {
+    let mut out = http::HeaderMap::new();
+    for (name, entries) in headers {
+        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        for e in entries {
+            if let Ok(v) = HeaderValue::from_str(&e.value) {
+                out.append(name.clone(), v);
+            }
+        }
+    }
+    out
+}
+
+/// The signed native POST, sent to HealthImaging with CloudFront's `X-Amz-Cf-Id`. A
+/// successful answer keeps its bytes and content type; a refusal is answered from the
+/// error table (HealthImaging's text is logged, not relayed).
+async fn send_signed(
+    native: &NativeOrigin,
+    url: String,
+    signed: &cloudfront::Request,
+    request_id: &str,
+) -> Response<Body> {
+    let body = signed
+        .body
+        .as_ref()
+        .and_then(|b| match b.encoding.as_str() {
+            "base64" => base64::engine::general_purpose::STANDARD
+                .decode(&b.data)
+                .ok(),
+            _ => Some(b.data.clone().into_bytes()),
+        })
+        .unwrap_or_default();
+    let mut out = native
+        .client
+        .post(url)
+        .body(body)
+        .header(CLOUDFRONT_ID_HEADER, request_id);
+    for (name, entries) in &signed.headers {
+        if matches!(
+            name.as_str(),
+            "content-length" | "transfer-encoding" | "connection" | "x-amz-cf-id"
+        ) {
+            continue;
+        }
+        for e in entries {
+            out = out.header(name, &e.value);
+        }
+    }
+    match out.send().await {
+        Ok(r) => {
+            let mut resp = Response::builder().status(r.status().as_u16());
+            for name in [
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-amzn-errortype"),
+            ] {
+                if let Some(v) = r.headers().get(&name) {
+                    resp = resp.header(name, v);
+                }
+            }
+            resp.header(header::CACHE_CONTROL, "no-store")
+                .body(Body::from_stream(r.bytes_stream()))
+                .unwrap_or_else(|_| {
+                    translator::error_response(&EdgeError::from(
+                        healthimaging::ClientError::InvalidResponse("bad upstream answer".into()),
+                    ))
+                })
+        }
+        Err(e) if e.is_timeout() => {
+            translator::error_response(&EdgeError::from(healthimaging::ClientError::Timeout))
+        }
+        Err(e) => translator::error_response(&EdgeError::from(
+            healthimaging::ClientError::Unreachable(e.to_string()),
+        )),
     }
 }
 
@@ -263,18 +452,6 @@ fn unix_now() -> u64 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
-}
-
-fn plain(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut r = Response::new(Body::from(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
 }
 
 /// The request as CloudFront hands it to a viewer-request function.
@@ -318,17 +495,7 @@ fn apply(parts: &mut Parts, cf: &cloudfront::Request) {
     if let Ok(uri) = pq.parse() {
         parts.uri = uri;
     }
-    let mut headers = http::HeaderMap::new();
-    for (name, entries) in &cf.headers {
-        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
-            continue;
-        };
-        for e in entries {
-            if let Ok(v) = HeaderValue::from_str(&e.value) {
-                headers.append(name.clone(), v);
-            }
-        }
-    }
+    let headers = to_header_map(&cf.headers);
     parts.headers = headers;
 }
 
@@ -350,16 +517,7 @@ fn from_cloudfront(r: cloudfront::Response) -> Response<Body> {
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
-    for (name, entries) in &r.headers {
-        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
-            continue;
-        };
-        for e in entries {
-            if let Ok(v) = HeaderValue::from_str(&e.value) {
-                resp.headers_mut().append(name.clone(), v);
-            }
-        }
-    }
+    *resp.headers_mut() = to_header_map(&r.headers);
     resp
 }
 
@@ -377,18 +535,15 @@ fn log_access(req: &Parts, resp: &Response<Body>, cache: Option<CacheStatus>, st
     );
 }
 
-/// The path and query for the access log, with any `token` value replaced.
+/// The path and query for the access log, with every `token` value replaced (names compared
+/// decoded, as the authorizer reads them, so `%74oken=` is redacted too).
 pub fn redacted_path(uri: &http::Uri) -> String {
     let path = uri.path();
     match uri.query() {
         None => path.to_owned(),
         Some(q) => {
-            let q: Vec<String> = q
-                .split('&')
-                .map(|p| match p.split_once('=') {
-                    Some(("token", _)) => "token=REDACTED".to_owned(),
-                    _ => p.to_owned(),
-                })
+            let q: Vec<&str> = dicomweb::query::raw_pairs(q)
+                .map(|(name, pair)| if name == "token" { "token=REDACTED" } else { pair })
                 .collect();
             format!("{path}?{}", q.join("&"))
         }
@@ -408,5 +563,7 @@ mod tests {
             redacted_path(&uri),
             "/datastore/x/studies?token=REDACTED&limit=1"
         );
+        let uri: http::Uri = "/d?%74oken=eyJ.secret&tok%65n=x".parse().unwrap();
+        assert_eq!(redacted_path(&uri), "/d?token=REDACTED&token=REDACTED");
     }
 }

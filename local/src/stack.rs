@@ -1,4 +1,4 @@
-//! The whole local stack in one process (DESIGN.md, "Local architecture"): the upstream (the
+//! The whole local stack in one process (docs/architecture.md, "The local stack"): the upstream (the
 //! embedded AHI emulator on its own loopback port, or real AHI), the translator and the
 //! local edge server. `dicomweb-edge serve`, the tests and the benchmark start it the same
 //! way.
@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use std::time::Duration;
 
 use anyhow::Context;
 use aws_credential_types::provider::SharedCredentialsProvider;
@@ -20,7 +19,9 @@ use healthimaging::emulator::{
 use tokio::task::JoinHandle;
 
 use crate::cache::EdgeCache;
-use crate::keys::{Keys, RemoteKeys};
+use crate::keys::Keys;
+use edge::lambda_edge::{OriginRequestFunction, ViewerRequestFunction};
+use jsonwebtoken::jwk::JwkSet;
 use crate::server::{LocalEdge, NativeOrigin};
 use edge::authorizer::{AuthConfig, AuthMode, Authorizer};
 use edge::cors::CorsPolicy;
@@ -68,8 +69,9 @@ pub struct StackOptions {
     pub auth: Auth,
     /// Datastores viewers may reach; empty: any.
     pub datastores: Vec<DatastoreId>,
-    /// Least time between two fetches of an issuer's JWKS.
-    pub jwks_cooldown: Duration,
+    /// Least time between two fetches of an issuer's JWKS for unknown `kid`s (the deployed
+    /// functions' `jwks_refetch_cooldown_seconds`, with the same default).
+    pub jwks_cooldown_seconds: u64,
 }
 
 impl StackOptions {
@@ -88,7 +90,7 @@ impl StackOptions {
             cors: CorsPolicy::default(),
             auth: Auth::None,
             datastores: Vec::new(),
-            jwks_cooldown: Duration::from_secs(60),
+            jwks_cooldown_seconds: edge::config::DEFAULT_JWKS_COOLDOWN_SECONDS,
         }
     }
 }
@@ -211,12 +213,13 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(80);
             let native = NativeOrigin {
-                signer: SignerConfig {
+                function: OriginRequestFunction::from_signer(SignerConfig {
                     region: DEFAULT_REGION.into(),
                     host: "127.0.0.1".into(),
                     protocol: "http".into(),
                     port,
-                },
+                }),
+                region: DEFAULT_REGION.into(),
                 credentials: SharedCredentialsProvider::new(aws_credentials(&creds)),
                 client: reqwest::Client::new(),
             };
@@ -239,7 +242,8 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
                 .map(|r| r.to_string())
                 .context("no AWS region: pass --region or configure one")?;
             let native = NativeOrigin {
-                signer: SignerConfig::aws(&region),
+                function: OriginRequestFunction::from_signer(SignerConfig::aws(&region)),
+                region: region.clone(),
                 credentials: conf
                     .credentials_provider()
                     .context("no AWS credentials provider")?,
@@ -265,40 +269,42 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
     translator
         .public_url
         .get_or_insert_with(|| base_url.clone());
+    let public_url = translator.public_url.clone();
     let translator = Arc::new(Translator::new(Arc::new(client), translator));
     let cache = (opts.cache_bytes > 0).then(|| EdgeCache::new(opts.cache_bytes));
-    let (mode, keys, dev_issuer) = match opts.auth {
-        Auth::None => (AuthMode::None, Keys::none(), None),
+    // The development issuer's keys are known and published here; an issuer's are fetched
+    // when the viewer-request function asks for them.
+    let (mode, keys, jwks_url, known, dev_issuer) = match opts.auth {
+        Auth::None => (AuthMode::None, Keys::none(), None, JwkSet { keys: Vec::new() }, None),
         Auth::Dev { state_dir } => {
             let issuer = tokio::task::spawn_blocking(move || DevIssuer::load_or_create(&state_dir))
                 .await
                 .context("key task failed")??;
-            let keys = Keys::Static {
-                jwks: Arc::new(issuer.jwks()),
-                publish: true,
-            };
+            let jwks = issuer.jwks();
             let mode = AuthMode::Oidc {
                 issuer: DEV_ISSUER.into(),
                 audiences: vec![DEV_AUDIENCE.into()],
             };
-            (mode, keys, Some(Arc::new(issuer)))
+            let keys = Keys::new(Some(Arc::new(jwks.clone())));
+            (mode, keys, None, jwks, Some(Arc::new(issuer)))
         }
         Auth::Issuer(mode) => {
             let url = mode.jwks_url().context("this auth mode has no issuer")?;
-            let keys = Keys::Remote(RemoteKeys::new(url, opts.jwks_cooldown).await);
-            (mode, keys, None)
+            (mode, Keys::none(), Some(url), JwkSet { keys: Vec::new() }, None)
         }
     };
     let mut auth = AuthConfig::new(mode);
     auth.cors = opts.cors;
     auth.datastores = opts.datastores;
-    let edge = Arc::new(LocalEdge::new(
-        translator,
-        cache,
+    let viewer = ViewerRequestFunction::from_parts(
         Authorizer::new(auth),
-        keys,
-        Some(native),
-    ));
+        jwks_url,
+        known,
+        opts.jwks_cooldown_seconds,
+        public_url,
+    );
+    let edge = Arc::new(LocalEdge::new(translator, cache, viewer, keys, Some(native)));
+    edge.prefetch_keys().await;
     let router = edge.clone().router();
     tasks.push(tokio::spawn(
         async move { axum::serve(listener, router).await },

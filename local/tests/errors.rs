@@ -10,6 +10,8 @@ use std::sync::Arc;
 use common::*;
 use edge::authorizer::{AuthConfig, AuthMode, Authorizer};
 use dicomweb_edge::server::LocalEdge;
+use edge::lambda_edge::ViewerRequestFunction;
+use jsonwebtoken::jwk::JwkSet;
 use dicomweb_edge::keys::Keys;
 use translator::{Translator, TranslatorConfig};
 use healthimaging::client::HealthImagingClient;
@@ -348,7 +350,13 @@ async fn unreachable_upstream_is_502() {
     let edge = Arc::new(LocalEdge::new(
         Arc::new(Translator::new(Arc::new(client), TranslatorConfig::default())),
         None,
-        Authorizer::new(AuthConfig::new(AuthMode::None)),
+        ViewerRequestFunction::from_parts(
+            Authorizer::new(AuthConfig::new(AuthMode::None)),
+            None,
+            JwkSet { keys: Vec::new() },
+            0,
+            None,
+        ),
         Keys::none(),
         None,
     ));

@@ -102,7 +102,7 @@ async fn complete_responses_for_each_stored_syntax() {
     }
 }
 
-/// What the clients in REFERENCE.md send, and what each gets for each stored syntax.
+/// What the clients in docs/clients.md send, and what each gets for each stored syntax.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accept_headers_real_clients_send() {
     let s = start_demo(|o| o.cache_bytes = 0).await;

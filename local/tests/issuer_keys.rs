@@ -1,6 +1,8 @@
-//! An OIDC issuer's keys through the local stack: fetched from
-//! `{issuer}/.well-known/jwks.json` at start, refetched when a token names a new `kid` but
-//! not more than once per cooldown, and failing closed while the issuer does not know a key.
+//! An OIDC issuer's keys through the local stack, which drives the same viewer-request state
+//! machine as the Lambda@Edge host: fetched from `{issuer}/.well-known/jwks.json` at start,
+//! refetched when a token names a new `kid` but not more than once per cooldown (whole
+//! seconds, as the deployed function counts them), and failing closed while the issuer does
+//! not know a key.
 
 mod common;
 
@@ -41,7 +43,7 @@ async fn keys_are_fetched_refetched_on_new_kid_and_rate_limited() {
             issuer: iss,
             audiences: vec!["viewer".into()],
         });
-        o.jwks_cooldown = Duration::from_millis(500);
+        o.jwks_cooldown_seconds = 2;
     })
     .await;
     assert_eq!(fetches.load(Ordering::SeqCst), 1, "fetched at start");
@@ -69,7 +71,7 @@ async fn keys_are_fetched_refetched_on_new_kid_and_rate_limited() {
 
     // A key the issuer has not published yet: once the cooldown since the start has passed,
     // one refetch; the key is still unknown, so the token is refused.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let rotated = new_key.sign(&claims).unwrap();
     assert_eq!(status(rotated.clone()).await, 401);
     assert_eq!(fetches.load(Ordering::SeqCst), 2);
@@ -82,7 +84,7 @@ async fn keys_are_fetched_refetched_on_new_kid_and_rate_limited() {
     *published.lock().unwrap() = JwkSet {
         keys: [old_key.jwks().keys, new_key.jwks().keys].concat(),
     };
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(status(rotated).await, 200);
     assert_eq!(fetches.load(Ordering::SeqCst), 3);
 }

@@ -151,7 +151,7 @@ fn signature_is_accepted_and_stable_and_covers_the_body() {
     let text = forwarded(origin_request(
         &config,
         native_post(ds, is, body.as_bytes(), "text"),
-        None,
+        Some(CF_ID),
         &creds(),
         fixed_time(),
     ));
@@ -190,7 +190,7 @@ fn anything_else_is_refused_not_forwarded() {
     assert_eq!(refused(none).0, "400");
     let mut truncated = native_post(ds, is, good.as_bytes(), "base64");
     truncated.body.as_mut().unwrap().input_truncated = true;
-    assert_eq!(refused(truncated).0, "400");
+    assert_eq!(refused(truncated).0, "413");
     for bad in [
         "not json".to_owned(),
         r#"{"imageFrameId": 5}"#.to_owned(),

@@ -114,7 +114,7 @@ fn serve_without_auth_or_cache() -> (Process, String) {
     (p, root)
 }
 
-/// REFERENCE.md: dicomweb-client needs `boundary=` in the header and, with its default
+/// docs/clients.md: dicomweb-client needs `boundary=` in the header and, with its default
 /// Accept, expects Explicit VR Little Endian. It retrieves every frame of the uncompressed
 /// demo series, one by one and as a reversed list, equal to pydicom's pixel data.
 #[test]

@@ -384,3 +384,96 @@ fn tls_and_logs_keep_secrets_out() {
     );
     assert!(!fields.contains(&"cs(Cookie)"));
 }
+
+/// The template and the behaviors table the local server keys its cache with
+/// (`edge::behaviors`) cannot drift: path patterns and their order, origins, functions,
+/// cache-key headers and query strings, gzip, TTL bounds, CORS lists and error caching.
+#[test]
+fn the_template_matches_the_behaviors_table() {
+    use edge::behaviors::{self, QueryKey};
+    let r = resources(&template());
+    let config = &r["Distribution"]["Properties"]["DistributionConfig"];
+    let mut in_template: Vec<Value> = config["CacheBehaviors"].as_array().unwrap().clone();
+    in_template.push(config["DefaultCacheBehavior"].clone());
+    assert_eq!(in_template.len(), behaviors::BEHAVIORS.len());
+    let policy_of = |b: &Value| -> Value {
+        let name = b["CachePolicyId"]["Ref"].as_str().unwrap();
+        r[name]["Properties"]["CachePolicyConfig"].clone()
+    };
+    for (t, b) in in_template.iter().zip(behaviors::BEHAVIORS) {
+        let what = format!("{:?}", b.path_pattern);
+        assert_eq!(t["PathPattern"].as_str(), b.path_pattern, "{what}");
+        assert_eq!(t["TargetOriginId"], b.origin.id(), "{what}");
+        let signer = t["LambdaFunctionAssociations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["EventType"] == "origin-request");
+        assert_eq!(signer, b.signer, "{what}");
+        let p = policy_of(t);
+        assert_eq!(
+            p["Name"],
+            json!({"Fn::Sub": format!("${{AWS::StackName}}-{}", b.cache.name)}),
+            "{what}"
+        );
+        let keys = &p["ParametersInCacheKeyAndForwardedToOrigin"];
+        let headers: Vec<&str> = keys["HeadersConfig"]["Headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap())
+            .collect();
+        assert_eq!(keys["HeadersConfig"]["HeaderBehavior"], "whitelist", "{what}");
+        assert_eq!(headers, b.cache.headers, "{what}");
+        let qs = &keys["QueryStringsConfig"];
+        let names: Vec<&str> = qs["QueryStrings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h.as_str().unwrap())
+            .collect();
+        match b.cache.query {
+            QueryKey::Only(keep) => {
+                assert_eq!(qs["QueryStringBehavior"], "whitelist", "{what}");
+                assert_eq!(names, keep, "{what}");
+            }
+            QueryKey::AllExcept(drop) => {
+                assert_eq!(qs["QueryStringBehavior"], "allExcept", "{what}");
+                assert_eq!(names, drop, "{what}");
+            }
+        }
+        assert_eq!(keys["EnableAcceptEncodingGzip"], b.cache.gzip, "{what}");
+        match b.cache.max_ttl {
+            Some(ttl) => assert_eq!(p["MaxTTL"], ttl, "{what}"),
+            None => assert!(p["MaxTTL"].get("Ref").is_some(), "{what}: MaxTTL from a parameter"),
+        }
+        assert_eq!(p["MinTTL"], 0, "{what}");
+    }
+
+    let cors = &r["ResponseHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]["CorsConfig"];
+    let items = |k: &str| -> Vec<String> {
+        cors[k]["Items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(items("AccessControlAllowHeaders"), behaviors::CORS_ALLOW_HEADERS);
+    assert_eq!(items("AccessControlAllowMethods"), behaviors::CORS_ALLOW_METHODS);
+    assert_eq!(items("AccessControlExposeHeaders"), behaviors::CORS_EXPOSE_HEADERS);
+
+    let errors: Vec<(u16, u64)> = config["CustomErrorResponses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert!(e.get("ResponsePagePath").is_none(), "no error pages: {e}");
+            (
+                e["ErrorCode"].as_u64().unwrap() as u16,
+                e["ErrorCachingMinTTL"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(errors, behaviors::ERROR_CACHING_MIN_TTL);
+}

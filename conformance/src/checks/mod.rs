@@ -23,7 +23,7 @@ mod multipart_syntax;
 mod native;
 mod negotiation;
 
-/// OHIF v3's default frame Accept (REFERENCE.md, "What real clients send").
+/// OHIF v3's default frame Accept (docs/clients.md, "What real clients send").
 pub const ANY_SYNTAX: &str =
     r#"multipart/related; type="application/octet-stream"; transfer-syntax="*""#;
 
@@ -153,7 +153,7 @@ macro_rules! check {
 
 /// Every check, in the order they run and are reported.
 pub fn all() -> Vec<Check> {
-    const FRAMES: &str = "PS3.18 §10.4 (frames resource); REFERENCE.md: DICOMweb rules for frames";
+    const FRAMES: &str = "PS3.18 §10.4 (frames resource); docs/clients.md, \"Frames on the wire\"";
     const PARTS: &str = "PS3.18 §8.7.3; RFC 2046 §5.1.1; RFC 2387";
     vec![
         check!(
@@ -167,7 +167,7 @@ pub fn all() -> Vec<Check> {
             "frames.order",
             Frames,
             "a non-sorted frame list answers parts in request order",
-            "REFERENCE.md: DICOMweb rules for frames",
+            "docs/clients.md, \"Frames on the wire\"",
             frames::order
         ),
         check!(
@@ -223,7 +223,7 @@ pub fn all() -> Vec<Check> {
             "multipart.start",
             Multipart,
             "the body begins with --boundary",
-            "REFERENCE.md: DICOMweb rules for frames (Cornerstone3D reads the first line)",
+            "docs/clients.md, \"Frames on the wire\" (Cornerstone3D reads the first line)",
             multipart_syntax::start
         ),
         check!(
@@ -244,21 +244,21 @@ pub fn all() -> Vec<Check> {
             "multipart.part-type",
             Multipart,
             "each part has Content-Type: <type>; transfer-syntax=<UID>",
-            "PS3.18 §8.7.3.5, §8.7.8.2; REFERENCE.md (Cornerstone3D matches `Content-Type:` exactly)",
+            "PS3.18 §8.7.3.5, §8.7.8.2; docs/clients.md (Cornerstone3D matches `Content-Type:` exactly)",
             multipart_syntax::part_type
         ),
         check!(
             "multipart.part-location",
             Multipart,
             "each part has a Content-Location",
-            "REFERENCE.md: DICOMweb rules for frames",
+            "docs/clients.md, \"Frames on the wire\"",
             multipart_syntax::part_location
         ),
         check!(
             "negotiation.quoted",
             Negotiation,
             "OHIF's default Accept (quoted parameters)",
-            "PS3.18 §8.7.3.5; REFERENCE.md: What real clients send",
+            "PS3.18 §8.7.3.5; docs/clients.md, \"What real clients send\"",
             negotiation::quoted
         ),
         check!(
@@ -300,21 +300,21 @@ pub fn all() -> Vec<Check> {
             "negotiation.accept-list",
             Negotiation,
             "a comma-joined Accept list selects the multipart entry",
-            "PS3.18 §8.7.5; REFERENCE.md (older OHIF builds)",
+            "PS3.18 §8.7.5; docs/clients.md (older OHIF builds)",
             negotiation::accept_list
         ),
         check!(
             "negotiation.ohif-requested-syntax",
             Negotiation,
             "OHIF's duplicate transfer-syntax parameter takes the first",
-            "REFERENCE.md: What real clients send (requestTransferSyntaxUID)",
+            "docs/clients.md, \"What real clients send\" (requestTransferSyntaxUID)",
             negotiation::ohif_requested
         ),
         check!(
             "negotiation.dicomweb-client",
             Negotiation,
             "dicomweb-client's Accept answers Explicit VR LE or 406",
-            "PS3.18 §8.7.3 (default syntax); REFERENCE.md",
+            "PS3.18 §8.7.3 (default syntax); docs/clients.md",
             negotiation::dicomweb_client
         ),
         check!(
@@ -356,21 +356,21 @@ pub fn all() -> Vec<Check> {
             "errors.cors",
             Errors,
             "error answers carry CORS headers",
-            "REFERENCE.md: What real clients send (CORS)",
+            "docs/clients.md, \"What real clients send\" (CORS)",
             errors::cors
         ),
         check!(
             "cors.preflight",
             Cors,
             "a preflight from an allowed origin allows Authorization and Accept",
-            "Fetch Standard §3.2 (CORS protocol); REFERENCE.md",
+            "Fetch Standard §3.2 (CORS protocol); docs/clients.md",
             cors::preflight
         ),
         check!(
             "cors.expose",
             Cors,
             "frame answers expose Content-Length, Content-Range and ETag",
-            "Fetch Standard §3.2.3; REFERENCE.md (Cornerstone3D reads Content-Range)",
+            "Fetch Standard §3.2.3; docs/clients.md (Cornerstone3D reads Content-Range)",
             cors::expose
         ),
         check!(
@@ -405,14 +405,14 @@ pub fn all() -> Vec<Check> {
             "caching.etag",
             Caching,
             "frame answers carry an ETag",
-            "RFC 9110 §8.8.3; DESIGN.md: caching rules",
+            "RFC 9110 §8.8.3; docs/architecture.md, \"Caching\"",
             caching::etag
         ),
         check!(
             "caching.cache-control",
             Caching,
             "frame answers are publicly cacheable",
-            "RFC 9111 §5.2.2; DESIGN.md: caching rules (frames are immutable)",
+            "RFC 9111 §5.2.2; docs/architecture.md, \"Caching\" (frames are immutable)",
             caching::cache_control
         ),
         check!(
@@ -426,14 +426,14 @@ pub fn all() -> Vec<Check> {
             "native.post",
             Native,
             "POST …/getImageFrame answers the DICOMweb frame's bytes",
-            "AWS HealthImaging API: GetImageFrame; DESIGN.md: URL space",
+            "AWS HealthImaging API: GetImageFrame; docs/architecture.md, \"URL space\"",
             native::post
         ),
         check!(
             "native.get",
             Native,
             "GET …/getImageFrame?imageFrameId= answers the same bytes",
-            "DESIGN.md: URL space (native, cacheable)",
+            "docs/architecture.md, \"URL space\" (native, cacheable)",
             native::get
         ),
         check!(

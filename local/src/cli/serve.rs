@@ -83,7 +83,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         auth,
         datastores: args.datastore.clone(),
-        jwks_cooldown: Duration::from_secs(60),
+        jwks_cooldown_seconds: edge::config::DEFAULT_JWKS_COOLDOWN_SECONDS,
     };
     let running = stack::start(options).await?;
     // Scripts read these lines; a closed stdout must not stop the server.
