@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# Compiles the Lambda@Edge module (`edge-wasm`: the edge cores, i.e. `edge` without its
-# `local` feature, so no tokio and no sockets) for wasm32-unknown-unknown and prints its
-# path. Use `cargo xtask wasm`, which runs this and then trims and checks the module.
+# Compiles the Lambda@Edge module (`edge-wasm`: the edge cores of the `edge` crate, no tokio
+# runtime and no sockets) for wasm32-unknown-unknown and prints its path. Use `cargo xtask wasm`, which runs this and then trims and checks the module.
 # Uses a rustup wasm32 target where one is installed; otherwise installs Debian's Rust
 # toolchain with its standard-library source and builds std for wasm32 with it
-# (docs/clients.md). Extra arguments go to cargo (e.g. `--message-format json`).
+# (README, "Tests"). Extra arguments go to cargo (e.g. `--message-format json`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -386,14 +386,22 @@ mod tests {
         stored: &str,
         single: bool,
     ) -> Result<Rendition, NegotiationError> {
-        let forms = if single { Forms::BOTH } else { Forms::MULTIPART };
+        let forms = if single {
+            Forms::BOTH
+        } else {
+            Forms::MULTIPART
+        };
         negotiate(accept, &[Offer::stored(&stored.parse().unwrap())], forms)
     }
 
     fn ok(accept: Option<&str>, stored: &str, single: bool) -> (bool, &'static str, String) {
         let r = negotiate_frames(accept, stored, single)
             .unwrap_or_else(|e| panic!("{accept:?} / {stored}: {e}"));
-        (r.multipart, r.media_type, r.transfer_syntax.unwrap().to_string())
+        (
+            r.multipart,
+            r.media_type,
+            r.transfer_syntax.unwrap().to_string(),
+        )
     }
 
     fn refused(accept: &str, stored: &str) -> NegotiationError {
@@ -602,7 +610,10 @@ mod tests {
         let m = Forms::MULTIPART;
         // OHIF's default: as stored.
         assert_eq!(
-            pick(r#"multipart/related; type="application/octet-stream"; transfer-syntax="*""#, m),
+            pick(
+                r#"multipart/related; type="application/octet-stream"; transfer-syntax="*""#,
+                m
+            ),
             (true, HTJ2K.into())
         );
         // dicomweb-client's default (no syntax): octet-stream's default, Explicit VR LE.
@@ -613,13 +624,18 @@ mod tests {
         // OHIF's requestTransferSyntaxUID form names the syntax under octet-stream.
         assert_eq!(
             pick(
-                &format!(r#"multipart/related; type="application/octet-stream"; transfer-syntax="{ELE}"; transfer-syntax="*""#),
+                &format!(
+                    r#"multipart/related; type="application/octet-stream"; transfer-syntax="{ELE}"; transfer-syntax="*""#
+                ),
                 m
             ),
             (true, ELE.into())
         );
         // Cornerstone's HTJ2K request.
-        assert_eq!(pick("multipart/related; type=image/jphc", m), (true, HTJ2K.into()));
+        assert_eq!(
+            pick("multipart/related; type=image/jphc", m),
+            (true, HTJ2K.into())
+        );
         // No Accept, */*: the server's first offer.
         assert_eq!(pick("*/*", m), (true, HTJ2K.into()));
         let r = negotiate(None, &two_offers(), m).unwrap();
@@ -632,30 +648,47 @@ mod tests {
         // The higher q wins even when the lower one is listed first.
         assert_eq!(
             pick(
-                &format!("multipart/related; type=image/jphc; q=0.3, multipart/related; type=application/octet-stream; transfer-syntax={ELE}; q=0.8"),
+                &format!(
+                    "multipart/related; type=image/jphc; q=0.3, multipart/related; type=application/octet-stream; transfer-syntax={ELE}; q=0.8"
+                ),
                 m
             ),
             (true, ELE.into())
         );
         assert_eq!(
             pick(
-                &format!("multipart/related; type=image/jphc; q=0.9, multipart/related; type=application/octet-stream; transfer-syntax={ELE}; q=0.8"),
+                &format!(
+                    "multipart/related; type=image/jphc; q=0.9, multipart/related; type=application/octet-stream; transfer-syntax={ELE}; q=0.8"
+                ),
                 m
             ),
             (true, HTJ2K.into())
         );
         // At equal q, an exact syntax beats a wildcard range.
         assert_eq!(
-            pick(&format!("*/*, multipart/related; type=application/octet-stream; transfer-syntax={ELE}"), m),
+            pick(
+                &format!(
+                    "*/*, multipart/related; type=application/octet-stream; transfer-syntax={ELE}"
+                ),
+                m
+            ),
             (true, ELE.into())
         );
         // q=0 refuses one offer; the other is still chosen.
         assert_eq!(
-            pick(&format!("multipart/related; type=image/jphc; q=0, multipart/related; type=application/octet-stream; transfer-syntax={ELE}; q=0.1"), m),
+            pick(
+                &format!(
+                    "multipart/related; type=image/jphc; q=0, multipart/related; type=application/octet-stream; transfer-syntax={ELE}; q=0.1"
+                ),
+                m
+            ),
             (true, ELE.into())
         );
         // Single-part only for one item, and only when asked for.
-        assert_eq!(pick("application/octet-stream", Forms::BOTH), (false, ELE.into()));
+        assert_eq!(
+            pick("application/octet-stream", Forms::BOTH),
+            (false, ELE.into())
+        );
         assert_eq!(pick("image/jphc", Forms::BOTH), (false, HTJ2K.into()));
         let NegotiationError::NotAcceptable { available } =
             negotiate(Some("image/jpeg"), &two_offers(), m).unwrap_err()
@@ -664,24 +697,55 @@ mod tests {
         };
         assert_eq!(
             available,
-            format!("multipart/related; type=\"image/jphc\"; transfer-syntax={HTJ2K}, multipart/related; type=\"application/octet-stream\"; transfer-syntax={ELE}")
+            format!(
+                "multipart/related; type=\"image/jphc\"; transfer-syntax={HTJ2K}, multipart/related; type=\"application/octet-stream\"; transfer-syntax={ELE}"
+            )
         );
     }
 
     #[test]
     fn non_pixel_resources() {
-        let json = [Offer::media("application/dicom+json"), Offer::media("application/json")];
+        let json = [
+            Offer::media("application/dicom+json"),
+            Offer::media("application/json"),
+        ];
         let f = Forms::SINGLE;
-        for a in ["application/dicom+json", "application/json, text/plain;q=0.5", "application/*", "*/*"] {
+        for a in [
+            "application/dicom+json",
+            "application/json, text/plain;q=0.5",
+            "application/*",
+            "*/*",
+        ] {
             assert!(negotiate(Some(a), &json, f).is_ok(), "{a}");
         }
-        for a in ["text/html", "multipart/related; type=application/dicom+json", "application/dicom+json; q=0"] {
-            assert!(matches!(negotiate(Some(a), &json, f), Err(NegotiationError::NotAcceptable { .. })), "{a}");
+        for a in [
+            "text/html",
+            "multipart/related; type=application/dicom+json",
+            "application/dicom+json; q=0",
+        ] {
+            assert!(
+                matches!(
+                    negotiate(Some(a), &json, f),
+                    Err(NegotiationError::NotAcceptable { .. })
+                ),
+                "{a}"
+            );
         }
         let bulk = [Offer::media(OCTET_STREAM)];
-        for a in ["multipart/related", "multipart/related; type=application/octet-stream; transfer-syntax=*", "*/*"] {
+        for a in [
+            "multipart/related",
+            "multipart/related; type=application/octet-stream; transfer-syntax=*",
+            "*/*",
+        ] {
             assert!(negotiate(Some(a), &bulk, Forms::MULTIPART).is_ok(), "{a}");
         }
-        assert!(negotiate(Some("multipart/related; type=image/jpeg"), &bulk, Forms::MULTIPART).is_err());
+        assert!(
+            negotiate(
+                Some("multipart/related; type=image/jpeg"),
+                &bulk,
+                Forms::MULTIPART
+            )
+            .is_err()
+        );
     }
 }

@@ -454,6 +454,10 @@ impl Authorizer {
 
     /// 401 with a challenge (RFC 6750 §3): `error="invalid_token"` when a token was sent.
     fn unauthorized(&self, refusal: Refusal, sent: bool, origin: &Option<String>) -> Decision {
-        self.refuse(EdgeError::Unauthorized { token_sent: sent }, refusal, origin)
+        self.refuse(
+            EdgeError::Unauthorized { token_sent: sent },
+            refusal,
+            origin,
+        )
     }
 }

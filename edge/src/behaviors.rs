@@ -123,7 +123,8 @@ pub const CORS_ALLOW_HEADERS: &[&str] = &[
     "If-None-Match",
 ];
 pub const CORS_ALLOW_METHODS: &[&str] = &["GET", "HEAD", "POST", "OPTIONS"];
-pub const CORS_EXPOSE_HEADERS: &[&str] = &["Content-Length", "Content-Range", "ETag", "Content-Type"];
+pub const CORS_EXPOSE_HEADERS: &[&str] =
+    &["Content-Length", "Content-Range", "ETag", "Content-Type"];
 
 /// The distribution's error caching (`CustomErrorResponses`: status → Error Caching Minimum
 /// TTL). CloudFront caches 400, 403, 404, 405, 414, 416, 500, 501, 502, 503 and 504 answers
@@ -147,7 +148,10 @@ pub const ERROR_CACHING_MIN_TTL: &[(u16, u64)] = &[
 pub fn for_path(path: &str) -> &'static Behavior {
     BEHAVIORS
         .iter()
-        .find(|b| b.path_pattern.is_none_or(|p| glob(p.as_bytes(), path.as_bytes())))
+        .find(|b| {
+            b.path_pattern
+                .is_none_or(|p| glob(p.as_bytes(), path.as_bytes()))
+        })
         .unwrap_or(&BEHAVIORS[BEHAVIORS.len() - 1])
 }
 
@@ -182,7 +186,11 @@ impl CachePolicy {
 /// where the policy counts it.
 pub fn cache_key(path: &str, raw_query: &str, accept: &str, gzip: bool) -> String {
     let policy = for_path(path).cache;
-    let encoding = if policy.gzip && gzip { "gzip" } else { "identity" };
+    let encoding = if policy.gzip && gzip {
+        "gzip"
+    } else {
+        "identity"
+    };
     format!(
         "{path}?{}\n{}\n{encoding}",
         policy.query_key(raw_query),
@@ -200,7 +208,8 @@ mod tests {
     fn paths_pick_behaviors_as_cloudfront_does() {
         let frames = format!("/datastore/{DS}/studies/1.2/series/1.3/instances/1.4/frames/1,2");
         assert_eq!(for_path(&frames).cache, FRAMES);
-        let bulk = format!("/datastore/{DS}/studies/1.2/series/1.3/instances/1.4/bulkdata/7FE00010");
+        let bulk =
+            format!("/datastore/{DS}/studies/1.2/series/1.3/instances/1.4/bulkdata/7FE00010");
         assert_eq!(for_path(&bulk).cache, FRAMES);
         let native = format!("/datastore/{DS}/imageSet/{DS}/getImageFrame");
         assert!(for_path(&native).signer);
@@ -216,7 +225,10 @@ mod tests {
         let frames = format!("/datastore/{DS}/studies/1.2/series/1.3/instances/1.4/frames/1");
         // Frames: only the three parameters that change the answer, in request order.
         let k = cache_key(&frames, "x=1&imageSetId=a&accept=b&y=2", "", true);
-        assert!(k.starts_with(&format!("{frames}?imageSetId=a&accept=b\n")), "{k}");
+        assert!(
+            k.starts_with(&format!("{frames}?imageSetId=a&accept=b\n")),
+            "{k}"
+        );
         assert!(k.ends_with("identity"), "frames do not key on gzip: {k}");
         assert_ne!(
             cache_key(&frames, "imageSetId=a&imageSetId=b", "", false),
@@ -228,8 +240,18 @@ mod tests {
         assert_eq!(k, format!("{search}?PatientID=1&limit=2\n\ngzip"));
         // Equivalent Accept values share a key.
         assert_eq!(
-            cache_key(&frames, "", r#"multipart/related; type="application/octet-stream""#, false),
-            cache_key(&frames, "", "multipart/related;type=application/octet-stream", false)
+            cache_key(
+                &frames,
+                "",
+                r#"multipart/related; type="application/octet-stream""#,
+                false
+            ),
+            cache_key(
+                &frames,
+                "",
+                "multipart/related;type=application/octet-stream",
+                false
+            )
         );
     }
 
@@ -246,7 +268,9 @@ mod tests {
             EdgeError::Route(RouteError::MethodNotAllowed { allow: "GET" }),
             EdgeError::BadRequest(String::new()),
             EdgeError::PayloadTooLarge,
-            EdgeError::NotAcceptable { available: String::new() },
+            EdgeError::NotAcceptable {
+                available: String::new(),
+            },
             EdgeError::Unauthorized { token_sent: true },
             EdgeError::ForbiddenDatastore,
             EdgeError::NotImplemented(""),

@@ -94,9 +94,7 @@ impl From<NegotiationError> for EdgeError {
     fn from(e: NegotiationError) -> Self {
         match e {
             NegotiationError::Malformed(m) => EdgeError::MalformedAccept(m),
-            NegotiationError::NotAcceptable { available } => {
-                EdgeError::NotAcceptable { available }
-            }
+            NegotiationError::NotAcceptable { available } => EdgeError::NotAcceptable { available },
         }
     }
 }
@@ -196,7 +194,9 @@ fn upstream(e: &ClientError) -> (u16, String) {
         ClientError::Service(err) => match err.kind {
             ErrorKind::ResourceNotFound => (404, "HealthImaging has no such resource"),
             ErrorKind::Validation => (400, "HealthImaging rejected the request"),
-            ErrorKind::AccessDenied => (403, "HealthImaging denied the edge access to this resource"),
+            ErrorKind::AccessDenied => {
+                (403, "HealthImaging denied the edge access to this resource")
+            }
             ErrorKind::Throttling | ErrorKind::ServiceQuotaExceeded => {
                 (503, "HealthImaging is throttling requests; retry shortly")
             }
@@ -207,7 +207,9 @@ fn upstream(e: &ClientError) -> (u16, String) {
             ErrorKind::MissingAuthenticationToken
             | ErrorKind::InvalidSignature
             | ErrorKind::UnrecognizedClient
-            | ErrorKind::IncompleteSignature => (502, "HealthImaging rejected the edge's credentials"),
+            | ErrorKind::IncompleteSignature => {
+                (502, "HealthImaging rejected the edge's credentials")
+            }
             ErrorKind::InternalServer | ErrorKind::UnknownOperation => {
                 (502, "HealthImaging failed")
             }
@@ -276,8 +278,11 @@ mod tests {
         assert_eq!((a.status, a.header("allow")), (405, Some("GET, HEAD")));
         let a = EdgeError::NotFound("study 1.2 not found".into()).answer();
         assert_eq!(a.header("Cache-Control"), Some("public, max-age=5"));
-        let a = EdgeError::from(ClientError::Service(AhiError::new(ErrorKind::Throttling, "")))
-            .answer();
+        let a = EdgeError::from(ClientError::Service(AhiError::new(
+            ErrorKind::Throttling,
+            "",
+        )))
+        .answer();
         assert_eq!(a.header("Retry-After"), Some("1"));
         assert_eq!(a.header("Cache-Control"), Some("no-store"));
     }
@@ -287,7 +292,11 @@ mod tests {
         let a = EdgeError::Unauthorized { token_sent: true }.answer();
         assert_eq!(
             (a.status, a.header("www-authenticate"), a.body.as_str()),
-            (401, Some("Bearer error=\"invalid_token\""), "unauthorized\n")
+            (
+                401,
+                Some("Bearer error=\"invalid_token\""),
+                "unauthorized\n"
+            )
         );
         let a = EdgeError::Unauthorized { token_sent: false }.answer();
         assert_eq!(a.header("WWW-Authenticate"), Some("Bearer"));

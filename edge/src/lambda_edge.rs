@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::authorizer::{AuthMode, Authorizer, Refusal};
 use crate::cloudfront::{Config as EventConfig, Event, Request, RequestResult};
-use crate::errors::EdgeError;
 use crate::config::{ConfigError, DeployConfig};
+use crate::errors::EdgeError;
 use crate::signer::{self, SignerConfig};
 
 /// The header the viewer-request function sets to the URL viewers use

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
 use base64::Engine;
+use dicomweb_edge::dev_issuer::{DEV_AUDIENCE, DEV_ISSUER, DevIssuer};
 use edge::authorizer::{AuthConfig, AuthMode, Authorizer};
 use edge::cloudfront::{HeaderEntry, Request, RequestBody};
-use dicomweb_edge::dev_issuer::{DEV_AUDIENCE, DEV_ISSUER, DevIssuer};
 use edge::signer::{SignerConfig, origin_request};
 
 const NOW: u64 = 1_800_000_000;

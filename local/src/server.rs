@@ -152,7 +152,10 @@ impl LocalEdge {
         };
 
         // viewer-request
-        let forwarded = match self.viewer_request(to_cloudfront(&parts, body.as_deref())).await {
+        let forwarded = match self
+            .viewer_request(to_cloudfront(&parts, body.as_deref()))
+            .await
+        {
             RequestResult::Respond(r) => {
                 let r = from_cloudfront(r);
                 log_access(&parts, &r, None, started);
@@ -164,7 +167,10 @@ impl LocalEdge {
 
         // cache lookup, then origin-request and origin on a miss
         let cacheable = parts.method == http::Method::GET || parts.method == http::Method::HEAD;
-        let (resp, cache_status) = match (&self.cache, cacheable.then(|| EdgeCache::key(&parts)).flatten()) {
+        let (resp, cache_status) = match (
+            &self.cache,
+            cacheable.then(|| EdgeCache::key(&parts)).flatten(),
+        ) {
             (Some(cache), Some(key)) => match cache.lookup(&key, &parts) {
                 Some(hit) => (hit, Some(CacheStatus::Hit)),
                 None => {
@@ -194,8 +200,8 @@ impl LocalEdge {
         resp
     }
 
-    /// The viewer-request function, with the key fetches it asks for.
-    async fn viewer_request(&self, req: cloudfront::Request) -> RequestResult {
+    /// The viewer-request phase: the function, with the key fetches it asks for.
+    pub async fn viewer_request(&self, req: cloudfront::Request) -> RequestResult {
         let mut viewer = self.viewer.lock().await;
         loop {
             match viewer.handle_request(req.clone(), LOCAL_DISTRIBUTION, unix_now()) {
@@ -220,40 +226,13 @@ impl LocalEdge {
                 "the native getImageFrame path without credentials",
             ));
         };
-        let creds = match native.credentials.provide_credentials().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "no AWS credentials for signing");
-                return translator::error_response(&EdgeError::Misconfigured(
-                    "the edge has no AWS credentials",
-                ));
-            }
-        };
-        let mut req = forwarded;
-        req.origin = Some(healthimaging_origin());
         // As CloudFront: the function gets a request ID, and the same value is sent as
         // `X-Amz-Cf-Id` once the function has run.
         let request_id = request_id();
-        let signed = match native.function.handle_request(
-            req,
-            Some(&request_id),
-            &creds,
-            SystemTime::now(),
-        ) {
-            Step::Done { result, log } => {
-                if let Some(line) = log {
-                    tracing::debug!(target: "edge", "{}", serde_json::to_string(&line).unwrap_or_default());
-                }
-                match *result {
-                    RequestResult::Respond(r) => return from_cloudfront(r),
-                    RequestResult::Forward(r) => *r,
-                }
-            }
-            Step::FetchKeys(_) => {
-                return translator::error_response(&EdgeError::Misconfigured(
-                    "the origin-request function asked for keys",
-                ));
-            }
+        let (signed, creds) = match self.origin_request(forwarded, &request_id).await {
+            Ok((RequestResult::Forward(r), creds)) => (*r, creds),
+            Ok((RequestResult::Respond(r), _)) => return from_cloudfront(r),
+            Err(e) => return translator::error_response(&e),
         };
         let Some(target) = signed.origin.as_ref().and_then(|o| o.custom.as_ref()) else {
             return translator::error_response(&EdgeError::Misconfigured(
@@ -272,9 +251,47 @@ impl LocalEdge {
             }
         );
         if url.starts_with(LOCAL_TRANSLATOR_URL) {
-            return self.signed_to_translator(native, &creds, &signed, &request_id).await;
+            return self
+                .signed_to_translator(native, &creds, &signed, &request_id)
+                .await;
         }
         send_signed(native, url, &signed, &request_id).await
+    }
+
+    /// The origin-request phase of the native path: the function, with the edge's
+    /// credentials and the origin the distribution configures, for the CloudFront request ID
+    /// `request_id`. Also the credentials it signed with.
+    pub async fn origin_request(
+        &self,
+        mut req: cloudfront::Request,
+        request_id: &str,
+    ) -> Result<(RequestResult, aws_credential_types::Credentials), EdgeError> {
+        let native = self.native.as_ref().ok_or(EdgeError::NotImplemented(
+            "the native getImageFrame path without credentials",
+        ))?;
+        let creds = native
+            .credentials
+            .provide_credentials()
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "no AWS credentials for signing");
+                EdgeError::Misconfigured("the edge has no AWS credentials")
+            })?;
+        req.origin = Some(healthimaging_origin());
+        match native
+            .function
+            .handle_request(req, Some(request_id), &creds, SystemTime::now())
+        {
+            Step::Done { result, log } => {
+                if let Some(line) = log {
+                    tracing::debug!(target: "edge", "{}", serde_json::to_string(&line).unwrap_or_default());
+                }
+                Ok((*result, creds))
+            }
+            Step::FetchKeys(_) => Err(EdgeError::Misconfigured(
+                "the origin-request function asked for keys",
+            )),
+        }
     }
 
     /// The native GET as the translator's Function URL receives it: the `lambda` signature
@@ -337,7 +354,11 @@ impl LocalEdge {
 /// in the custom header the signer reads for the native GET.
 fn healthimaging_origin() -> Origin {
     let mut custom_headers = cloudfront::Headers::new();
-    cloudfront::set_header(&mut custom_headers, TRANSLATOR_URL_HEADER, LOCAL_TRANSLATOR_URL);
+    cloudfront::set_header(
+        &mut custom_headers,
+        TRANSLATOR_URL_HEADER,
+        LOCAL_TRANSLATOR_URL,
+    );
     Origin {
         custom: Some(CustomOrigin {
             custom_headers,
@@ -543,7 +564,13 @@ pub fn redacted_path(uri: &http::Uri) -> String {
         None => path.to_owned(),
         Some(q) => {
             let q: Vec<&str> = dicomweb::query::raw_pairs(q)
-                .map(|(name, pair)| if name == "token" { "token=REDACTED" } else { pair })
+                .map(|(name, pair)| {
+                    if name == "token" {
+                        "token=REDACTED"
+                    } else {
+                        pair
+                    }
+                })
                 .collect();
             format!("{path}?{}", q.join("&"))
         }

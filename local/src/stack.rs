@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-
 use anyhow::Context;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use healthimaging::DatastoreId;
@@ -19,14 +18,14 @@ use healthimaging::emulator::{
 use tokio::task::JoinHandle;
 
 use crate::cache::EdgeCache;
+use crate::dev_issuer::{DEV_AUDIENCE, DEV_ISSUER, DevIssuer};
 use crate::keys::Keys;
-use edge::lambda_edge::{OriginRequestFunction, ViewerRequestFunction};
-use jsonwebtoken::jwk::JwkSet;
 use crate::server::{LocalEdge, NativeOrigin};
 use edge::authorizer::{AuthConfig, AuthMode, Authorizer};
 use edge::cors::CorsPolicy;
-use crate::dev_issuer::{DEV_AUDIENCE, DEV_ISSUER, DevIssuer};
+use edge::lambda_edge::{OriginRequestFunction, ViewerRequestFunction};
 use edge::signer::SignerConfig;
+use jsonwebtoken::jwk::JwkSet;
 use translator::{Translator, TranslatorConfig};
 
 /// Where the translator's AHI calls go.
@@ -275,7 +274,13 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
     // The development issuer's keys are known and published here; an issuer's are fetched
     // when the viewer-request function asks for them.
     let (mode, keys, jwks_url, known, dev_issuer) = match opts.auth {
-        Auth::None => (AuthMode::None, Keys::none(), None, JwkSet { keys: Vec::new() }, None),
+        Auth::None => (
+            AuthMode::None,
+            Keys::none(),
+            None,
+            JwkSet { keys: Vec::new() },
+            None,
+        ),
         Auth::Dev { state_dir } => {
             let issuer = tokio::task::spawn_blocking(move || DevIssuer::load_or_create(&state_dir))
                 .await
@@ -290,7 +295,13 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
         }
         Auth::Issuer(mode) => {
             let url = mode.jwks_url().context("this auth mode has no issuer")?;
-            (mode, Keys::none(), Some(url), JwkSet { keys: Vec::new() }, None)
+            (
+                mode,
+                Keys::none(),
+                Some(url),
+                JwkSet { keys: Vec::new() },
+                None,
+            )
         }
     };
     let mut auth = AuthConfig::new(mode);
@@ -303,7 +314,13 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
         opts.jwks_cooldown_seconds,
         public_url,
     );
-    let edge = Arc::new(LocalEdge::new(translator, cache, viewer, keys, Some(native)));
+    let edge = Arc::new(LocalEdge::new(
+        translator,
+        cache,
+        viewer,
+        keys,
+        Some(native),
+    ));
     edge.prefetch_keys().await;
     let router = edge.clone().router();
     tasks.push(tokio::spawn(

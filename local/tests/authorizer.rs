@@ -6,9 +6,9 @@ use std::sync::OnceLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use dicomweb_edge::dev_issuer::{DEV_AUDIENCE, DEV_ISSUER, DevIssuer};
 use edge::authorizer::{AuthConfig, AuthMode, Authorizer, Decision, Refusal};
 use edge::cloudfront::{HeaderEntry, Request, RequestResult};
-use dicomweb_edge::dev_issuer::{DEV_AUDIENCE, DEV_ISSUER, DevIssuer};
 use jsonwebtoken::jwk::JwkSet;
 use serde_json::json;
 

@@ -8,14 +8,14 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use edge::authorizer::{AuthConfig, AuthMode, Authorizer};
-use dicomweb_edge::server::LocalEdge;
-use edge::lambda_edge::ViewerRequestFunction;
-use jsonwebtoken::jwk::JwkSet;
 use dicomweb_edge::keys::Keys;
-use translator::{Translator, TranslatorConfig};
+use dicomweb_edge::server::LocalEdge;
+use edge::authorizer::{AuthConfig, AuthMode, Authorizer};
+use edge::lambda_edge::ViewerRequestFunction;
 use healthimaging::client::HealthImagingClient;
 use healthimaging::emulator::Faults;
+use jsonwebtoken::jwk::JwkSet;
+use translator::{Translator, TranslatorConfig};
 
 async fn expect(
     s: &dicomweb_edge::stack::RunningStack,
@@ -348,7 +348,10 @@ async fn unreachable_upstream_is_502() {
         &one_attempt(),
     );
     let edge = Arc::new(LocalEdge::new(
-        Arc::new(Translator::new(Arc::new(client), TranslatorConfig::default())),
+        Arc::new(Translator::new(
+            Arc::new(client),
+            TranslatorConfig::default(),
+        )),
         None,
         ViewerRequestFunction::from_parts(
             Authorizer::new(AuthConfig::new(AuthMode::None)),

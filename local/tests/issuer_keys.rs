@@ -10,9 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use edge::authorizer::AuthMode;
 use dicomweb_edge::dev_issuer::DevIssuer;
 use dicomweb_edge::stack::Auth;
+use edge::authorizer::AuthMode;
 use jsonwebtoken::jwk::JwkSet;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

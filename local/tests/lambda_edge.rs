@@ -5,9 +5,9 @@
 
 use std::sync::OnceLock;
 
+use dicomweb_edge::dev_issuer::{DEV_AUDIENCE, DEV_ISSUER, DevIssuer};
 use edge::cloudfront::RequestResult;
 use edge::config::DeployConfig;
-use dicomweb_edge::dev_issuer::{DEV_AUDIENCE, DEV_ISSUER, DevIssuer};
 use edge::lambda_edge::{OriginRequestFunction, PUBLIC_URL_HEADER, Step, ViewerRequestFunction};
 use serde_json::json;
 

@@ -423,7 +423,10 @@ fn the_template_matches_the_behaviors_table() {
             .iter()
             .map(|h| h.as_str().unwrap())
             .collect();
-        assert_eq!(keys["HeadersConfig"]["HeaderBehavior"], "whitelist", "{what}");
+        assert_eq!(
+            keys["HeadersConfig"]["HeaderBehavior"], "whitelist",
+            "{what}"
+        );
         assert_eq!(headers, b.cache.headers, "{what}");
         let qs = &keys["QueryStringsConfig"];
         let names: Vec<&str> = qs["QueryStrings"]
@@ -445,12 +448,16 @@ fn the_template_matches_the_behaviors_table() {
         assert_eq!(keys["EnableAcceptEncodingGzip"], b.cache.gzip, "{what}");
         match b.cache.max_ttl {
             Some(ttl) => assert_eq!(p["MaxTTL"], ttl, "{what}"),
-            None => assert!(p["MaxTTL"].get("Ref").is_some(), "{what}: MaxTTL from a parameter"),
+            None => assert!(
+                p["MaxTTL"].get("Ref").is_some(),
+                "{what}: MaxTTL from a parameter"
+            ),
         }
         assert_eq!(p["MinTTL"], 0, "{what}");
     }
 
-    let cors = &r["ResponseHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]["CorsConfig"];
+    let cors =
+        &r["ResponseHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]["CorsConfig"];
     let items = |k: &str| -> Vec<String> {
         cors[k]["Items"]
             .as_array()
@@ -459,9 +466,18 @@ fn the_template_matches_the_behaviors_table() {
             .map(|v| v.as_str().unwrap().to_owned())
             .collect()
     };
-    assert_eq!(items("AccessControlAllowHeaders"), behaviors::CORS_ALLOW_HEADERS);
-    assert_eq!(items("AccessControlAllowMethods"), behaviors::CORS_ALLOW_METHODS);
-    assert_eq!(items("AccessControlExposeHeaders"), behaviors::CORS_EXPOSE_HEADERS);
+    assert_eq!(
+        items("AccessControlAllowHeaders"),
+        behaviors::CORS_ALLOW_HEADERS
+    );
+    assert_eq!(
+        items("AccessControlAllowMethods"),
+        behaviors::CORS_ALLOW_METHODS
+    );
+    assert_eq!(
+        items("AccessControlExposeHeaders"),
+        behaviors::CORS_EXPOSE_HEADERS
+    );
 
     let errors: Vec<(u16, u64)> = config["CustomErrorResponses"]
         .as_array()

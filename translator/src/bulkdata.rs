@@ -15,9 +15,9 @@ use serde_json::Value;
 
 use super::Translator;
 use super::frames;
+use edge::EdgeError;
 use edge::http_rules::accept_value;
 use edge::http_rules::{Identity, if_none_match};
-use edge::EdgeError;
 
 /// Answers `…/instances/{sop}/bulkdata/{tag}`.
 pub async fn retrieve(

@@ -14,8 +14,8 @@ use axum::body::Body;
 use bytes::Bytes;
 use dicomweb::FrameList;
 use dicomweb::accept::Rendition;
-use edge::http_rules::accept_value;
 use dicomweb::multipart::MultipartWriter;
+use edge::http_rules::accept_value;
 use edge::routes::Instance;
 use futures_util::{StreamExt, TryStreamExt, stream};
 use healthimaging::ClientError;
@@ -24,10 +24,10 @@ use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header};
 
 use super::Translator;
-use crate::plan::{self, FramesPlan, Transform};
 use super::body::Buffers;
-use edge::http_rules::{Identity, if_none_match, immutable};
+use crate::plan::{self, FramesPlan, Transform};
 use edge::EdgeError;
+use edge::http_rules::{Identity, if_none_match, immutable};
 
 fn header_value(s: &str) -> Result<HeaderValue, EdgeError> {
     HeaderValue::from_str(s).map_err(|_| {

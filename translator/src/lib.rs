@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use edge::{EdgeError, Route};
-use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http::request::Parts;
+use http::{HeaderName, HeaderValue, Response, StatusCode};
 
 use metadata::Scope;
 use resolve::{Resolver, ResolverConfig};

@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::io::Write;
 
+use crate::dicom_json::Converter;
 use axum::body::Body;
 use dicomweb::Uid;
-use crate::dicom_json::Converter;
 use dicomweb::json::{DicomJson, PIXEL_DATA, tag_key};
 use healthimaging::metadata::{ImageSetMetadata, Instance};
 use healthimaging::{DatastoreId, ImageSetId};
@@ -26,9 +26,9 @@ use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::Value;
 
 use super::Translator;
-use edge::http_rules::{accept_value, accepts_gzip};
-use edge::http_rules::if_none_match;
 use edge::EdgeError;
+use edge::http_rules::if_none_match;
+use edge::http_rules::{accept_value, accepts_gzip};
 
 /// Which instances a metadata request covers.
 #[derive(Debug, Clone)]

@@ -186,10 +186,7 @@ mod tests {
     fn frames_in_request_order_as_stored() {
         let i = instance("1.2.840.10008.1.2.4.202", 5);
         let p = frames(Some(OHIF), &i, &list("3,1")).unwrap();
-        assert_eq!(
-            p.frames.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
-            [3, 1]
-        );
+        assert_eq!(p.frames.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [3, 1]);
         assert_eq!(p.frames[0].1, i.frames[2]);
         assert!(p.rendition.multipart);
         assert_eq!(p.rendition.media_type, "image/jphc");
@@ -236,8 +233,16 @@ mod tests {
         assert!(json(None).is_ok());
         assert!(json(Some("application/json, text/plain;q=0.5")).is_ok());
         let e = json(Some("text/html")).unwrap_err();
-        assert_eq!(e.to_string(), "the requested media type or transfer syntax is not available; available: application/dicom+json");
-        assert!(bulkdata(Some(r#"multipart/related; type="application/octet-stream""#)).is_ok());
+        assert_eq!(
+            e.to_string(),
+            "the requested media type or transfer syntax is not available; available: application/dicom+json"
+        );
+        assert!(
+            bulkdata(Some(
+                r#"multipart/related; type="application/octet-stream""#
+            ))
+            .is_ok()
+        );
         assert!(bulkdata(Some("image/jpeg")).is_err());
     }
 

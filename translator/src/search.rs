@@ -12,9 +12,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::dicom_json::Converter;
 use axum::body::Body;
 use dicomweb::Uid;
-use crate::dicom_json::Converter;
 use dicomweb::json::DicomJson;
 use dicomweb::qido::{self, Include, Query};
 use healthimaging::api::{ImageSetSummary, Operator, SearchCriteria, SearchFilter, SearchValue};
@@ -24,9 +24,9 @@ use http::request::Parts;
 use serde_json::{Map, Value, json};
 
 use super::Translator;
-use edge::http_rules::accept_value;
 use super::metadata::json_answer;
 use edge::EdgeError;
+use edge::http_rules::accept_value;
 
 /// Attributes every study answer carries (PS3.18 Table 10.6.3-3, and what OHIF's study list
 /// shows).

@@ -176,11 +176,7 @@ impl Upstream for MemorySource {
         frame: &'a ImageFrameId,
     ) -> BoxFuture<'a, Result<FrameSegments, ClientError>> {
         self.calls.frame.fetch_add(1, Ordering::Relaxed);
-        let failing = self
-            .failing
-            .lock()
-            .ok()
-            .and_then(|f| f.get(frame).copied());
+        let failing = self.failing.lock().ok().and_then(|f| f.get(frame).copied());
         let found = match failing {
             Some(error) => Err(error()),
             None => self

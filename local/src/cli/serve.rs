@@ -9,9 +9,9 @@ use std::time::Duration;
 use healthimaging::client::ClientOptions;
 
 use super::{AuthKind, ServeArgs, UpstreamKind};
+use crate::stack::{self, Auth, RunningStack, StackOptions, Upstream};
 use edge::authorizer::AuthMode;
 use edge::cors::CorsPolicy;
-use crate::stack::{self, Auth, RunningStack, StackOptions, Upstream};
 use translator::TranslatorConfig;
 use translator::resolve::ResolverConfig;
 

@@ -17,9 +17,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use translator::{Translator, TranslatorConfig};
 use healthimaging::client::{ClientOptions, HealthImagingClient};
 use lambda_http::{Error, Request, service_fn};
+use translator::{Translator, TranslatorConfig};
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
