@@ -11,7 +11,7 @@
 //! (pointer, length) pair; `alg` is the JWS name (`RS256`…), `jwk` the public key as a JWK
 //! (RFC 7517). Rust has already chosen the key and checked that the algorithm is allowed; the
 //! host only runs Node's `crypto.verify`, which is ~20x faster than pure-Rust RSA compiled to
-//! WebAssembly (docs/clients.md).
+//! WebAssembly (docs/architecture.md, "Edge functions").
 
 #[cfg(target_arch = "wasm32")]
 mod abi;
