@@ -11,7 +11,7 @@
 use dicomweb::accept::{Forms, Offer, Rendition, negotiate};
 use dicomweb::{FrameList, TransferSyntax};
 use edge::EdgeError;
-use healthimaging::ImageFrameId;
+use healthimaging::{ClientError, ImageFrameId};
 use serde_json::{Map, Value};
 
 /// The Image Pixel module of an instance (PS3.3 C.7.6.3), what a decoder needs beside the
@@ -64,8 +64,8 @@ impl PixelModule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstanceDescription {
     /// The stored transfer syntax (HealthImaging's default applied when the document omits
-    /// it).
-    pub transfer_syntax: TransferSyntax,
+    /// it); `None` when the document names something that is not a UID.
+    pub transfer_syntax: Option<TransferSyntax>,
     /// WADO-RS frame N is `frames[N - 1]`.
     pub frames: Box<[ImageFrameId]>,
     /// `None` for instances without pixel data.
@@ -98,9 +98,15 @@ impl FramesPlan {
     }
 }
 
-/// The representations frames of `instance` can be answered in, in order of preference.
-pub fn frame_offers(instance: &InstanceDescription) -> Vec<Offer> {
-    vec![Offer::stored(&instance.transfer_syntax)]
+/// The representations frames of `instance` can be answered in, in order of preference. A
+/// document whose stored syntax is not a UID offers nothing it could label truthfully: 502.
+pub fn frame_offers(instance: &InstanceDescription) -> Result<Vec<Offer>, EdgeError> {
+    let stored = instance.transfer_syntax.as_ref().ok_or_else(|| {
+        EdgeError::from(ClientError::InvalidResponse(
+            "the image set's StoredTransferSyntaxUID is not a UID".into(),
+        ))
+    })?;
+    Ok(vec![Offer::stored(stored)])
 }
 
 /// Plans WADO-RS frames (PS3.18 §8.3.5.1, §8.7.3): the frame numbers must exist (400), one
@@ -116,7 +122,7 @@ pub fn frames(
     } else {
         Forms::MULTIPART
     };
-    let rendition = negotiate(accept, &frame_offers(instance), forms)?;
+    let rendition = negotiate(accept, &frame_offers(instance)?, forms)?;
     let frames = list
         .numbers()
         .map(|n| (n, instance.frames[n as usize - 1].clone()))
@@ -168,7 +174,7 @@ mod tests {
 
     fn instance(ts: &str, frames: usize) -> InstanceDescription {
         InstanceDescription {
-            transfer_syntax: ts.parse().unwrap(),
+            transfer_syntax: Some(ts.parse().unwrap()),
             frames: (0..frames)
                 .map(|i| format!("{i:032x}").parse().unwrap())
                 .collect(),
@@ -226,6 +232,18 @@ mod tests {
         ));
         // Single-part only for one frame.
         assert!(frames(Some("image/jphc"), &i, &list("1,2")).is_err());
+        // A stored syntax that is not a UID is HealthImaging's fault, never guessed at.
+        let broken = InstanceDescription {
+            transfer_syntax: None,
+            ..i
+        };
+        assert_eq!(
+            frames(None, &broken, &list("1"))
+                .unwrap_err()
+                .answer()
+                .status,
+            502
+        );
     }
 
     #[test]

@@ -26,7 +26,6 @@ use edge::EdgeError;
 
 use crate::plan::{InstanceDescription, PixelModule};
 use crate::source::Upstream;
-use dicomweb::TransferSyntax;
 
 /// Cache sizes and lifetimes.
 #[derive(Debug, Clone)]
@@ -81,10 +80,7 @@ impl ImageSetIndex {
                     .map(|(sop, i)| {
                         weight += 160 + sop.len() + i.image_frames.len() * 56;
                         let frames = Arc::new(InstanceDescription {
-                            transfer_syntax: i
-                                .transfer_syntax()
-                                .parse()
-                                .unwrap_or(TransferSyntax::HTJ2K_RPCL_LOSSLESS),
+                            transfer_syntax: i.transfer_syntax().parse().ok(),
                             frames: i.image_frames.iter().map(|f| f.id.clone()).collect(),
                             pixel: PixelModule::from_attributes(&i.dicom),
                         });
