@@ -183,6 +183,23 @@ impl Request {
     }
 }
 
+/// `headers` as an HTTP header map, every value kept in order; names or values HTTP cannot
+/// carry are left out.
+pub fn to_header_map(headers: &Headers) -> http::HeaderMap {
+    let mut out = http::HeaderMap::new();
+    for (name, entries) in headers {
+        let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        for e in entries {
+            if let Ok(v) = http::HeaderValue::from_str(&e.value) {
+                out.append(name.clone(), v);
+            }
+        }
+    }
+    out
+}
+
 /// Sets `name` to one value in `headers`, replacing any it had.
 pub fn set_header(headers: &mut Headers, name: &str, value: impl Into<String>) {
     headers.insert(

@@ -303,7 +303,7 @@ impl LocalEdge {
         signed: &cloudfront::Request,
         request_id: &str,
     ) -> Response<Body> {
-        let mut headers = to_header_map(&signed.headers);
+        let mut headers = cloudfront::to_header_map(&signed.headers);
         if let Ok(v) = HeaderValue::from_str(request_id) {
             headers.insert(HeaderName::from_static("x-amz-cf-id"), v);
         }
@@ -381,21 +381,6 @@ fn authority(o: &CustomOrigin) -> String {
         ("https", 443) | ("http", 80) => o.domain_name.clone(),
         _ => format!("{}:{}", o.domain_name, o.port),
     }
-}
-
-fn to_header_map(headers: &cloudfront::Headers) -> http::HeaderMap {
-    let mut out = http::HeaderMap::new();
-    for (name, entries) in headers {
-        let Ok(name) = HeaderName::from_bytes(name.as_bytes()) else {
-            continue;
-        };
-        for e in entries {
-            if let Ok(v) = HeaderValue::from_str(&e.value) {
-                out.append(name.clone(), v);
-            }
-        }
-    }
-    out
 }
 
 /// The signed native POST, sent to HealthImaging with CloudFront's `X-Amz-Cf-Id`. A
@@ -516,7 +501,7 @@ fn apply(parts: &mut Parts, cf: &cloudfront::Request) {
     if let Ok(uri) = pq.parse() {
         parts.uri = uri;
     }
-    let headers = to_header_map(&cf.headers);
+    let headers = cloudfront::to_header_map(&cf.headers);
     parts.headers = headers;
 }
 
@@ -538,7 +523,7 @@ fn from_cloudfront(r: cloudfront::Response) -> Response<Body> {
     };
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
-    *resp.headers_mut() = to_header_map(&r.headers);
+    *resp.headers_mut() = cloudfront::to_header_map(&r.headers);
     resp
 }
 

@@ -67,16 +67,7 @@ fn native_post(ds: &str, is: &str, body: &[u8], encoding: &str) -> Request {
 }
 
 fn header_map(r: &Request) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (name, entries) in &r.headers {
-        for e in entries {
-            h.append(
-                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                e.value.parse().unwrap(),
-            );
-        }
-    }
-    h
+    edge::cloudfront::to_header_map(&r.headers)
 }
 
 fn verifier(region: &str) -> Verifier {
