@@ -207,9 +207,7 @@ impl LocalEdge {
             match viewer.handle_request(req.clone(), LOCAL_DISTRIBUTION, unix_now()) {
                 Step::FetchKeys(url) => self.fetch_keys(&mut viewer, &url).await,
                 Step::Done { result, log } => {
-                    if let Some(line) = log {
-                        tracing::debug!(target: "edge", "{}", serde_json::to_string(&line).unwrap_or_default());
-                    }
+                    log_function(log);
                     return *result;
                 }
             }
@@ -221,10 +219,9 @@ impl LocalEdge {
         if !edge::behaviors::for_path(parts.uri.path()).signer {
             return self.translator.handle(parts).await;
         }
-        let Some(native) = &self.native else {
-            return translator::error_response(&EdgeError::NotImplemented(
-                "the native getImageFrame path without credentials",
-            ));
+        let native = match self.native() {
+            Ok(n) => n,
+            Err(e) => return translator::error_response(&e),
         };
         // As CloudFront: the function gets a request ID, and the same value is sent as
         // `X-Amz-Cf-Id` once the function has run.
@@ -258,6 +255,12 @@ impl LocalEdge {
         send_signed(native, url, &signed, &request_id).await
     }
 
+    fn native(&self) -> Result<&NativeOrigin, EdgeError> {
+        self.native.as_ref().ok_or(EdgeError::NotImplemented(
+            "the native getImageFrame path without credentials",
+        ))
+    }
+
     /// The origin-request phase of the native path: the function, with the edge's
     /// credentials and the origin the distribution configures, for the CloudFront request ID
     /// `request_id`. Also the credentials it signed with.
@@ -266,9 +269,7 @@ impl LocalEdge {
         mut req: cloudfront::Request,
         request_id: &str,
     ) -> Result<(RequestResult, aws_credential_types::Credentials), EdgeError> {
-        let native = self.native.as_ref().ok_or(EdgeError::NotImplemented(
-            "the native getImageFrame path without credentials",
-        ))?;
+        let native = self.native()?;
         let creds = native
             .credentials
             .provide_credentials()
@@ -283,9 +284,7 @@ impl LocalEdge {
             .handle_request(req, Some(request_id), &creds, SystemTime::now())
         {
             Step::Done { result, log } => {
-                if let Some(line) = log {
-                    tracing::debug!(target: "edge", "{}", serde_json::to_string(&line).unwrap_or_default());
-                }
+                log_function(log);
                 Ok((*result, creds))
             }
             Step::FetchKeys(_) => Err(EdgeError::Misconfigured(
@@ -443,6 +442,14 @@ async fn send_signed(
         Err(e) => translator::error_response(&EdgeError::from(
             healthimaging::ClientError::Unreachable(e.to_string()),
         )),
+    }
+}
+
+/// An edge function's own log line (never a token, query string or signature), at debug
+/// level: the access log already has one line per request.
+fn log_function(line: Option<edge::lambda_edge::LogLine>) {
+    if let Some(line) = line {
+        tracing::debug!(target: "edge", "{}", serde_json::to_string(&line).unwrap_or_default());
     }
 }
 

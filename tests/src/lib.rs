@@ -24,11 +24,24 @@ pub fn conformance_binary() -> PathBuf {
     BIN.get_or_init(|| build("dicomweb-conformance")).clone()
 }
 
-/// Builds the workspace binary `name` in the test's own profile and returns its path.
+/// The workspace binary `name` of the test's own profile. `cargo test --workspace` has built
+/// it beside the tests (with the same features), which the test command says with
+/// `DICOMWEB_EDGE_BINARIES_BUILT=1`; otherwise (`cargo test -p e2e` alone) it is built here.
+/// A `cargo build` from inside a workspace-wide test run would resolve features for one
+/// package and rebuild most dependencies a second time.
 fn build(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> → target/<profile>/<name>
     let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let built = profile_dir.join(name);
+    if std::env::var_os("DICOMWEB_EDGE_BINARIES_BUILT").is_some() {
+        assert!(
+            built.exists(),
+            "{} was not built by cargo test --workspace",
+            built.display()
+        );
+        return built;
+    }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace())
