@@ -35,7 +35,7 @@ use base64::Engine;
 use healthimaging::ImageFrameId;
 use serde::Deserialize;
 
-use crate::cloudfront::{CustomOrigin, Origin, Request, RequestResult};
+use crate::cloudfront::{Origin, Request, RequestResult};
 use crate::errors::EdgeError;
 use crate::routes::{self, Route, RouteError};
 
@@ -222,21 +222,12 @@ fn sign_to(
     now: SystemTime,
 ) -> RequestResult {
     let authority = origin.authority();
-    req.origin = Some(Origin {
-        custom: Some(CustomOrigin {
-            custom_headers: Default::default(),
-            domain_name: origin.host.clone(),
-            keepalive_timeout: 5,
-            path: String::new(),
-            port: origin.port,
-            protocol: origin.protocol.clone(),
-            read_timeout: 30,
-            response_completion_timeout: None,
-            ssl_protocols: vec!["TLSv1.2".into()],
-            extra: Default::default(),
-        }),
-        s3: None,
-    });
+    req.origin = Some(Origin::custom(
+        &origin.protocol,
+        &origin.host,
+        origin.port,
+        Default::default(),
+    ));
     req.set_header("Host", authority.clone());
     if req.method == "POST" && req.header("content-type").is_none() {
         req.set_header("Content-Type", "application/json");

@@ -358,21 +358,7 @@ fn healthimaging_origin() -> Origin {
         TRANSLATOR_URL_HEADER,
         LOCAL_TRANSLATOR_URL,
     );
-    Origin {
-        custom: Some(CustomOrigin {
-            custom_headers,
-            domain_name: String::new(),
-            keepalive_timeout: 5,
-            path: String::new(),
-            port: 443,
-            protocol: "https".into(),
-            read_timeout: 30,
-            response_completion_timeout: None,
-            ssl_protocols: vec!["TLSv1.2".into()],
-            extra: Default::default(),
-        }),
-        s3: None,
-    }
+    Origin::custom("https", "", 443, custom_headers)
 }
 
 fn authority(o: &CustomOrigin) -> String {

@@ -217,21 +217,12 @@ fn the_native_get_goes_to_the_translator_signed_for_lambda() {
             value: url.into(),
         }],
     );
-    get.origin = Some(Origin {
-        custom: Some(CustomOrigin {
-            custom_headers,
-            domain_name: "runtime-medical-imaging.us-west-2.amazonaws.com".into(),
-            keepalive_timeout: 5,
-            path: String::new(),
-            port: 443,
-            protocol: "https".into(),
-            read_timeout: 30,
-            response_completion_timeout: None,
-            ssl_protocols: vec!["TLSv1.2".into()],
-            extra: Default::default(),
-        }),
-        s3: None,
-    });
+    get.origin = Some(Origin::custom(
+        "https",
+        "runtime-medical-imaging.us-west-2.amazonaws.com",
+        443,
+        custom_headers,
+    ));
     let signed = forwarded(origin_request(
         &SignerConfig::aws("us-west-2"),
         get,
