@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use base64::Engine;
-use edge::cloudfront::{CustomOrigin, Origin};
+use edge::cloudfront::Origin;
 use edge::cloudfront::{HeaderEntry, Request, RequestBody, RequestResult};
 use edge::signer::{LAMBDA_SERVICE, SERVICE, SignerConfig, TRANSLATOR_URL_HEADER, origin_request};
 use healthimaging::emulator::Verifier;
