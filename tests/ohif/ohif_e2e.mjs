@@ -87,7 +87,10 @@ const edgeOrigin = new URL(root).origin;
 page.on('response', async response => {
   const req = response.request();
   if (!req.url().startsWith(edgeOrigin)) return;
-  const headers = await req.allHeaders();
+  // A response that arrives while the browser closes can no longer be read; the run is
+  // over by then, so it is not part of the result (and must not crash the driver).
+  const headers = await req.allHeaders().catch(() => null);
+  if (!headers) return;
   requests.push({
     url: req.url().slice(edgeOrigin.length),
     method: req.method(),
