@@ -2,7 +2,7 @@
 //! token (2048-bit key from the JWKS, no verified-token cache hit), the authorizer on a token
 //! it has already verified, and the signer on a native POST.
 //!
-//! `cargo bench -p edge --bench edge_functions` (option: `-- --iterations N`).
+//! `cargo bench -p dicomweb-edge --bench edge_functions` (option: `-- --iterations N`).
 
 use std::time::{Duration, Instant, SystemTime};
 
