@@ -119,7 +119,13 @@ pub fn parse(query: Option<&str>) -> Result<Query, QueryError> {
 fn check_value(name: &str, vr: &str, value: &str) -> Result<(), QueryError> {
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit() || b == b'.');
     let ok = match vr {
-        "DA" | "TM" | "DT" => {
+        // A date or a range of dates, either side open (PS3.4 C.2.2.2.5); each a real
+        // calendar date, so 20231399 is refused rather than matched as a string.
+        "DA" => {
+            let (a, b) = value.split_once('-').unwrap_or((value, ""));
+            valid_date(a) && valid_date(b) && !(a.is_empty() && b.is_empty())
+        }
+        "TM" | "DT" => {
             let (a, b) = value.split_once('-').unwrap_or((value, ""));
             digits(a) && digits(b)
         }
@@ -133,6 +139,28 @@ fn check_value(name: &str, vr: &str, value: &str) -> Result<(), QueryError> {
     } else {
         Err(error(name, "dates and times are digits, ranges a-b"))
     }
+}
+
+/// `YYYYMMDD` naming a day of the Gregorian calendar (PS3.5 Table 6.2-1, DA); empty is an
+/// open side of a range. Written here: three numbers and a leap-year rule need no crate.
+fn valid_date(s: &str) -> bool {
+    if s.is_empty() {
+        return true;
+    }
+    if s.len() != 8 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let n = |r: std::ops::Range<usize>| s[r].parse::<u32>().unwrap_or(0);
+    let (y, m, d) = (n(0..4), n(4..6), n(6..8));
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => 0,
+    };
+    (1..=days).contains(&d)
 }
 
 impl Query {
@@ -251,6 +279,7 @@ mod tests {
         assert!(matches("StudyDate=20240101-20240131"));
         assert!(matches("StudyDate=-20240115"));
         assert!(matches("StudyDate=20240115-"));
+        assert!(parse(Some("StudyDate=20240229")).is_ok(), "a leap day");
         assert!(!matches("StudyDate=20240116-"));
         assert!(matches("StudyInstanceUID=9.9,1.2.3"));
         assert!(matches("0020000D=1.2.3"), "tags work as keywords");
@@ -292,6 +321,11 @@ mod tests {
             ("includefield=NotAnAttribute", "includefield"),
             ("Frobnicate=1", "Frobnicate"),
             ("StudyDate=2024-01-15", "StudyDate"),
+            ("StudyDate=20231399", "StudyDate"),
+            ("StudyDate=20230229", "StudyDate"),
+            ("StudyDate=20240132-20240201", "StudyDate"),
+            ("StudyDate=2024", "StudyDate"),
+            ("StudyDate=-", "StudyDate"),
             ("StudyInstanceUID=1.2.abc", "StudyInstanceUID"),
             ("ReferencedSeriesSequence=1", "ReferencedSeriesSequence"),
             (

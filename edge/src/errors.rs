@@ -136,7 +136,11 @@ impl ErrorAnswer {
 impl EdgeError {
     /// The table.
     pub fn answer(&self) -> ErrorAnswer {
-        let mut headers = vec![("Content-Type", "text/plain; charset=utf-8".to_owned())];
+        // Bodies can echo input (a path part, a parameter): never let a browser sniff them.
+        let mut headers = vec![
+            ("Content-Type", "text/plain; charset=utf-8".to_owned()),
+            ("X-Content-Type-Options", "nosniff".to_owned()),
+        ];
         let (status, message) = match self {
             EdgeError::Route(RouteError::NotFound) => (404, self.to_string()),
             EdgeError::Route(RouteError::MethodNotAllowed { allow }) => {
@@ -307,5 +311,6 @@ mod tests {
         assert_eq!(cf.status, "413");
         assert_eq!(cf.header("content-type"), Some("text/plain; charset=utf-8"));
         assert_eq!(cf.header("cache-control"), Some("no-store"));
+        assert_eq!(cf.header("x-content-type-options"), Some("nosniff"));
     }
 }

@@ -143,6 +143,11 @@ pub fn origin_request(
         }
         Ok(_) | Err(RouteError::NotFound) => return refuse(EdgeError::NotSignedRoute),
     }
+    // HealthImaging's GetImageFrame takes no query parameters; one would be signed and sent,
+    // and refused by HealthImaging as a signature mismatch (403) or an unknown parameter.
+    if !req.querystring.is_empty() {
+        return bad_request("the native getImageFrame POST takes no query parameters");
+    }
     let Some(body) = &req.body else {
         return bad_request("the request has no body");
     };

@@ -249,7 +249,7 @@ test('the shared origin-request suite', async () => {
   delete process.env.AWS_SESSION_TOKEN;
   for (const c of suite.origin_request) {
     const r = await origin(event('origin-request', {
-      method: c.method, uri: fill(c.uri), headers: headers({ 'Content-Type': 'application/json' }),
+      method: c.method, uri: fill(c.uri), querystring: fill(c.query ?? ''), headers: headers({ 'Content-Type': 'application/json' }),
       body: { inputTruncated: !!c.truncated, action: 'read-only', encoding: 'text', data: c.body },
       origin: { custom: { customHeaders: {}, domainName: 'runtime-medical-imaging.us-east-1.amazonaws.com', keepaliveTimeout: 5, path: '', port: 443, protocol: 'https', readTimeout: 30, sslProtocols: ['TLSv1.2'] } },
     }));
