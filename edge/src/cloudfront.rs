@@ -99,23 +99,49 @@ pub struct Origin {
     pub s3: Option<S3Origin>,
 }
 
-impl Origin {
+/// The `Host` value of an origin: the host, with the port unless it is the scheme's default.
+pub fn authority(protocol: &str, host: &str, port: u16) -> String {
+    match (protocol, port) {
+        ("https", 443) | ("http", 80) => host.to_owned(),
+        _ => format!("{host}:{port}"),
+    }
+}
+
+impl CustomOrigin {
+    /// Where a request to this origin goes: `scheme://authority{uri}[?query]`.
+    pub fn url(&self, uri: &str, query: &str) -> String {
+        let authority = authority(&self.protocol, &self.domain_name, self.port);
+        if query.is_empty() {
+            format!("{}://{authority}{uri}", self.protocol)
+        } else {
+            format!("{}://{authority}{uri}?{query}", self.protocol)
+        }
+    }
+}
+
+impl CustomOrigin {
     /// A custom origin as this product's distribution configures one (keep-alive 5 s, read
     /// timeout 30 s, TLS 1.2), with its origin custom headers.
-    pub fn custom(protocol: &str, domain_name: &str, port: u16, custom_headers: Headers) -> Self {
+    pub fn new(protocol: &str, domain_name: &str, port: u16, custom_headers: Headers) -> Self {
+        CustomOrigin {
+            custom_headers,
+            domain_name: domain_name.to_owned(),
+            keepalive_timeout: 5,
+            path: String::new(),
+            port,
+            protocol: protocol.to_owned(),
+            read_timeout: 30,
+            response_completion_timeout: None,
+            ssl_protocols: vec!["TLSv1.2".into()],
+            extra: Default::default(),
+        }
+    }
+}
+
+impl From<CustomOrigin> for Origin {
+    fn from(custom: CustomOrigin) -> Self {
         Origin {
-            custom: Some(CustomOrigin {
-                custom_headers,
-                domain_name: domain_name.to_owned(),
-                keepalive_timeout: 5,
-                path: String::new(),
-                port,
-                protocol: protocol.to_owned(),
-                read_timeout: 30,
-                response_completion_timeout: None,
-                ssl_protocols: vec!["TLSv1.2".into()],
-                extra: Default::default(),
-            }),
+            custom: Some(custom),
             s3: None,
         }
     }

@@ -35,7 +35,7 @@ use base64::Engine;
 use healthimaging::ImageFrameId;
 use serde::Deserialize;
 
-use crate::cloudfront::{Origin, Request, RequestResult};
+use crate::cloudfront::{CustomOrigin, Request, RequestResult};
 use crate::errors::EdgeError;
 use crate::routes::{self, Route, RouteError};
 
@@ -94,15 +94,7 @@ impl SignerConfig {
 
     /// The `Host` header value.
     pub fn authority(&self) -> String {
-        let default = matches!(
-            (self.protocol.as_str(), self.port),
-            ("https", 443) | ("http", 80)
-        );
-        if default {
-            self.host.clone()
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+        crate::cloudfront::authority(&self.protocol, &self.host, self.port)
     }
 }
 
@@ -226,25 +218,18 @@ fn sign_to(
     credentials: &Credentials,
     now: SystemTime,
 ) -> RequestResult {
-    let authority = origin.authority();
-    req.origin = Some(Origin::custom(
+    let target = CustomOrigin::new(
         &origin.protocol,
         &origin.host,
         origin.port,
         Default::default(),
-    ));
-    req.set_header("Host", authority.clone());
+    );
+    let url = target.url(&req.uri, &req.querystring);
+    req.origin = Some(target.into());
+    req.set_header("Host", origin.authority());
     if req.method == "POST" && req.header("content-type").is_none() {
         req.set_header("Content-Type", "application/json");
     }
-    let url = if req.querystring.is_empty() {
-        format!("{}://{authority}{}", origin.protocol, req.uri)
-    } else {
-        format!(
-            "{}://{authority}{}?{}",
-            origin.protocol, req.uri, req.querystring
-        )
-    };
     let signed: Vec<(String, String)> = req
         .headers
         .iter()

@@ -43,6 +43,7 @@ const MAX_BODY: usize = 1 << 20;
 /// is told the Function URL). Nothing listens there: the server answers such requests with
 /// the translator in process. `.invalid` is reserved (RFC 2606).
 pub const LOCAL_TRANSLATOR_URL: &str = "http://translator.invalid";
+const LOCAL_TRANSLATOR_HOST: &str = "translator.invalid";
 
 /// The distribution domain name the local server reports to the viewer-request function.
 const LOCAL_DISTRIBUTION: &str = "localhost";
@@ -166,11 +167,7 @@ impl LocalEdge {
         apply(&mut parts, &forwarded);
 
         // cache lookup, then origin-request and origin on a miss
-        let cacheable = parts.method == http::Method::GET || parts.method == http::Method::HEAD;
-        let (resp, cache_status) = match (
-            &self.cache,
-            cacheable.then(|| EdgeCache::key(&parts)).flatten(),
-        ) {
+        let (resp, cache_status) = match (&self.cache, EdgeCache::key(&parts)) {
             (Some(cache), Some(key)) => match cache.lookup(&key, &parts) {
                 Some(hit) => (hit, Some(CacheStatus::Hit)),
                 None => {
@@ -236,22 +233,12 @@ impl LocalEdge {
                 "the signer named no origin",
             ));
         };
-        let url = format!(
-            "{}://{}{}{}",
-            target.protocol,
-            authority(target),
-            signed.uri,
-            if signed.querystring.is_empty() {
-                String::new()
-            } else {
-                format!("?{}", signed.querystring)
-            }
-        );
-        if url.starts_with(LOCAL_TRANSLATOR_URL) {
+        if target.domain_name == LOCAL_TRANSLATOR_HOST {
             return self
                 .signed_to_translator(native, &creds, &signed, &request_id)
                 .await;
         }
+        let url = target.url(&signed.uri, &signed.querystring);
         send_signed(native, url, &signed, &request_id).await
     }
 
@@ -358,14 +345,7 @@ fn healthimaging_origin() -> Origin {
         TRANSLATOR_URL_HEADER,
         LOCAL_TRANSLATOR_URL,
     );
-    Origin::custom("https", "", 443, custom_headers)
-}
-
-fn authority(o: &CustomOrigin) -> String {
-    match (o.protocol.as_str(), o.port) {
-        ("https", 443) | ("http", 80) => o.domain_name.clone(),
-        _ => format!("{}:{}", o.domain_name, o.port),
-    }
+    CustomOrigin::new("https", "", 443, custom_headers).into()
 }
 
 /// The signed native POST, sent to HealthImaging with CloudFront's `X-Amz-Cf-Id`. A

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use base64::Engine;
-use edge::cloudfront::Origin;
+use edge::cloudfront::CustomOrigin;
 use edge::cloudfront::{HeaderEntry, Request, RequestBody, RequestResult};
 use edge::signer::{LAMBDA_SERVICE, SERVICE, SignerConfig, TRANSLATOR_URL_HEADER, origin_request};
 use healthimaging::emulator::Verifier;
@@ -217,12 +217,15 @@ fn the_native_get_goes_to_the_translator_signed_for_lambda() {
             value: url.into(),
         }],
     );
-    get.origin = Some(Origin::custom(
-        "https",
-        "runtime-medical-imaging.us-west-2.amazonaws.com",
-        443,
-        custom_headers,
-    ));
+    get.origin = Some(
+        CustomOrigin::new(
+            "https",
+            "runtime-medical-imaging.us-west-2.amazonaws.com",
+            443,
+            custom_headers,
+        )
+        .into(),
+    );
     let signed = forwarded(origin_request(
         &SignerConfig::aws("us-west-2"),
         get,
