@@ -276,6 +276,7 @@ mod tests {
             EdgeError::NotImplemented(""),
             EdgeError::Misconfigured(""),
             EdgeError::BadEvent(""),
+            EdgeError::Undecodable(String::new()),
             upstream(ErrorKind::Throttling),
             upstream(ErrorKind::AccessDenied),
             upstream(ErrorKind::InternalServer),

@@ -76,6 +76,10 @@ pub enum EdgeError {
     /// HealthImaging failed or refused.
     #[error("{0}")]
     Upstream(Arc<ClientError>),
+    /// A stored frame did not decode into the representation the plan chose (a corrupt
+    /// codestream, or one the decoder cannot read); the reason names the frame and syntax.
+    #[error("{0}")]
+    Undecodable(String),
 }
 
 impl From<ClientError> for EdgeError {
@@ -169,7 +173,7 @@ impl EdgeError {
             EdgeError::NotFound(_) => (404, self.to_string()),
             EdgeError::NotImplemented(_) => (501, self.to_string()),
             EdgeError::Misconfigured(_) => (500, self.to_string()),
-            EdgeError::BadEvent(_) => (502, self.to_string()),
+            EdgeError::BadEvent(_) | EdgeError::Undecodable(_) => (502, self.to_string()),
             EdgeError::Upstream(e) => upstream(e),
         };
         headers.push((
@@ -306,6 +310,7 @@ mod tests {
         assert_eq!(a.header("WWW-Authenticate"), Some("Bearer"));
         assert_eq!(EdgeError::ForbiddenDatastore.answer().status, 403);
         assert_eq!(EdgeError::BadEvent("x").answer().status, 502);
+        assert_eq!(EdgeError::Undecodable("x".into()).answer().status, 502);
         assert_eq!(EdgeError::Misconfigured("x").answer().status, 500);
         let cf = EdgeError::PayloadTooLarge.answer().to_cloudfront();
         assert_eq!(cf.status, "413");

@@ -85,12 +85,17 @@ pub async fn retrieve(
         .locate(&datastore, &target, image_set.as_ref())
         .await?;
     let accept = accept_value(req.uri.query(), &req.headers);
-    let plan = plan::frames(accept.as_deref(), &located.instance, &frames)?;
+    let plan = plan::frames(
+        accept.as_deref(),
+        &located.instance,
+        &frames,
+        tr.config.max_decoded_frame_bytes,
+    )?;
     let transfer_syntax = plan.transfer_syntax().to_string();
     let FramesPlan {
         rendition,
         frames: ids,
-        transform: Transform::AsStored,
+        transform,
     } = plan;
 
     // The frames resource of each part, also when the request was for the Pixel Data bulk
@@ -122,18 +127,26 @@ pub async fn retrieve(
 
     let upstream = tr.upstream.clone();
     let image_set = located.image_set;
+    let bound = tr.config.max_decoded_frame_bytes;
     let mut fetches = Box::pin(
         stream::iter(ids)
             .map(move |(n, id)| {
                 let (upstream, ds, is) = (upstream.clone(), datastore.clone(), image_set.clone());
-                async move { (n, upstream.frame(&ds, &is, &id).await) }
+                let transform = transform.clone();
+                async move {
+                    let frame = match upstream.frame(&ds, &is, &id).await {
+                        Ok(f) => transformed(&transform, n, f.segments, bound).await,
+                        Err(e) => Err(EdgeError::from(e)),
+                    };
+                    (n, frame)
+                }
             })
             .buffered(tr.config.frame_concurrency.max(1)),
     );
     let Some((first_n, first)) = fetches.next().await else {
         return Err(EdgeError::NotFound("no frames requested".into()));
     };
-    let first = first?.segments;
+    let first = first?;
 
     let Rendition {
         multipart,
@@ -176,7 +189,7 @@ pub async fn retrieve(
     }
 
     let rest = fetches.map(move |(n, r)| match r {
-        Ok(f) => Ok(part(n, f.segments)),
+        Ok(segments) => Ok(part(n, segments)),
         Err(e) => {
             tracing::warn!(frame = n, error = %e, "frame fetch failed mid-response; aborting it");
             Err(io::Error::other(format!("frame {n}: {e}")))
@@ -188,6 +201,29 @@ pub async fn retrieve(
         .try_flatten()
         .chain(stream::once(async move { Ok(close) }));
     Ok(respond(StatusCode::OK, headers, Body::from_stream(body)))
+}
+
+/// Carries out the plan's transform on one fetched frame. Decoding runs on a blocking
+/// thread (milliseconds of CPU per frame), so frames fetched concurrently decode in
+/// parallel without stalling the server's other requests.
+async fn transformed(
+    transform: &Transform,
+    n: u32,
+    segments: Vec<Bytes>,
+    bound: u64,
+) -> Result<Vec<Bytes>, EdgeError> {
+    let Transform::Decode { from, pixel } = transform else {
+        return Ok(segments);
+    };
+    let (from, pixel) = (from.clone(), pixel.clone());
+    let decoded = tokio::task::spawn_blocking(move || {
+        let codestream = segments.concat();
+        crate::transcode::decode_frame(&from, &pixel, &codestream, bound)
+    })
+    .await
+    .map_err(|e| EdgeError::Undecodable(format!("frame {n}: the decoder stopped: {e}")))?
+    .map_err(|e| EdgeError::Undecodable(format!("frame {n}: {e}")))?;
+    Ok(vec![Bytes::from(decoded)])
 }
 
 /// The native GET variant: AHI's bytes and content type, cacheable (the POST form is not).

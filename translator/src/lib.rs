@@ -17,6 +17,7 @@ pub mod plan;
 pub mod resolve;
 pub mod search;
 pub mod source;
+pub mod transcode;
 
 use std::sync::Arc;
 
@@ -42,6 +43,9 @@ pub struct TranslatorConfig {
     /// BulkDataURIs in metadata. Without it the request's `Host` is used, which a shared
     /// cache does not key on, so deployments behind a cache must set it.
     pub public_url: Option<String>,
+    /// The largest decoded frame the translator produces (bytes); larger frames are only
+    /// offered as stored, so a decode never allocates more than this per frame.
+    pub max_decoded_frame_bytes: u64,
     pub resolver: ResolverConfig,
 }
 
@@ -52,6 +56,7 @@ impl Default for TranslatorConfig {
             frames_max_age_seconds: 365 * 24 * 3600,
             metadata_max_age_seconds: 60,
             public_url: None,
+            max_decoded_frame_bytes: 256 << 20,
             resolver: ResolverConfig::default(),
         }
     }

@@ -3,10 +3,10 @@
 //! [`crate::frames`]) only carries a plan out, so every decision here is testable in
 //! microseconds over in-memory descriptions.
 //!
-//! Today the only representation on offer is the stored one (native data as Explicit VR LE),
-//! so the transform is the identity. Server-side decoding adds offers here (Explicit VR LE
-//! decoded from compressed data, lossless re-encodings) and a transform step that uses the
-//! instance's [`PixelModule`].
+//! Pixel data is offered as stored (native data as Explicit VR LE) and, where the stored
+//! syntax is compressed and [`crate::transcode`] can decode it, as Explicit VR LE decoded
+//! from it (PS3.18 §8.7.3.5.2: the default of `application/octet-stream`). The stored form
+//! comes first: `*/*`, no Accept and `transfer-syntax=*` get the bytes as stored.
 
 use dicomweb::accept::{Forms, Offer, Rendition, negotiate};
 use dicomweb::{FrameList, TransferSyntax};
@@ -73,10 +73,28 @@ pub struct InstanceDescription {
 }
 
 /// What happens to the stored bytes on the way out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transform {
     /// The bytes as HealthImaging returns them.
     AsStored,
+    /// Each frame decoded from `from` to native pixel data ([`crate::transcode`]).
+    Decode {
+        from: TransferSyntax,
+        pixel: PixelModule,
+    },
+}
+
+impl Transform {
+    /// The transform that produces the chosen offer from the stored frames.
+    fn for_offer(offer: &Offer, instance: &InstanceDescription) -> Self {
+        match (&instance.transfer_syntax, &instance.pixel) {
+            (Some(from), Some(pixel)) if !offer.stored => Transform::Decode {
+                from: from.clone(),
+                pixel: pixel.clone(),
+            },
+            _ => Transform::AsStored,
+        }
+    }
 }
 
 /// The answer to a frames request, decided.
@@ -98,15 +116,27 @@ impl FramesPlan {
     }
 }
 
-/// The representations frames of `instance` can be answered in, in order of preference. A
-/// document whose stored syntax is not a UID offers nothing it could label truthfully: 502.
-pub fn frame_offers(instance: &InstanceDescription) -> Result<Vec<Offer>, EdgeError> {
+/// The representations frames of `instance` can be answered in, in order of preference:
+/// as stored, then Explicit VR LE decoded from a compressed syntax when a decoder exists and
+/// a decoded frame fits in `decode_bound` bytes. A document whose stored syntax is not a UID
+/// offers nothing it could label truthfully: 502.
+pub fn frame_offers(
+    instance: &InstanceDescription,
+    decode_bound: u64,
+) -> Result<Vec<Offer>, EdgeError> {
     let stored = instance.transfer_syntax.as_ref().ok_or_else(|| {
         EdgeError::from(ClientError::InvalidResponse(
             "the image set's StoredTransferSyntaxUID is not a UID".into(),
         ))
     })?;
-    Ok(vec![Offer::stored(stored)])
+    let mut offers = vec![Offer::stored(stored)];
+    let decodable = instance.pixel.as_ref().is_some_and(|p| {
+        p.native_frame_len() <= decode_bound && crate::transcode::can_decode_module(stored, p)
+    });
+    if decodable {
+        offers.push(Offer::converted(TransferSyntax::EXPLICIT_VR_LE));
+    }
+    Ok(offers)
 }
 
 /// Plans WADO-RS frames (PS3.18 §8.3.5.1, §8.7.3): the frame numbers must exist (400), one
@@ -115,6 +145,7 @@ pub fn frames(
     accept: Option<&str>,
     instance: &InstanceDescription,
     list: &FrameList,
+    decode_bound: u64,
 ) -> Result<FramesPlan, EdgeError> {
     list.check_range(u32::try_from(instance.frames.len()).unwrap_or(u32::MAX))?;
     let forms = if list.len() == 1 {
@@ -122,7 +153,9 @@ pub fn frames(
     } else {
         Forms::MULTIPART
     };
-    let rendition = negotiate(accept, &frame_offers(instance)?, forms)?;
+    let offers = frame_offers(instance, decode_bound)?;
+    let rendition = negotiate(accept, &offers, forms)?;
+    let transform = Transform::for_offer(&offers[rendition.offer], instance);
     let frames = list
         .numbers()
         .map(|n| (n, instance.frames[n as usize - 1].clone()))
@@ -130,7 +163,7 @@ pub fn frames(
     Ok(FramesPlan {
         rendition,
         frames,
-        transform: Transform::AsStored,
+        transform,
     })
 }
 
@@ -186,12 +219,14 @@ mod tests {
         FrameList::parse(s).unwrap()
     }
 
+    const BOUND: u64 = 1 << 30;
+
     const OHIF: &str = r#"multipart/related; type="application/octet-stream"; transfer-syntax="*""#;
 
     #[test]
     fn frames_in_request_order_as_stored() {
         let i = instance("1.2.840.10008.1.2.4.202", 5);
-        let p = frames(Some(OHIF), &i, &list("3,1")).unwrap();
+        let p = frames(Some(OHIF), &i, &list("3,1"), BOUND).unwrap();
         assert_eq!(p.frames.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [3, 1]);
         assert_eq!(p.frames[0].1, i.frames[2]);
         assert!(p.rendition.multipart);
@@ -203,10 +238,10 @@ mod tests {
     #[test]
     fn native_data_is_labelled_explicit_vr_le() {
         let i = instance("1.2.840.10008.1.2", 1);
-        let p = frames(None, &i, &list("1")).unwrap();
+        let p = frames(None, &i, &list("1"), BOUND).unwrap();
         assert_eq!(p.transfer_syntax(), TransferSyntax::EXPLICIT_VR_LE);
         assert_eq!(p.rendition.media_type, "application/octet-stream");
-        let p = frames(Some("application/octet-stream"), &i, &list("1")).unwrap();
+        let p = frames(Some("application/octet-stream"), &i, &list("1"), BOUND).unwrap();
         assert!(!p.rendition.multipart, "one frame may be single-part");
     }
 
@@ -214,36 +249,102 @@ mod tests {
     fn refusals() {
         let i = instance("1.2.840.10008.1.2.4.202", 2);
         assert!(matches!(
-            frames(Some(OHIF), &i, &list("3")),
+            frames(Some(OHIF), &i, &list("3"), BOUND),
             Err(EdgeError::Frames(_))
         ));
-        // dicomweb-client's default asks for Explicit VR LE, which is not offered yet.
+        // dicomweb-client's default asks for Explicit VR LE, which cannot be decoded
+        // without a pixel module.
         let e = frames(
             Some(r#"multipart/related; type="application/octet-stream""#),
             &i,
             &list("1"),
+            BOUND,
         )
         .unwrap_err();
         assert!(matches!(e, EdgeError::NotAcceptable { .. }), "{e}");
         assert_eq!(e.answer().status, 406);
         assert!(matches!(
-            frames(Some("multipart/related; q=2"), &i, &list("1")),
+            frames(Some("multipart/related; q=2"), &i, &list("1"), BOUND),
             Err(EdgeError::MalformedAccept(_))
         ));
         // Single-part only for one frame.
-        assert!(frames(Some("image/jphc"), &i, &list("1,2")).is_err());
+        assert!(frames(Some("image/jphc"), &i, &list("1,2"), BOUND).is_err());
         // A stored syntax that is not a UID is HealthImaging's fault, never guessed at.
         let broken = InstanceDescription {
             transfer_syntax: None,
             ..i
         };
         assert_eq!(
-            frames(None, &broken, &list("1"))
+            frames(None, &broken, &list("1"), BOUND)
                 .unwrap_err()
                 .answer()
                 .status,
             502
         );
+    }
+
+    fn ct(ts: &str) -> InstanceDescription {
+        InstanceDescription {
+            pixel: Some(PixelModule {
+                rows: 512,
+                columns: 512,
+                samples_per_pixel: 1,
+                bits_allocated: 16,
+                bits_stored: 16,
+                pixel_representation: 1,
+                photometric_interpretation: "MONOCHROME2".into(),
+                planar_configuration: 0,
+            }),
+            ..instance(ts, 3)
+        }
+    }
+
+    #[test]
+    fn compressed_frames_are_also_offered_decoded() {
+        let i = ct("1.2.840.10008.1.2.4.202");
+        // dicomweb-client's default (no syntax: application/octet-stream's default).
+        for accept in [
+            r#"multipart/related; type="application/octet-stream""#,
+            r#"multipart/related; type="application/octet-stream"; transfer-syntax=1.2.840.10008.1.2.1"#,
+            "application/octet-stream",
+            // q-values decide: the decoded form is preferred here.
+            "image/jphc; q=0.5, application/octet-stream",
+        ] {
+            let p = frames(Some(accept), &i, &list("1"), BOUND).unwrap();
+            assert_eq!(
+                p.transfer_syntax(),
+                TransferSyntax::EXPLICIT_VR_LE,
+                "{accept}"
+            );
+            assert_eq!(p.rendition.media_type, "application/octet-stream");
+            assert_eq!(
+                p.transform,
+                Transform::Decode {
+                    from: "1.2.840.10008.1.2.4.202".parse().unwrap(),
+                    pixel: i.pixel.clone().unwrap()
+                }
+            );
+        }
+        // As stored for `*`, no Accept, `*/*` and the stored type.
+        for accept in [
+            Some(OHIF),
+            None,
+            Some("*/*"),
+            Some("image/jphc, application/octet-stream; q=0.9"),
+        ] {
+            let p = frames(accept, &i, &list("1"), BOUND).unwrap();
+            assert_eq!(p.transform, Transform::AsStored, "{accept:?}");
+        }
+        // Beyond the bound, only the stored form remains (406 names it).
+        let e = frames(Some("application/octet-stream"), &i, &list("1"), 1000).unwrap_err();
+        assert_eq!(e.answer().status, 406);
+        assert!(e.to_string().contains("image/jphc"), "{e}");
+        // Native data is not decoded again.
+        let native = frames(None, &ct("1.2.840.10008.1.2"), &list("1"), BOUND).unwrap();
+        assert_eq!(native.transform, Transform::AsStored);
+        // Syntaxes without a decoder: only the stored form.
+        let mpeg = ct("1.2.840.10008.1.2.4.100");
+        assert!(frames(Some("application/octet-stream"), &mpeg, &list("1"), BOUND).is_err());
     }
 
     #[test]

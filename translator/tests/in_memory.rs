@@ -149,21 +149,46 @@ async fn native_data_is_served_as_explicit_vr_le_single_part_when_asked() {
     assert_eq!(&body[..], &[1, 0, 2, 0, 3, 0, 4, 0]);
 }
 
+/// A stored frame that does not decode (these test frames are three bytes, not a
+/// codestream) is a 502 naming the frame, not a panic or a frame of garbage; the stored
+/// form of the same frame is still served.
+#[tokio::test]
+async fn a_frame_that_does_not_decode_is_a_clear_502() {
+    let (tr, source) = translator();
+    let (status, h, body) = get(
+        &tr,
+        &frames_path(HTJ2K_SOP, "2"),
+        Some(r#"multipart/related; type="application/octet-stream""#),
+    )
+    .await;
+    assert_eq!(status, 502);
+    assert_eq!(h[http::header::CACHE_CONTROL], "no-store");
+    let body = String::from_utf8_lossy(&body);
+    assert!(
+        body.starts_with("frame 2: 1.2.840.10008.1.2.4.202 frame did not decode"),
+        "{body}"
+    );
+    assert_eq!(source.calls.counts(), (1, 1, 1));
+    let (status, _, _) = get(&tr, &frames_path(HTJ2K_SOP, "2"), Some(OHIF)).await;
+    assert_eq!(status, 200);
+}
+
 #[tokio::test]
 async fn refusals_are_decided_before_any_frame_is_fetched() {
     let (tr, source) = translator();
-    // dicomweb-client's default asks for Explicit VR LE, which HTJ2K data is not offered in.
+    // JPEG 2000 is neither stored nor produced: 406 naming what is.
     let (status, h, body) = get(
         &tr,
         &frames_path(HTJ2K_SOP, "1"),
-        Some(r#"multipart/related; type="application/octet-stream""#),
+        Some(r#"multipart/related; type="image/jp2""#),
     )
     .await;
     assert_eq!(status, 406);
     assert_eq!(h[http::header::CACHE_CONTROL], "no-store");
+    let body = String::from_utf8_lossy(&body);
     assert!(
-        String::from_utf8_lossy(&body)
-            .contains("available: multipart/related; type=\"image/jphc\"")
+        body.contains("available: multipart/related; type=\"image/jphc\"; transfer-syntax=1.2.840.10008.1.2.4.202, multipart/related; type=\"application/octet-stream\"; transfer-syntax=1.2.840.10008.1.2.1"),
+        "{body}"
     );
     let (status, _, body) = get(&tr, &frames_path(HTJ2K_SOP, "4"), Some(OHIF)).await;
     assert_eq!(status, 400);

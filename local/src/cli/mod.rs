@@ -122,6 +122,9 @@ pub struct ServeArgs {
     /// max-age of WADO-RS metadata responses, in seconds.
     #[arg(long, default_value_t = 60)]
     pub metadata_max_age: u64,
+    /// The largest frame decoded server-side, in MiB; larger frames are served as stored only.
+    #[arg(long, default_value_t = 256)]
+    pub max_decoded_frame_mb: u64,
     /// The URL viewers reach this server by, for BulkDataURIs in metadata (default: the
     /// listening address, e.g. http://127.0.0.1:8080; set it behind a proxy).
     #[arg(long)]

@@ -49,6 +49,10 @@ fn translator_config() -> anyhow::Result<TranslatorConfig> {
         frames_max_age_seconds: number("FRAMES_MAX_AGE", defaults.frames_max_age_seconds)?,
         metadata_max_age_seconds: number("METADATA_MAX_AGE", defaults.metadata_max_age_seconds)?,
         public_url,
+        max_decoded_frame_bytes: number(
+            "MAX_DECODED_FRAME_MB",
+            defaults.max_decoded_frame_bytes >> 20,
+        )? << 20,
         ..defaults
     })
 }

@@ -1,0 +1,373 @@
+//! The transform step: frames decoded from their stored syntax to native pixel data, the
+//! payload of Explicit VR Little Endian (PS3.5 §8.1.1, §A.2).
+//!
+//! Decoding is dicom-rs's: the transfer syntax registry's pixel data readers (JPEG baseline,
+//! extended and lossless through `jpeg-decoder`; RLE Lossless; JPEG 2000 and HTJ2K through
+//! OpenJPEG). A frame from `GetImageFrame` is one codestream, so it is presented to the
+//! reader as a one-frame, one-fragment object described by the instance's [`PixelModule`].
+//!
+//! What the decoded bytes are (PS3.5 §8.2, PS3.3 C.7.6.3.1.2), which the Part 10 writer and
+//! the documentation state:
+//! - samples interleaved (Planar Configuration 0), little endian, Bits Allocated wide;
+//! - signed data (Pixel Representation 1) sign-extended from Bits Stored, as the DICOM
+//!   header says, also where a codestream declares its samples unsigned;
+//! - colour JPEG and JPEG 2000 / HTJ2K with a colour transform (YBR_FULL_422, YBR_ICT,
+//!   YBR_RCT) come out as RGB; RLE keeps its photometric interpretation (YBR_FULL stays
+//!   YBR_FULL, which native data may carry).
+//!
+//! Everything here is a pure function of the stored syntax, the pixel module and the bytes,
+//! so it runs on a blocking thread in the shells and in microbenchmarks alike.
+
+use std::borrow::Cow;
+
+use dicom_encoding::adapters::{PixelDataObject, RawPixelData};
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+use dicomweb::TransferSyntax;
+
+use crate::plan::PixelModule;
+
+/// Why a frame could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The stored syntax has no decoder here.
+    #[error("no decoder for transfer syntax {0}")]
+    Unsupported(String),
+    /// The decoded frame would be larger than the configured bound.
+    #[error("a decoded frame of {size} bytes exceeds the bound of {bound} bytes")]
+    TooLarge { size: u64, bound: u64 },
+    /// The decoder refused the codestream (corrupt, or a feature it lacks).
+    #[error("{syntax} frame did not decode: {reason}")]
+    Failed { syntax: String, reason: String },
+}
+
+/// Whether frames stored in `ts` can be decoded to native pixel data here. Native syntaxes
+/// need no decoding (they are served as Explicit VR LE as stored).
+pub fn can_decode(ts: &TransferSyntax) -> bool {
+    !ts.is_native()
+        && TransferSyntaxRegistry
+            .get(ts.as_str())
+            .and_then(|t| t.pixel_data_reader())
+            .is_some()
+}
+
+/// Whether frames of `pixel` stored in `ts` decode here: a decoder exists and takes the
+/// module (the registry's JPEG, JPEG 2000 and RLE readers take 8 or 16 bits allocated; the
+/// JPEG DCT reader only 8-bit samples, so 12-bit JPEG extended is not decoded). Checked when
+/// planning, so what cannot be decoded is not offered (406) rather than failing (502).
+pub fn can_decode_module(ts: &TransferSyntax, pixel: &PixelModule) -> bool {
+    let dct = matches!(
+        ts.as_str(),
+        "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51"
+    );
+    can_decode(ts) && matches!(pixel.bits_allocated, 8 | 16) && (!dct || pixel.bits_stored <= 8)
+}
+
+/// The transfer syntax UIDs decoded here, for the documentation and the error messages.
+pub fn decodable_syntaxes() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = TransferSyntaxRegistry
+        .iter()
+        .filter(|t| t.pixel_data_reader().is_some())
+        .map(|t| t.uid())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+impl PixelModule {
+    /// The size in bytes of one native frame (PS3.5 §8.1.1; Bits Allocated 1 packs bits).
+    pub fn native_frame_len(&self) -> u64 {
+        let samples = u64::from(self.rows) * u64::from(self.columns);
+        let samples = samples * u64::from(self.samples_per_pixel.max(1));
+        if self.bits_allocated == 1 {
+            samples.div_ceil(8)
+        } else {
+            samples * u64::from(self.bits_allocated.div_ceil(8))
+        }
+    }
+
+    /// The photometric interpretation of frames decoded from `stored` (see the module
+    /// documentation): colour data that the codec's colour transform turns back to RGB is
+    /// RGB, everything else keeps its interpretation.
+    pub fn decoded_photometric_interpretation(&self, stored: &TransferSyntax) -> &str {
+        let pi = &*self.photometric_interpretation;
+        let transformed = matches!(pi, "YBR_FULL_422" | "YBR_FULL" | "YBR_ICT" | "YBR_RCT");
+        let codec_converts = matches!(
+            stored.as_str(),
+            "1.2.840.10008.1.2.4.50"
+                | "1.2.840.10008.1.2.4.51"
+                | "1.2.840.10008.1.2.4.90"
+                | "1.2.840.10008.1.2.4.91"
+                | "1.2.840.10008.1.2.4.201"
+                | "1.2.840.10008.1.2.4.202"
+                | "1.2.840.10008.1.2.4.203"
+        );
+        if self.samples_per_pixel == 3 && transformed && codec_converts {
+            "RGB"
+        } else {
+            pi
+        }
+    }
+}
+
+/// Decodes one frame stored in `stored` to native pixel data (interleaved samples, little
+/// endian), refusing frames whose decoded size exceeds `bound` bytes before decoding.
+pub fn decode_frame(
+    stored: &TransferSyntax,
+    pixel: &PixelModule,
+    codestream: &[u8],
+    bound: u64,
+) -> Result<Vec<u8>, DecodeError> {
+    let size = pixel.native_frame_len();
+    if size > bound {
+        return Err(DecodeError::TooLarge { size, bound });
+    }
+    let reader = TransferSyntaxRegistry
+        .get(stored.as_str())
+        .and_then(|t| t.pixel_data_reader())
+        .filter(|_| !stored.is_native())
+        .ok_or_else(|| DecodeError::Unsupported(stored.to_string()))?;
+    let frame = OneFrame {
+        syntax: stored.as_str(),
+        pixel,
+        codestream,
+    };
+    let failed = |reason: String| DecodeError::Failed {
+        syntax: stored.to_string(),
+        reason,
+    };
+    let mut out = Vec::new();
+    reader
+        .decode_frame(&frame, 0, &mut out)
+        .map_err(|e| failed(e.to_string()))?;
+    // Readers size the output from the pixel module; a codestream whose own header disagrees
+    // must not produce a frame of another size under this instance's description.
+    if out.len() as u64 != size {
+        return Err(failed(format!(
+            "decoded {} bytes where the pixel module describes {size}",
+            out.len()
+        )));
+    }
+    sign_extend(pixel, &mut out);
+    Ok(out)
+}
+
+/// Sign-extends every sample from Bits Stored to Bits Allocated when the pixel module says
+/// the data is signed (PS3.3 C.7.6.3.1: the value is two's complement in Bits Stored bits).
+/// Codecs differ here (a JPEG sample is unsigned; a JPEG 2000 codestream may or may not say
+/// signed), so the header decides, as in pydicom. Idempotent on data already extended.
+fn sign_extend(pixel: &PixelModule, data: &mut [u8]) {
+    let (stored, allocated) = (
+        u32::from(pixel.bits_stored),
+        u32::from(pixel.bits_allocated),
+    );
+    if pixel.pixel_representation != 1 || stored == 0 || stored >= allocated {
+        return;
+    }
+    let shift = allocated - stored;
+    match allocated {
+        8 => data
+            .iter_mut()
+            .for_each(|b| *b = (((*b << shift) as i8) >> shift) as u8),
+        16 => data.chunks_exact_mut(2).for_each(|c| {
+            let v = (i16::from_le_bytes([c[0], c[1]]) << shift) >> shift;
+            c.copy_from_slice(&v.to_le_bytes());
+        }),
+        _ => {}
+    }
+}
+
+/// One stored frame seen as the one-frame object a pixel data reader decodes.
+struct OneFrame<'a> {
+    syntax: &'a str,
+    pixel: &'a PixelModule,
+    codestream: &'a [u8],
+}
+
+impl PixelDataObject for OneFrame<'_> {
+    fn transfer_syntax_uid(&self) -> &str {
+        self.syntax
+    }
+    fn rows(&self) -> Option<u16> {
+        Some(self.pixel.rows)
+    }
+    fn cols(&self) -> Option<u16> {
+        Some(self.pixel.columns)
+    }
+    fn samples_per_pixel(&self) -> Option<u16> {
+        Some(self.pixel.samples_per_pixel)
+    }
+    fn bits_allocated(&self) -> Option<u16> {
+        Some(self.pixel.bits_allocated)
+    }
+    fn bits_stored(&self) -> Option<u16> {
+        Some(self.pixel.bits_stored)
+    }
+    fn photometric_interpretation(&self) -> Option<&str> {
+        Some(&self.pixel.photometric_interpretation)
+    }
+    fn number_of_frames(&self) -> Option<u32> {
+        Some(1)
+    }
+    fn number_of_fragments(&self) -> Option<u32> {
+        Some(1)
+    }
+    fn fragment(&self, fragment: usize) -> Option<Cow<'_, [u8]>> {
+        (fragment == 0).then_some(Cow::Borrowed(self.codestream))
+    }
+    fn offset_table(&self) -> Option<Cow<'_, [u32]>> {
+        None
+    }
+    fn raw_pixel_data(&self) -> Option<RawPixelData> {
+        Some(RawPixelData {
+            fragments: [self.codestream.to_vec()].into_iter().collect(),
+            offset_table: Default::default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mono16(rows: u16, columns: u16) -> PixelModule {
+        PixelModule {
+            rows,
+            columns,
+            samples_per_pixel: 1,
+            bits_allocated: 16,
+            bits_stored: 16,
+            pixel_representation: 0,
+            photometric_interpretation: "MONOCHROME2".into(),
+            planar_configuration: 0,
+        }
+    }
+
+    #[test]
+    fn the_registry_decodes_every_compressed_syntax_a_datastore_holds() {
+        for ts in [
+            "1.2.840.10008.1.2.4.50",
+            "1.2.840.10008.1.2.4.51",
+            "1.2.840.10008.1.2.4.57",
+            "1.2.840.10008.1.2.4.70",
+            "1.2.840.10008.1.2.4.90",
+            "1.2.840.10008.1.2.4.91",
+            "1.2.840.10008.1.2.4.201",
+            "1.2.840.10008.1.2.4.202",
+            "1.2.840.10008.1.2.4.203",
+            "1.2.840.10008.1.2.5",
+        ] {
+            assert!(can_decode(&ts.parse().unwrap()), "{ts}");
+        }
+        assert!(!can_decode(&TransferSyntax::EXPLICIT_VR_LE));
+        // MPEG-2 video has no frame decoder.
+        assert!(!can_decode(&"1.2.840.10008.1.2.4.100".parse().unwrap()));
+    }
+
+    #[test]
+    fn modules_the_decoders_do_not_take_are_not_offered() {
+        let ts = TransferSyntax::RLE_LOSSLESS;
+        assert!(can_decode_module(&ts, &mono16(2, 2)));
+        let dose = PixelModule {
+            bits_allocated: 32,
+            bits_stored: 32,
+            ..mono16(2, 2)
+        };
+        assert!(!can_decode_module(&ts, &dose));
+        let extended: TransferSyntax = "1.2.840.10008.1.2.4.51".parse().unwrap();
+        let twelve = PixelModule {
+            bits_stored: 12,
+            ..mono16(2, 2)
+        };
+        assert!(!can_decode_module(&extended, &twelve));
+        assert!(can_decode_module(
+            &TransferSyntax::JPEG_LOSSLESS_SV1,
+            &twelve
+        ));
+    }
+
+    #[test]
+    fn refusals_are_precise() {
+        let px = mono16(4096, 4096);
+        let htj2k = TransferSyntax::HTJ2K_RPCL_LOSSLESS;
+        assert_eq!(
+            decode_frame(&htj2k, &px, b"x", 1 << 20),
+            Err(DecodeError::TooLarge {
+                size: 4096 * 4096 * 2,
+                bound: 1 << 20
+            })
+        );
+        let e = decode_frame(&htj2k, &mono16(2, 2), b"not a codestream", 1 << 20).unwrap_err();
+        assert!(matches!(e, DecodeError::Failed { .. }), "{e}");
+        let mpeg = "1.2.840.10008.1.2.4.100".parse().unwrap();
+        assert!(matches!(
+            decode_frame(&mpeg, &mono16(2, 2), b"", 1 << 20),
+            Err(DecodeError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn rle_decodes_to_native_bytes() {
+        // PS3.5 Annex G: a header with one segment, then a literal run of 4 bytes
+        // (control byte 3 = copy the next 4 bytes).
+        let mut rle = vec![0u8; 64];
+        rle[0] = 1;
+        rle[4] = 64;
+        rle.extend_from_slice(&[3, 10, 20, 30, 40]);
+        let px = PixelModule {
+            bits_allocated: 8,
+            bits_stored: 8,
+            ..mono16(2, 2)
+        };
+        let out = decode_frame(&TransferSyntax::RLE_LOSSLESS, &px, &rle, 1 << 20).unwrap();
+        assert_eq!(out, [10, 20, 30, 40]);
+    }
+
+    #[test]
+    fn signed_samples_are_extended_from_bits_stored() {
+        let px = PixelModule {
+            bits_stored: 12,
+            pixel_representation: 1,
+            ..mono16(1, 3)
+        };
+        // 0x0FFF is -1 in 12 bits; 0x0800 is -2048; 0x07FF stays 2047.
+        let mut data = [0xFF, 0x0F, 0x00, 0x08, 0xFF, 0x07];
+        sign_extend(&px, &mut data);
+        assert_eq!(data, [0xFF, 0xFF, 0x00, 0xF8, 0xFF, 0x07]);
+        let again = data;
+        sign_extend(&px, &mut data);
+        assert_eq!(data, again);
+        let unsigned = PixelModule {
+            pixel_representation: 0,
+            ..px
+        };
+        let mut data = [0xFF, 0x0F];
+        sign_extend(&unsigned, &mut data);
+        assert_eq!(data, [0xFF, 0x0F]);
+    }
+
+    #[test]
+    fn decoded_colour_is_rgb_where_the_codec_converts_it() {
+        let ybr = PixelModule {
+            samples_per_pixel: 3,
+            photometric_interpretation: "YBR_FULL_422".into(),
+            ..mono16(2, 2)
+        };
+        assert_eq!(
+            ybr.decoded_photometric_interpretation(&TransferSyntax::JPEG_BASELINE),
+            "RGB"
+        );
+        let ybr_rle = PixelModule {
+            photometric_interpretation: "YBR_FULL".into(),
+            ..ybr
+        };
+        assert_eq!(
+            ybr_rle.decoded_photometric_interpretation(&TransferSyntax::RLE_LOSSLESS),
+            "YBR_FULL"
+        );
+        assert_eq!(
+            mono16(1, 1).decoded_photometric_interpretation(&TransferSyntax::JPEG_BASELINE),
+            "MONOCHROME2"
+        );
+    }
+}
