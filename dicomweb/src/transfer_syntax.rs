@@ -99,7 +99,7 @@ impl TransferSyntax {
     pub fn default_for(media_type: &str) -> Option<TransferSyntax> {
         Some(Self::known(
             match media_type.to_ascii_lowercase().as_str() {
-                OCTET_STREAM => "1.2.840.10008.1.2.1",
+                OCTET_STREAM | "application/dicom" => "1.2.840.10008.1.2.1",
                 "image/jpeg" => "1.2.840.10008.1.2.4.70",
                 "image/jls" => "1.2.840.10008.1.2.4.80",
                 "image/jp2" => "1.2.840.10008.1.2.4.90",

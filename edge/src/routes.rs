@@ -6,6 +6,8 @@
 //! GET  /datastore/{ds}/imageSet/{is}/getImageFrame?imageFrameId=   native, cacheable
 //! GET  /datastore/{ds}/studies/{st}/series/{se}/instances/{sop}/frames/{list}   WADO-RS frames
 //! GET  /datastore/{ds}/studies[/{st}/series[/{se}/instances]]      QIDO-RS
+//! GET  /datastore/{ds}/{series,instances}, …/studies/{st}/instances QIDO-RS across levels
+//! GET  /datastore/{ds}/studies/{st}[/series/{se}[/instances/{sop}]]            WADO-RS retrieve
 //! GET  /datastore/{ds}/studies/{st}[/series/{se}[/instances/{sop}]]/metadata   WADO-RS metadata
 //! GET  /datastore/{ds}/studies/{st}/series/{se}/instances/{sop}/bulkdata/{tag}  bulk data
 //! ```
@@ -53,6 +55,24 @@ pub enum Route {
         study: Uid,
         series: Uid,
     },
+    /// QIDO-RS series of every study (PS3.18 §10.6.1: `{root}/series`).
+    SearchAllSeries {
+        datastore: DatastoreId,
+    },
+    /// QIDO-RS instances of every study, or of one study's every series.
+    SearchAllInstances {
+        datastore: DatastoreId,
+        study: Option<Uid>,
+    },
+    /// WADO-RS retrieve of whole instances (PS3.18 §10.4.1.1.1): a study, a series of it,
+    /// or one instance, as DICOM Part 10 files.
+    Retrieve {
+        datastore: DatastoreId,
+        study: Uid,
+        series: Option<Uid>,
+        sop: Option<Uid>,
+        image_set: Option<ImageSetId>,
+    },
     /// WADO-RS metadata.
     StudyMetadata {
         datastore: DatastoreId,
@@ -90,6 +110,9 @@ impl Route {
             | Route::SearchStudies { datastore }
             | Route::SearchSeries { datastore, .. }
             | Route::SearchInstances { datastore, .. }
+            | Route::SearchAllSeries { datastore }
+            | Route::SearchAllInstances { datastore, .. }
+            | Route::Retrieve { datastore, .. }
             | Route::StudyMetadata { datastore, .. }
             | Route::SeriesMetadata { datastore, .. }
             | Route::InstanceMetadata { datastore, .. }
@@ -205,6 +228,36 @@ pub fn parse(method: &str, path: &str, query: Option<&str>) -> Result<Route, Rou
             }
         }
         ["studies"] => get_only(Route::SearchStudies { datastore }),
+        ["series"] => get_only(Route::SearchAllSeries { datastore }),
+        ["instances"] => get_only(Route::SearchAllInstances {
+            datastore,
+            study: None,
+        }),
+        ["studies", st, "instances"] => get_only(Route::SearchAllInstances {
+            datastore,
+            study: Some(uid("study UID", st)?),
+        }),
+        ["studies", st] => get_only(Route::Retrieve {
+            datastore,
+            study: uid("study UID", st)?,
+            series: None,
+            sop: None,
+            image_set: image_set_param(query)?,
+        }),
+        ["studies", st, "series", se] => get_only(Route::Retrieve {
+            datastore,
+            study: uid("study UID", st)?,
+            series: Some(uid("series UID", se)?),
+            sop: None,
+            image_set: image_set_param(query)?,
+        }),
+        ["studies", st, "series", se, "instances", sop] => get_only(Route::Retrieve {
+            datastore,
+            study: uid("study UID", st)?,
+            series: Some(uid("series UID", se)?),
+            sop: Some(uid("SOP instance UID", sop)?),
+            image_set: image_set_param(query)?,
+        }),
         ["studies", st, "series"] => get_only(Route::SearchSeries {
             datastore,
             study: uid("study UID", st)?,
@@ -359,6 +412,50 @@ mod tests {
             ),
             Ok(Route::InstanceMetadata { .. })
         ));
+        let r = |path: &str| parse("GET", &format!("/datastore/{DS}{path}"), None).unwrap();
+        assert!(matches!(r("/series"), Route::SearchAllSeries { .. }));
+        assert!(matches!(
+            r("/instances"),
+            Route::SearchAllInstances { study: None, .. }
+        ));
+        assert!(matches!(
+            r("/studies/1.2/instances"),
+            Route::SearchAllInstances { study: Some(_), .. }
+        ));
+        assert!(matches!(
+            r("/studies/1.2"),
+            Route::Retrieve {
+                series: None,
+                sop: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            r("/studies/1.2/series/1.3"),
+            Route::Retrieve {
+                series: Some(_),
+                sop: None,
+                ..
+            }
+        ));
+        let Route::Retrieve {
+            sop: Some(sop),
+            image_set: Some(_),
+            ..
+        } = parse(
+            "GET",
+            &format!("/datastore/{DS}/studies/1.2/series/1.3/instances/1.4"),
+            Some(&format!("imageSetId={IS}")),
+        )
+        .unwrap()
+        else {
+            panic!("not a retrieve")
+        };
+        assert_eq!(sop.as_str(), "1.4");
+        assert_eq!(
+            parse("POST", &format!("/datastore/{DS}/studies/1.2"), None),
+            Err(RouteError::MethodNotAllowed { allow: "GET, HEAD" })
+        );
     }
 
     #[test]

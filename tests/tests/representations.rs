@@ -232,3 +232,91 @@ fn real_world_files_are_served_decoded_equal_to_pydicom() {
         );
     }
 }
+
+/// dicomweb-client's `retrieve_series` (default: Explicit VR LE, and `transfer-syntax=*`)
+/// and `retrieve_instance` on every demo series: each dataset pydicom reads equals the
+/// source file attribute by attribute (File Meta Information aside; a decoded file's
+/// Photometric Interpretation, Planar Configuration and Lossy Image Compression are the
+/// decoded pixels') and pixel for pixel (lossy JPEG within the tolerance). DCMTK's
+/// `dcmdump` reads every file as sent without a warning.
+#[test]
+fn dicomweb_client_retrieves_series_equal_to_the_source() {
+    if !python_modules_available(&format!("{DECODERS}, requests")) {
+        return;
+    }
+    let demo = workspace().join("demo/dicom");
+    let (_p, roots) = serve(&[&demo]);
+    let out = tempfile::tempdir().expect("tempdir");
+    let run = Command::new("python3")
+        .arg(workspace().join("tests/tools/retrieve_compare.py"))
+        .arg(&roots[0])
+        .arg(&demo)
+        .arg(out.path())
+        .output()
+        .expect("run retrieve_compare.py");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&run.stdout).expect("JSON");
+    assert_eq!(summary["instances"], 86, "{summary}");
+    assert_eq!(summary["retrieved"], 172, "{summary}");
+    assert_eq!(summary["single"], 5, "{summary}");
+    assert_eq!(summary["differences"], serde_json::json!({}), "{summary}");
+    assert_eq!(
+        summary["pixel_mismatches"],
+        serde_json::json!([]),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["syntaxes"],
+        serde_json::json!({"1.2.840.10008.1.2.1": 86}),
+        "{summary}"
+    );
+    assert_eq!(
+        summary["stored_syntaxes"],
+        serde_json::json!({"1.2.840.10008.1.2.4.202": 65, "1.2.840.10008.1.2.1": 9, "1.2.840.10008.1.2.4.50": 12}),
+        "{summary}"
+    );
+    for (conversion, diff) in summary["max_pixel_diff"].as_object().expect("diffs") {
+        let from = conversion.split(' ').next().unwrap_or_default();
+        let allowed = if conversion.ends_with(from) {
+            0
+        } else {
+            tolerance(from)
+        };
+        assert!(
+            diff.as_u64().is_some_and(|d| d <= allowed),
+            "{conversion}: {diff}"
+        );
+    }
+
+    let dcmdump = Command::new("dcmdump").arg("--version").output();
+    if dcmdump.is_err() {
+        assert!(
+            std::env::var("DICOMWEB_EDGE_FULL_TESTS").as_deref() != Ok("1"),
+            "dcmdump (DCMTK) is required; scripts/test.sh installs it"
+        );
+        eprintln!("SKIPPED: dcmdump not installed");
+        return;
+    }
+    let files: Vec<PathBuf> = std::fs::read_dir(out.path())
+        .expect("read dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    assert_eq!(files.len(), 86);
+    for f in &files {
+        let d = Command::new("dcmdump")
+            .arg("-q")
+            .arg(f)
+            .output()
+            .expect("dcmdump");
+        let stderr = String::from_utf8_lossy(&d.stderr);
+        assert!(
+            d.status.success() && stderr.trim().is_empty(),
+            "{}: {stderr}",
+            f.display()
+        );
+    }
+}

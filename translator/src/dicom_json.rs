@@ -27,6 +27,9 @@ pub struct Converter<'a> {
     /// binary value is inline.
     pub bulkdata: Option<&'a str>,
     pub inline_limit: usize,
+    /// Keep IS and DS values as AHI's text (for rebuilding files: `0.50` stays `0.50`)
+    /// instead of the JSON numbers PS3.18 §F.2.3 asks of metadata answers.
+    pub exact_text: bool,
 }
 
 impl Converter<'_> {
@@ -84,7 +87,12 @@ impl Converter<'_> {
                 }
             }
             _ => {
-                let values: Vec<Value> = list(value).map(|v| one_value(vr, v)).collect();
+                let values: Vec<Value> = list(value)
+                    .map(|v| match (vr, v) {
+                        ("IS" | "DS", Value::String(_)) if self.exact_text => v.clone(),
+                        _ => one_value(vr, v),
+                    })
+                    .collect();
                 if values.iter().any(|v| !v.is_null()) {
                     obj.insert("Value".into(), Value::Array(values));
                 }
@@ -227,6 +235,7 @@ mod tests {
             vrs: &vrs,
             bulkdata,
             inline_limit: 8,
+            exact_text: false,
         };
         let mut out = DicomJson::new();
         c.convert(attrs.as_object().unwrap(), &mut out);

@@ -206,7 +206,7 @@ pub async fn retrieve(
 /// Carries out the plan's transform on one fetched frame. Decoding runs on a blocking
 /// thread (milliseconds of CPU per frame), so frames fetched concurrently decode in
 /// parallel without stalling the server's other requests.
-async fn transformed(
+pub(crate) async fn transformed(
     transform: &Transform,
     n: u32,
     segments: Vec<Bytes>,

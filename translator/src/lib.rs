@@ -13,8 +13,10 @@ pub mod bulkdata;
 pub mod dicom_json;
 pub mod frames;
 pub mod metadata;
+pub mod part10;
 pub mod plan;
 pub mod resolve;
+pub mod retrieve;
 pub mod search;
 pub mod source;
 pub mod transcode;
@@ -114,6 +116,26 @@ impl Translator {
                 study,
                 series,
             } => search::instances(self, req, datastore, study, series).await,
+            Route::SearchAllSeries { datastore } => {
+                search::across(self, req, datastore, None, search::Level::Series).await
+            }
+            Route::SearchAllInstances { datastore, study } => {
+                search::across(self, req, datastore, study, search::Level::Instances).await
+            }
+            Route::Retrieve {
+                datastore,
+                study,
+                series,
+                sop,
+                image_set,
+            } => {
+                let scope = match (series, sop) {
+                    (Some(se), Some(sop)) => Scope::Instance(study, se, sop),
+                    (Some(se), None) => Scope::Series(study, se),
+                    _ => Scope::Study(study),
+                };
+                retrieve::retrieve(self, req, datastore, scope, image_set).await
+            }
             Route::StudyMetadata {
                 datastore,
                 study,

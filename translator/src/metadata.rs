@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::collections::HashSet;
 use std::io::Write;
+use std::sync::Arc;
 
 use crate::dicom_json::Converter;
 use axum::body::Body;
@@ -26,6 +27,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::Value;
 
 use super::Translator;
+use crate::resolve::Document;
 use edge::EdgeError;
 use edge::http_rules::if_none_match;
 use edge::http_rules::{accept_value, accepts_gzip};
@@ -77,17 +79,10 @@ pub fn instance_json(
         vrs: &inst.dicom_vrs,
         bulkdata,
         inline_limit: INLINE_LIMIT,
+        exact_text: false,
     };
-    let mut out = DicomJson::new();
-    converter.convert(&doc.patient.dicom, &mut out);
-    converter.convert(&doc.study.dicom, &mut out);
-    if let Some(s) = doc.study.series.get(series) {
-        converter.convert(&s.dicom, &mut out);
-    }
-    converter.convert(&inst.dicom, &mut out);
-    // File Meta Information describes a file, not the data set (PS3.10 §7.1); the syntax
-    // frames are served in is AvailableTransferSyntaxUID.
-    out.retain(|tag, _| !tag.starts_with("0002"));
+    let mut out = merged(&converter, doc, series, inst);
+    // The syntax frames are served in as stored.
     out.insert(
         tag_key(0x0008_3002),
         serde_json::json!({"vr": "UI", "Value": [inst.transfer_syntax()]}),
@@ -121,6 +116,46 @@ pub fn instance_json(
 
 const EXPLICIT_VR_LE: &str = "1.2.840.10008.1.2.1";
 
+/// One instance's data set as DICOM JSON for rebuilding its file: every level's attributes,
+/// binary values inline, IS and DS as stored text, and neither File Meta Information nor
+/// Pixel Data (the file's writer adds them).
+pub fn instance_dataset(doc: &ImageSetMetadata, series: &str, inst: &Instance) -> DicomJson {
+    let converter = Converter {
+        vrs: &inst.dicom_vrs,
+        bulkdata: None,
+        inline_limit: usize::MAX,
+        exact_text: true,
+    };
+    let mut out = merged(&converter, doc, series, inst);
+    let frames = inst.image_frames.len();
+    if frames > 1 || out.contains_key(&tag_key(0x0028_0008)) {
+        out.insert(
+            tag_key(0x0028_0008),
+            serde_json::json!({"vr": "IS", "Value": [frames.to_string()]}),
+        );
+    }
+    out
+}
+
+/// The patient, study, series and instance levels merged in that order, without File Meta
+/// Information, which describes a file rather than the data set (PS3.10 §7.1).
+fn merged(
+    converter: &Converter,
+    doc: &ImageSetMetadata,
+    series: &str,
+    inst: &Instance,
+) -> DicomJson {
+    let mut out = DicomJson::new();
+    converter.convert(&doc.patient.dicom, &mut out);
+    converter.convert(&doc.study.dicom, &mut out);
+    if let Some(s) = doc.study.series.get(series) {
+        converter.convert(&s.dicom, &mut out);
+    }
+    converter.convert(&inst.dicom, &mut out);
+    out.retain(|tag, _| !tag.starts_with("0002"));
+    out
+}
+
 /// The URL clients reach this deployment by: the configured one, else the one the
 /// viewer-request function names ([`edge::lambda_edge::PUBLIC_URL_HEADER`]; the translator
 /// is reachable only through the distribution), else `http://{Host}`.
@@ -153,18 +188,52 @@ pub async fn retrieve(
     image_set: Option<ImageSetId>,
 ) -> Result<Response<Body>, EdgeError> {
     crate::plan::json(accept_value(req.uri.query(), &req.headers).as_deref())?;
+    let origin = public_origin(tr, req);
+    let study = scope.study();
+    let mut instances: Vec<Value> = Vec::new();
+    for c in covered(tr, &datastore, &scope, image_set).await? {
+        let (series, sop) = (&c.series, &c.sop);
+        let Some(inst) = c.doc.metadata.instance(series, sop) else {
+            continue;
+        };
+        let bulkdata = format!(
+            "{origin}/datastore/{datastore}/studies/{study}/series/{series}/instances/{sop}/bulkdata"
+        );
+        let json: BTreeMap<String, Value> =
+            instance_json(&c.doc.metadata, series, inst, Some(&bulkdata));
+        instances.push(Value::Object(json.into_iter().collect()));
+    }
+    Ok(json_answer(tr, req, &instances))
+}
+
+/// One instance a study, series or instance request covers, and the document it is in.
+pub struct Covered {
+    pub doc: Arc<Document>,
+    pub image_set: ImageSetId,
+    pub series: String,
+    pub sop: String,
+}
+
+/// The instances `scope` covers, in the study's image sets (or in `image_set` when the
+/// request names one): each from the first image set holding it in the resolver's
+/// preference order (primary first), in series and SOP instance UID order within each. 404
+/// when there are none.
+pub async fn covered(
+    tr: &Translator,
+    datastore: &DatastoreId,
+    scope: &Scope,
+    image_set: Option<ImageSetId>,
+) -> Result<Vec<Covered>, EdgeError> {
     let study = scope.study();
     let image_sets: Vec<ImageSetId> = match image_set {
         Some(is) => vec![is],
-        None => tr.resolver.image_sets_of(&datastore, study).await?.to_vec(),
+        None => tr.resolver.image_sets_of(datastore, study).await?.to_vec(),
     };
-    let origin = public_origin(tr, req);
     let mut seen = HashSet::new();
-    let mut instances: Vec<Value> = Vec::new();
+    let mut out = Vec::new();
     for is in &image_sets {
-        let doc = tr.resolver.document(&datastore, is).await?;
-        let doc = &doc.metadata;
-        if doc.study_instance_uid() != Some(study.as_str()) {
+        let doc = tr.resolver.document(datastore, is).await?;
+        if doc.metadata.study_instance_uid() != Some(study.as_str()) {
             if image_sets.len() == 1 {
                 return Err(EdgeError::NotFound(format!(
                     "image set {is} does not hold study {study}"
@@ -172,21 +241,21 @@ pub async fn retrieve(
             }
             continue;
         }
-        for (series, sop, inst) in doc.instances() {
+        for (series, sop, _) in doc.metadata.instances() {
             if scope.covers(series, sop) && seen.insert(sop.to_owned()) {
-                let bulkdata = format!(
-                    "{origin}/datastore/{datastore}/studies/{study}/series/{series}/instances/{sop}/bulkdata"
-                );
-                let json: BTreeMap<String, Value> =
-                    instance_json(doc, series, inst, Some(&bulkdata));
-                instances.push(Value::Object(json.into_iter().collect()));
+                out.push(Covered {
+                    doc: doc.clone(),
+                    image_set: is.clone(),
+                    series: series.to_owned(),
+                    sop: sop.to_owned(),
+                });
             }
         }
     }
-    if instances.is_empty() {
+    if out.is_empty() {
         return Err(scope.not_found());
     }
-    Ok(json_answer(tr, req, &instances))
+    Ok(out)
 }
 
 /// A DICOM JSON answer (metadata and search): strong ETag over the JSON, `If-None-Match` →

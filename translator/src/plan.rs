@@ -167,6 +167,69 @@ pub fn frames(
     })
 }
 
+/// The media type of whole instances (PS3.18 §8.7.3.5.1).
+pub const DICOM: &str = "application/dicom";
+
+/// The representations whole instances can be answered in, in order of preference: Explicit
+/// VR LE first (PS3.18 §8.7.3.5.2: the default of `application/dicom`; decoded when the
+/// frames are compressed and decodable), then the stored syntax. Instances without frames
+/// and native data are Explicit VR LE only.
+pub fn instance_offers(
+    instance: &InstanceDescription,
+    decode_bound: u64,
+) -> Result<Vec<Offer>, EdgeError> {
+    let offer = |ts: TransferSyntax, stored: bool| Offer {
+        media_type: DICOM,
+        transfer_syntax: Some(ts),
+        stored,
+    };
+    if instance.frames.is_empty() {
+        return Ok(vec![offer(TransferSyntax::EXPLICIT_VR_LE, true)]);
+    }
+    Ok(frame_offers(instance, decode_bound)?
+        .into_iter()
+        .rev()
+        .filter_map(|o| Some(offer(o.transfer_syntax?, o.stored)))
+        .collect())
+}
+
+/// How one instance of a retrieve is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstancePlan {
+    /// The file's transfer syntax.
+    pub transfer_syntax: TransferSyntax,
+    pub transform: Transform,
+}
+
+/// Plans WADO-RS retrieve of whole instances (PS3.18 §10.4.1.1.1, §8.7.3.5): each instance
+/// in the best of its own offers (a series may mix stored syntaxes), the whole request 406
+/// when one of them has nothing acceptable; a single-part answer only for one instance.
+/// Returns whether the answer is multipart, and each instance's plan.
+pub fn instances(
+    accept: Option<&str>,
+    instances: &[&InstanceDescription],
+    decode_bound: u64,
+) -> Result<(bool, Vec<InstancePlan>), EdgeError> {
+    let forms = if instances.len() == 1 {
+        Forms::BOTH
+    } else {
+        Forms::MULTIPART
+    };
+    let mut multipart = true;
+    let mut plans = Vec::with_capacity(instances.len());
+    for i in instances {
+        let offers = instance_offers(i, decode_bound)?;
+        let r = negotiate(accept, &offers, forms)?;
+        multipart = r.multipart;
+        let offer = &offers[r.offer];
+        plans.push(InstancePlan {
+            transfer_syntax: r.transfer_syntax.unwrap_or(TransferSyntax::EXPLICIT_VR_LE),
+            transform: Transform::for_offer(offer, i),
+        });
+    }
+    Ok((multipart, plans))
+}
+
 /// The media types metadata and search answers are offered in (always written as
 /// `application/dicom+json`; `application/json` is accepted for clients that ask for it).
 pub fn json_offers() -> [Offer; 2] {
@@ -345,6 +408,47 @@ mod tests {
         // Syntaxes without a decoder: only the stored form.
         let mpeg = ct("1.2.840.10008.1.2.4.100");
         assert!(frames(Some("application/octet-stream"), &mpeg, &list("1"), BOUND).is_err());
+    }
+
+    #[test]
+    fn instances_default_to_explicit_vr_le_and_star_means_stored() {
+        let htj2k = ct("1.2.840.10008.1.2.4.202");
+        let native = ct("1.2.840.10008.1.2.1");
+        let dicomweb_client = r#"multipart/related; type="application/dicom""#;
+        let star = r#"multipart/related; type="application/dicom"; transfer-syntax=*"#;
+        let (multipart, p) = instances(Some(dicomweb_client), &[&htj2k, &native], BOUND).unwrap();
+        assert!(multipart);
+        assert_eq!(p[0].transfer_syntax, TransferSyntax::EXPLICIT_VR_LE);
+        assert!(matches!(p[0].transform, Transform::Decode { .. }));
+        assert_eq!(p[1].transfer_syntax, TransferSyntax::EXPLICIT_VR_LE);
+        assert_eq!(p[1].transform, Transform::AsStored);
+        let (_, p) = instances(Some(star), &[&htj2k, &native], BOUND).unwrap();
+        assert_eq!(p[0].transfer_syntax, TransferSyntax::HTJ2K_RPCL_LOSSLESS);
+        assert_eq!(p[0].transform, Transform::AsStored);
+        assert_eq!(p[1].transfer_syntax, TransferSyntax::EXPLICIT_VR_LE);
+        // No Accept: the default, Explicit VR LE.
+        let (_, p) = instances(None, &[&htj2k], BOUND).unwrap();
+        assert_eq!(p[0].transfer_syntax, TransferSyntax::EXPLICIT_VR_LE);
+        // One instance may be single-part; several may not.
+        let (multipart, _) = instances(Some("application/dicom"), &[&htj2k], BOUND).unwrap();
+        assert!(!multipart);
+        assert!(instances(Some("application/dicom"), &[&htj2k, &native], BOUND).is_err());
+        // Nothing decodable and the default asked for: 406 naming the stored syntax.
+        let e = instances(Some(dicomweb_client), &[&htj2k], 10).unwrap_err();
+        assert_eq!(e.answer().status, 406);
+        assert!(
+            e.to_string()
+                .contains("transfer-syntax=1.2.840.10008.1.2.4.202"),
+            "{e}"
+        );
+        // An instance without frames (a report) is Explicit VR LE.
+        let sr = InstanceDescription {
+            frames: Box::new([]),
+            pixel: None,
+            ..htj2k.clone()
+        };
+        let (_, p) = instances(Some(star), &[&sr], BOUND).unwrap();
+        assert_eq!(p[0].transfer_syntax, TransferSyntax::EXPLICIT_VR_LE);
     }
 
     #[test]

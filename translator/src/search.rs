@@ -11,6 +11,7 @@
 //!   instance, in SeriesNumber / InstanceNumber order.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::dicom_json::Converter;
 use axum::body::Body;
@@ -25,6 +26,7 @@ use serde_json::{Map, Value, json};
 
 use super::Translator;
 use super::metadata::json_answer;
+use super::resolve::Document;
 use edge::EdgeError;
 use edge::http_rules::accept_value;
 
@@ -92,6 +94,7 @@ fn project(record: &Map<String, Value>, defaults: &[&str], query: &Query) -> Val
         vrs: &no_vrs,
         bulkdata: None,
         inline_limit: usize::MAX,
+        exact_text: false,
     };
     let mut out = DicomJson::new();
     converter.convert(&kept, &mut out);
@@ -105,32 +108,7 @@ pub async fn studies(
     datastore: DatastoreId,
 ) -> Result<Response<Body>, EdgeError> {
     let query = check_accept(req)?;
-    // AHI's EQUAL is case-sensitive: fuzzy matching is done here only.
-    let exact = |keyword: &str| {
-        if query.fuzzy {
-            return None;
-        }
-        query
-            .filters
-            .iter()
-            .find(|f| f.keyword == keyword && !f.value.is_empty())
-            .map(|f| f.value.clone())
-            .filter(|v| !v.contains(['*', '?', ',', '\\', '-']))
-    };
-    let pushed = exact("StudyInstanceUID")
-        .map(SearchValue::StudyInstanceUid)
-        .or_else(|| exact("PatientID").map(SearchValue::PatientId))
-        .or_else(|| exact("AccessionNumber").map(SearchValue::AccessionNumber));
-    let criteria = SearchCriteria {
-        filters: pushed
-            .into_iter()
-            .map(|v| SearchFilter {
-                operator: Operator::Equal,
-                values: vec![v],
-            })
-            .collect(),
-        sort: None,
-    };
+    let criteria = pushed_criteria(&query);
     let mut summaries = tr.upstream.search(&datastore, &criteria).await?;
     summaries.sort_by(|a, b| {
         b.is_primary
@@ -188,6 +166,37 @@ pub async fn studies(
         answer.push(project(&record, STUDY_DEFAULTS, &query));
     }
     Ok(json_answer(tr, req, &answer))
+}
+
+/// The SearchImageSets criteria a query can be narrowed by: one EQUAL filter when the query
+/// has an exact StudyInstanceUID, PatientID or AccessionNumber (AHI's EQUAL is
+/// case-sensitive, so fuzzy matching is done here only).
+fn pushed_criteria(query: &Query) -> SearchCriteria {
+    let exact = |keyword: &str| {
+        if query.fuzzy {
+            return None;
+        }
+        query
+            .filters
+            .iter()
+            .find(|f| f.keyword == keyword && !f.value.is_empty())
+            .map(|f| f.value.clone())
+            .filter(|v| !v.contains(['*', '?', ',', '\\', '-']))
+    };
+    let pushed = exact("StudyInstanceUID")
+        .map(SearchValue::StudyInstanceUid)
+        .or_else(|| exact("PatientID").map(SearchValue::PatientId))
+        .or_else(|| exact("AccessionNumber").map(SearchValue::AccessionNumber));
+    SearchCriteria {
+        filters: pushed
+            .into_iter()
+            .map(|v| SearchFilter {
+                operator: Operator::Equal,
+                values: vec![v],
+            })
+            .collect(),
+        sort: None,
+    }
 }
 
 /// A study's attributes as AHI's summary gives them, keyed by keyword.
@@ -260,7 +269,7 @@ async fn documents(
     tr: &Translator,
     datastore: &DatastoreId,
     study: &Uid,
-) -> Result<Vec<std::sync::Arc<super::resolve::Document>>, EdgeError> {
+) -> Result<Vec<Arc<Document>>, EdgeError> {
     let image_sets = tr.resolver.image_sets_of(datastore, study).await?;
     if image_sets.is_empty() {
         return Err(EdgeError::NotFound(format!("study {study} not found")));
@@ -288,18 +297,11 @@ fn merged(levels: &[&Map<String, Value>]) -> Map<String, Value> {
     r
 }
 
-/// `GET …/studies/{study}/series`.
-pub async fn series(
-    tr: &Translator,
-    req: &Parts,
-    datastore: DatastoreId,
-    study: Uid,
-) -> Result<Response<Body>, EdgeError> {
-    let query = check_accept(req)?;
-    let docs = documents(tr, &datastore, &study).await?;
+/// One record per series of `docs` (the first document holding a series wins), matched.
+fn series_records(docs: &[Arc<Document>], query: &Query) -> Vec<Map<String, Value>> {
     let mut seen = BTreeSet::new();
     let mut records = Vec::new();
-    for doc in &docs {
+    for doc in docs {
         let doc: &ImageSetMetadata = &doc.metadata;
         for (uid, s) in &doc.study.series {
             if !seen.insert(uid.clone()) {
@@ -315,6 +317,72 @@ pub async fn series(
             }
         }
     }
+    records
+}
+
+/// One record per instance of `docs` (of one series, or of all), matched; and whether the
+/// series was found.
+fn instance_records(
+    docs: &[Arc<Document>],
+    series: Option<&str>,
+    query: &Query,
+) -> (Vec<Map<String, Value>>, bool) {
+    let mut seen = BTreeSet::new();
+    let mut records = Vec::new();
+    let mut series_found = false;
+    for doc in docs {
+        let doc: &ImageSetMetadata = &doc.metadata;
+        for (se, s) in &doc.study.series {
+            if series.is_some_and(|want| want != se) {
+                continue;
+            }
+            series_found = true;
+            for (sop, inst) in &s.instances {
+                if !seen.insert(sop.clone()) {
+                    continue;
+                }
+                let mut r = merged(&[&doc.patient.dicom, &doc.study.dicom, &s.dicom, &inst.dicom]);
+                // As the metadata answer gives them (`metadata::instance_json`).
+                r.insert(
+                    "AvailableTransferSyntaxUID".into(),
+                    json!(inst.transfer_syntax()),
+                );
+                if inst.image_frames.len() > 1 || r.contains_key("NumberOfFrames") {
+                    r.insert("NumberOfFrames".into(), json!(inst.image_frames.len()));
+                }
+                r.retain(|k, _| !crate::dicom_json::is_file_meta(k));
+                if query.matches(&r) {
+                    records.push(r);
+                }
+            }
+        }
+    }
+    (records, series_found)
+}
+
+fn text<'a>(r: &'a Map<String, Value>, k: &str) -> &'a str {
+    r.get(k).and_then(Value::as_str).unwrap_or("")
+}
+
+fn instance_answer(query: &Query, records: Vec<Map<String, Value>>) -> Vec<Value> {
+    let all = matches!(query.include, Include::All);
+    query
+        .page(records)
+        .iter()
+        .map(|r| project(r, if all { &[] } else { INSTANCE_DEFAULTS }, query))
+        .collect()
+}
+
+/// `GET …/studies/{study}/series`.
+pub async fn series(
+    tr: &Translator,
+    req: &Parts,
+    datastore: DatastoreId,
+    study: Uid,
+) -> Result<Response<Body>, EdgeError> {
+    let query = check_accept(req)?;
+    let docs = documents(tr, &datastore, &study).await?;
+    let mut records = series_records(&docs, &query);
     records.sort_by_key(|r| number(r, "SeriesNumber"));
     let answer: Vec<Value> = query
         .page(records)
@@ -334,45 +402,120 @@ pub async fn instances(
 ) -> Result<Response<Body>, EdgeError> {
     let query = check_accept(req)?;
     let docs = documents(tr, &datastore, &study).await?;
-    let mut seen = BTreeSet::new();
-    let mut records = Vec::new();
-    let mut series_found = false;
-    for doc in &docs {
-        let doc: &ImageSetMetadata = &doc.metadata;
-        let Some(s) = doc.study.series.get(series.as_str()) else {
-            continue;
-        };
-        series_found = true;
-        for (sop, inst) in &s.instances {
-            if !seen.insert(sop.clone()) {
-                continue;
-            }
-            let mut r = merged(&[&doc.patient.dicom, &doc.study.dicom, &s.dicom, &inst.dicom]);
-            // As the metadata answer gives them (`metadata::instance_json`).
-            r.insert(
-                "AvailableTransferSyntaxUID".into(),
-                json!(inst.transfer_syntax()),
-            );
-            if inst.image_frames.len() > 1 || r.contains_key("NumberOfFrames") {
-                r.insert("NumberOfFrames".into(), json!(inst.image_frames.len()));
-            }
-            r.retain(|k, _| !crate::dicom_json::is_file_meta(k));
-            if query.matches(&r) {
-                records.push(r);
-            }
-        }
-    }
+    let (mut records, series_found) = instance_records(&docs, Some(series.as_str()), &query);
     if !series_found {
         return Err(EdgeError::NotFound(format!(
             "series {series} not found in study {study}"
         )));
     }
     records.sort_by_key(|r| number(r, "InstanceNumber"));
-    let all = matches!(query.include, Include::All);
-    let answer: Vec<Value> = query
-        .page(records)
-        .iter()
-        .map(|r| project(r, if all { &[] } else { INSTANCE_DEFAULTS }, &query))
-        .collect();
+    Ok(json_answer(tr, req, &instance_answer(&query, records)))
+}
+
+/// The level of a search across studies or series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Series,
+    Instances,
+}
+
+/// Image sets a search across studies reads at most: each costs one GetImageSetMetadata
+/// (cached), so the cost of `{root}/series` is bounded whatever the datastore's size.
+pub const MAX_IMAGE_SETS_ACROSS_STUDIES: usize = 100;
+
+/// Study attributes the image-set summaries carry, by which a search across studies is
+/// narrowed before any metadata document is read.
+const SUMMARY_KEYS: &[&str] = &[
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyID",
+    "StudyDescription",
+    "AccessionNumber",
+    "StudyDate",
+    "StudyTime",
+];
+
+/// QIDO-RS across levels (PS3.18 §10.6.1, Table 10.6.1-2): `{root}/series`,
+/// `{root}/instances` and `…/studies/{st}/instances`. Without a study, the image sets are
+/// those SearchImageSets returns for the query's exact StudyInstanceUID, PatientID or
+/// AccessionNumber, narrowed by the study attributes of their summaries; when more than
+/// [`MAX_IMAGE_SETS_ACROSS_STUDIES`] remain, the answer is 400 asking for a narrower query
+/// rather than reading every document of the datastore. Cost: one SearchImageSets (AHI
+/// pages it by 50 image sets) and one GetImageSetMetadata per image set read.
+pub async fn across(
+    tr: &Translator,
+    req: &Parts,
+    datastore: DatastoreId,
+    study: Option<Uid>,
+    level: Level,
+) -> Result<Response<Body>, EdgeError> {
+    let query = check_accept(req)?;
+    let docs = match &study {
+        Some(st) => documents(tr, &datastore, st).await?,
+        None => {
+            let mut summaries = tr
+                .upstream
+                .search(&datastore, &pushed_criteria(&query))
+                .await?;
+            let study_query = Query {
+                filters: query
+                    .filters
+                    .iter()
+                    .filter(|f| SUMMARY_KEYS.contains(&f.keyword.as_str()))
+                    .cloned()
+                    .collect(),
+                ..Query::default()
+            };
+            summaries.retain(|s| study_query.matches(&study_record(s)));
+            if summaries.len() > MAX_IMAGE_SETS_ACROSS_STUDIES {
+                return Err(EdgeError::BadRequest(format!(
+                    "this search covers {} image sets, more than the {} a search across studies reads; \
+                     narrow it by a study attribute (StudyInstanceUID, PatientID, AccessionNumber, StudyDate, …) \
+                     or search within a study",
+                    summaries.len(),
+                    MAX_IMAGE_SETS_ACROSS_STUDIES
+                )));
+            }
+            summaries.sort_by(|a, b| {
+                b.is_primary
+                    .cmp(&a.is_primary)
+                    .then(b.updated_at.total_cmp(&a.updated_at))
+            });
+            let mut docs = Vec::with_capacity(summaries.len());
+            for s in &summaries {
+                docs.push(tr.resolver.document(&datastore, &s.image_set_id).await?);
+            }
+            docs
+        }
+    };
+    let answer = match level {
+        Level::Series => {
+            let mut records = series_records(&docs, &query);
+            records.sort_by(|a, b| {
+                text(a, "StudyInstanceUID")
+                    .cmp(text(b, "StudyInstanceUID"))
+                    .then(number(a, "SeriesNumber").cmp(&number(b, "SeriesNumber")))
+            });
+            query
+                .page(records)
+                .iter()
+                .map(|r| project(r, SERIES_DEFAULTS, &query))
+                .collect()
+        }
+        Level::Instances => {
+            let (mut records, _) = instance_records(&docs, None, &query);
+            records.sort_by(|a, b| {
+                text(a, "StudyInstanceUID")
+                    .cmp(text(b, "StudyInstanceUID"))
+                    .then(number(a, "SeriesNumber").cmp(&number(b, "SeriesNumber")))
+                    .then(text(a, "SeriesInstanceUID").cmp(text(b, "SeriesInstanceUID")))
+                    .then(number(a, "InstanceNumber").cmp(&number(b, "InstanceNumber")))
+            });
+            instance_answer(&query, records)
+        }
+    };
     Ok(json_answer(tr, req, &answer))
 }

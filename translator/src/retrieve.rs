@@ -1,0 +1,226 @@
+//! WADO-RS retrieve of studies, series and instances (PS3.18 §10.4.1.1.1): DICOM Part 10
+//! files ([`crate::part10`]) in `multipart/related; type="application/dicom"`, or one
+//! `application/dicom` body for one instance.
+//!
+//! Cost: the study's image sets are found once (SearchImageSets, cached), each image set's
+//! metadata is read once (GetImageSetMetadata, cached), and each frame once (GetImageFrame).
+//! Instances are written one after another, each from its frames fetched with the frames
+//! resource's concurrency, at most two instances being built at a time: memory is bounded by
+//! two instances, whatever the size of the study. As with frames, the first instance is
+//! built before the status line (a request that cannot be served gets its error status),
+//! and a later failure aborts the response without the closing delimiter.
+
+use std::io;
+use std::sync::Arc;
+
+use axum::body::Body;
+use bytes::Bytes;
+use dicomweb::multipart::MultipartWriter;
+use edge::EdgeError;
+use edge::http_rules::{Identity, accept_value, if_none_match};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use healthimaging::{DatastoreId, ImageSetId};
+use http::request::Parts;
+use http::{HeaderValue, Response, StatusCode, header};
+
+use super::Translator;
+use crate::metadata::{self, Covered, Scope};
+use crate::part10::{self, Decoded, Pixels};
+use crate::plan::{self, DICOM, InstanceDescription, InstancePlan, Transform};
+use crate::source::Upstream;
+
+/// Instances built ahead of the one being sent.
+const INSTANCES_AHEAD: usize = 2;
+
+/// Answers `…/studies/{st}`, `…/series/{se}` and `…/instances/{sop}`.
+pub async fn retrieve(
+    tr: &Translator,
+    req: &Parts,
+    datastore: DatastoreId,
+    scope: Scope,
+    image_set: Option<ImageSetId>,
+) -> Result<Response<Body>, EdgeError> {
+    let accept = accept_value(req.uri.query(), &req.headers);
+    let mut items: Vec<(Covered, Arc<InstanceDescription>)> = Vec::new();
+    for c in metadata::covered(tr, &datastore, &scope, image_set).await? {
+        let index = tr.resolver.index(&datastore, &c.image_set).await?;
+        if let Some(d) = index.instance(&c.series, &c.sop) {
+            let d = d.clone();
+            items.push((c, d));
+        }
+    }
+    let descriptions: Vec<&InstanceDescription> = items.iter().map(|(_, d)| &**d).collect();
+    let (multipart, plans) = plan::instances(
+        accept.as_deref(),
+        &descriptions,
+        tr.config.max_decoded_frame_bytes,
+    )?;
+
+    // The answer's identity: what each file is made of (its attributes, its frames and the
+    // syntax it is written in), so a changed image set gets a new ETag.
+    let mut identity_parts: Vec<Vec<u8>> = vec![
+        b"wado-rs retrieve".to_vec(),
+        req.uri.path().as_bytes().to_vec(),
+        vec![u8::from(multipart)],
+    ];
+    for ((c, d), p) in items.iter().zip(&plans) {
+        if let Some(inst) = c.doc.metadata.instance(&c.series, &c.sop) {
+            identity_parts.push(serde_json::to_vec(&inst.dicom).unwrap_or_default());
+        }
+        identity_parts.push(c.image_set.as_str().as_bytes().to_vec());
+        identity_parts.push(p.transfer_syntax.as_str().as_bytes().to_vec());
+        identity_parts.extend(d.frames.iter().map(|f| f.as_str().as_bytes().to_vec()));
+    }
+    let refs: Vec<&[u8]> = identity_parts.iter().map(Vec::as_slice).collect();
+    let identity = Identity::of(&refs);
+    let mut headers = vec![
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_str(&format!(
+                "public, max-age={}",
+                tr.config.metadata_max_age_seconds
+            ))
+            .unwrap_or(HeaderValue::from_static("no-store")),
+        ),
+        (header::VARY, HeaderValue::from_static("Accept")),
+    ];
+    if let Ok(v) = HeaderValue::from_str(&identity.etag) {
+        headers.push((header::ETAG, v));
+    }
+    if if_none_match(&req.headers, &identity.etag) {
+        return Ok(respond(StatusCode::NOT_MODIFIED, headers, Body::empty()));
+    }
+
+    let upstream = tr.upstream.clone();
+    let bound = tr.config.max_decoded_frame_bytes;
+    let concurrency = tr.config.frame_concurrency.max(1);
+    let ds = datastore.clone();
+    let mut files = Box::pin(
+        stream::iter(items.into_iter().zip(plans))
+            .map(move |((c, d), p)| {
+                let (upstream, ds) = (upstream.clone(), ds.clone());
+                async move {
+                    let location = format!(
+                        "/datastore/{ds}/studies/{}/series/{}/instances/{}",
+                        c.doc.metadata.study_instance_uid().unwrap_or_default(),
+                        c.series,
+                        c.sop
+                    );
+                    let ts = p.transfer_syntax.to_string();
+                    let file = instance_file(upstream, ds, c, d, p, bound, concurrency).await;
+                    (location, ts, file)
+                }
+            })
+            .buffered(INSTANCES_AHEAD),
+    );
+    let Some((first_location, first_ts, first)) = files.next().await else {
+        return Err(scope_not_found());
+    };
+    let first = first?;
+
+    if !multipart {
+        if let Ok(v) = HeaderValue::from_str(&format!("{DICOM}; transfer-syntax={first_ts}")) {
+            headers.push((header::CONTENT_TYPE, v));
+        }
+        headers.push((header::CONTENT_LENGTH, HeaderValue::from(first.len())));
+        return Ok(respond(StatusCode::OK, headers, Body::from(first)));
+    }
+    let writer = MultipartWriter::with_boundary(identity.boundary);
+    if let Ok(v) = HeaderValue::from_str(&writer.content_type(DICOM)) {
+        headers.push((header::CONTENT_TYPE, v));
+    }
+    let close = writer.close();
+    let part = move |location: &str, ts: &str, file: Vec<u8>| -> Vec<Bytes> {
+        vec![
+            writer.part_head(DICOM, Some(ts), location),
+            Bytes::from(file),
+            writer.part_tail(),
+        ]
+    };
+    let first_part = part(&first_location, &first_ts, first);
+    let rest = files.map(move |(location, ts, file)| match file {
+        Ok(f) => Ok(part(&location, &ts, f)),
+        Err(e) => {
+            tracing::warn!(%location, error = %e, "instance failed mid-response; aborting it");
+            Err(io::Error::other(format!("{location}: {e}")))
+        }
+    });
+    let body = stream::iter([Ok(first_part)])
+        .chain(rest)
+        .map_ok(|p| stream::iter(p.into_iter().map(Ok::<_, io::Error>)))
+        .try_flatten()
+        .chain(stream::once(async move { Ok(close) }));
+    Ok(respond(StatusCode::OK, headers, Body::from_stream(body)))
+}
+
+fn scope_not_found() -> EdgeError {
+    EdgeError::NotFound("no instances".into())
+}
+
+fn respond(
+    status: StatusCode,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
+    body: Body,
+) -> Response<Body> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    r.headers_mut().extend(headers);
+    r
+}
+
+/// One instance's Part 10 file: its frames fetched (and decoded) in order, then written.
+async fn instance_file(
+    upstream: Arc<dyn Upstream>,
+    datastore: DatastoreId,
+    c: Covered,
+    d: Arc<InstanceDescription>,
+    plan: InstancePlan,
+    bound: u64,
+    concurrency: usize,
+) -> Result<Vec<u8>, EdgeError> {
+    let transform = plan.transform.clone();
+    let frames: Vec<Bytes> = stream::iter(d.frames.iter().cloned().enumerate())
+        .map(|(i, id)| {
+            let (upstream, ds, is, transform) = (
+                upstream.clone(),
+                datastore.clone(),
+                c.image_set.clone(),
+                transform.clone(),
+            );
+            async move {
+                let f = upstream.frame(&ds, &is, &id).await?;
+                let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
+                let segments = crate::frames::transformed(&transform, n, f.segments, bound).await?;
+                Ok::<_, EdgeError>(Bytes::from(segments.concat()))
+            }
+        })
+        .buffered(concurrency)
+        .try_collect()
+        .await?;
+    let inst = c
+        .doc
+        .metadata
+        .instance(&c.series, &c.sop)
+        .ok_or_else(scope_not_found)?;
+    let dataset = metadata::instance_dataset(&c.doc.metadata, &c.series, inst);
+    let words = d.pixel.as_ref().is_some_and(|p| p.bits_allocated > 8);
+    let pixels = if frames.is_empty() {
+        Pixels::None
+    } else if plan.transfer_syntax.is_native() {
+        Pixels::Native { frames, words }
+    } else {
+        Pixels::Encapsulated(frames)
+    };
+    let decoded = match &plan.transform {
+        Transform::Decode { from, pixel } => Some(Decoded {
+            photometric_interpretation: pixel.decoded_photometric_interpretation(from).to_owned(),
+            colour: pixel.samples_per_pixel > 1,
+            lossy_method: part10::lossy_method(from),
+        }),
+        Transform::AsStored => None,
+    };
+    let ts = plan.transfer_syntax;
+    tokio::task::spawn_blocking(move || part10::write(dataset, &ts, pixels, decoded))
+        .await
+        .map_err(|e| EdgeError::Undecodable(format!("the file writer stopped: {e}")))?
+}
