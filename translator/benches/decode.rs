@@ -10,7 +10,10 @@ use translator::plan::PixelModule;
 use translator::transcode::decode_frame;
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let [file, rows, columns, iterations] = args.as_slice() else {
         eprintln!("usage: decode FILE.j2c ROWS COLUMNS ITERATIONS");
         std::process::exit(2);
