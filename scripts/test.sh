@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need beyond the Rust
 # toolchain (Python packages into .cache/venv: pydicom, numpy, pydicom-data, boto3,
-# dicomweb-client, pylibjpeg and pyjpegls, cfn-lint, cargo-lambda; DCMTK; Chromium, playwright-core and the OHIF viewer via
+# dicomweb-client, pylibjpeg and pyjpegls, cfn-lint, cargo-lambda; DCMTK and Orthanc; Chromium, playwright-core and the OHIF viewer via
 # scripts/install-ohif.sh), then checks formatting and lints, builds the Lambda@Edge module
 # (`cargo xtask wasm`: scripts/build-wasm.sh installs Debian's wasm-capable toolchain if no
 # rustup target exists), and runs every test with the Python oracles required. The
@@ -23,9 +23,13 @@ fi
   -r tests/requirements.txt
 export PATH="$PWD/$venv/bin:$PATH"
 export DICOMWEB_EDGE_FULL_TESTS=1
-# DCMTK's dcmdump reads the Part 10 files the retrieve tests rebuild.
-if ! command -v dcmdump >/dev/null; then
-  (apt-get install -y -qq dcmtk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq dcmtk >/dev/null))
+# DCMTK's dcmdump reads the Part 10 files the retrieve tests rebuild; Orthanc's DICOMweb
+# plugin pulls a study through `serve`.
+if ! command -v dcmdump >/dev/null || ! command -v Orthanc >/dev/null ||
+  [ ! -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]; then
+  packages="dcmtk orthanc orthanc-dicomweb"
+  (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages >/dev/null 2>&1 ||
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $packages >/dev/null))
 fi
 # Chromium, playwright-core and the prebuilt OHIF viewer for tests/tests/ohif.rs.
 DICOMWEB_EDGE_OHIF_DIST=$(scripts/install-ohif.sh)

@@ -320,3 +320,111 @@ fn dicomweb_client_retrieves_series_equal_to_the_source() {
         );
     }
 }
+
+/// Another server's DICOMweb client pulls a whole demo study through `serve`: Orthanc's
+/// DICOMweb plugin (`POST /dicom-web/servers/{name}/retrieve`) stores all 73 instances of
+/// the CT study, and the files it stored equal the source files (pydicom, attribute by
+/// attribute and pixel for pixel).
+#[test]
+fn orthanc_pulls_a_demo_study_through_serve() {
+    let plugin = Path::new("/usr/share/orthanc/plugins/libOrthancDicomWeb.so");
+    let have_orthanc = Command::new("Orthanc").arg("--version").output().is_ok() && plugin.exists();
+    if !have_orthanc || !python_modules_available(DECODERS) {
+        assert!(
+            have_orthanc || std::env::var("DICOMWEB_EDGE_FULL_TESTS").as_deref() != Ok("1"),
+            "Orthanc with its DICOMweb plugin is required; scripts/test.sh installs them"
+        );
+        return;
+    }
+    let demo = workspace().join("demo/dicom");
+    let (_p, roots) = serve(&[&demo]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = e2e::free_port();
+    let config = serde_json::json!({
+        "Name": "pull",
+        "StorageDirectory": dir.path().join("db"),
+        "IndexDirectory": dir.path().join("db"),
+        "HttpPort": port,
+        "DicomServerEnabled": false,
+        "RemoteAccessAllowed": false,
+        "AuthenticationEnabled": false,
+        "Plugins": [plugin],
+        "DicomWeb": {"Enable": true, "Root": "/dicom-web/", "Servers": {"edge": [format!("{}/", roots[0])]}}
+    });
+    let config_path = dir.path().join("orthanc.json");
+    std::fs::write(&config_path, config.to_string()).expect("write config");
+    /// Kills Orthanc however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _orthanc = Killed(
+        Command::new("Orthanc")
+            .arg(&config_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start Orthanc"),
+    );
+    {
+        let url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::blocking::Client::new();
+        let up = (0..100).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            client
+                .get(format!("{url}/system"))
+                .send()
+                .is_ok_and(|r| r.status().is_success())
+        });
+        assert!(up, "Orthanc did not start");
+        let study = "2.25.43013641727009647318637766896963722706";
+        let r = client
+            .post(format!("{url}/dicom-web/servers/edge/retrieve"))
+            .body(serde_json::json!({"Resources": [{"Study": study}]}).to_string())
+            .send()
+            .expect("retrieve");
+        assert!(r.status().is_success(), "{:?}", r.text());
+        let ids: Vec<String> = client
+            .get(format!("{url}/instances"))
+            .send()
+            .and_then(|r| r.json())
+            .expect("instances");
+        assert_eq!(ids.len(), 73, "every instance of the CT study");
+        let pulled = dir.path().join("pulled");
+        std::fs::create_dir_all(&pulled).expect("mkdir");
+        for id in &ids {
+            let bytes = client
+                .get(format!("{url}/instances/{id}/file"))
+                .send()
+                .and_then(|r| r.bytes())
+                .expect("file");
+            std::fs::write(pulled.join(format!("{id}.dcm")), bytes).expect("write");
+        }
+        let out = Command::new("python3")
+            .arg(workspace().join("tests/tools/dicom_compare.py"))
+            .arg(demo.join("ct-phantom"))
+            .arg(&pulled)
+            .output()
+            .expect("run dicom_compare.py");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        assert_eq!(summary["files"], 73, "{summary}");
+        assert_eq!(summary["unknown"], serde_json::json!([]), "{summary}");
+        assert_eq!(summary["differences"], serde_json::json!({}), "{summary}");
+        assert_eq!(
+            summary["pixel_mismatches"],
+            serde_json::json!([]),
+            "{summary}"
+        );
+        for (conversion, diff) in summary["max_pixel_diff"].as_object().expect("diffs") {
+            assert_eq!(diff, 0, "{conversion}");
+        }
+    }
+}

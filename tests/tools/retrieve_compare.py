@@ -22,10 +22,10 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pydicom
 import requests
 from dicomweb_client.api import DICOMwebClient
+from dicom_compare import Comparison
 
 root, folder, out_dir = sys.argv[1:4]
 out = Path(out_dir)
@@ -41,40 +41,9 @@ for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
 
 summary = {
     "instances": len(sources), "retrieved": 0, "syntaxes": collections.Counter(),
-    "stored_syntaxes": collections.Counter(), "differences": collections.Counter(),
-    "pixel_mismatches": [], "max_pixel_diff": {}, "single": 0,
+    "stored_syntaxes": collections.Counter(), "single": 0,
 }
-# Attributes a rebuilt file is expected to change, with the reason (see docs/clients.md).
-CHANGED_BY_DECODING = {"PhotometricInterpretation", "PlanarConfiguration",
-                       "LossyImageCompression", "LossyImageCompressionMethod"}
-
-
-def compare(src, got, decoded):
-    for elem in src:
-        if elem.tag.group == 0x0002 or elem.tag == 0x7FE00010:
-            continue
-        if decoded and elem.keyword in CHANGED_BY_DECODING:
-            continue
-        name = elem.keyword or str(elem.tag)
-        if elem.tag not in got:
-            summary["differences"][f"{name} (missing)"] += 1
-        elif got[elem.tag].value != elem.value:
-            summary["differences"][name] += 1
-    for elem in got:
-        if elem.tag.group != 0x0002 and elem.tag not in src and not (decoded and elem.keyword in CHANGED_BY_DECODING):
-            summary["differences"][f"{elem.keyword or elem.tag} (added)"] += 1
-    ts = str(got.file_meta.TransferSyntaxUID)
-    if "PixelData" in src:
-        as_rgb = str(got.get("PhotometricInterpretation", "")) == "RGB"
-        want = src.pixel_array if not as_rgb else pydicom.pixels.pixel_array(src, as_rgb=True)
-        have = got.pixel_array
-        diff = int(np.max(np.abs(want.astype(np.int64) - have.astype(np.int64)))) if want.shape == have.shape else None
-        key = str(src.file_meta.TransferSyntaxUID) + " -> " + ts
-        if diff is None:
-            summary["pixel_mismatches"].append({"sop": str(src.SOPInstanceUID), "shapes": [want.shape, have.shape]})
-        else:
-            summary["max_pixel_diff"][key] = max(summary["max_pixel_diff"].get(key, 0), diff)
-
+comparison = Comparison()
 
 for (study, se), sops in series.items():
     for media_types, counter, decoded_allowed in (
@@ -89,7 +58,7 @@ for (study, se), sops in series.items():
             summary[counter][str(ds.file_meta.TransferSyntaxUID)] += 1
             src = sources[str(ds.SOPInstanceUID)]
             decoded = decoded_allowed and src.file_meta.TransferSyntaxUID.is_compressed
-            compare(src, ds, decoded)
+            comparison.add(src, ds, decoded)
     url = f"{root}/studies/{study}/series/{se}"
     r = requests.get(url, headers={"Accept": 'multipart/related; type="application/dicom"'})
     r.raise_for_status()
@@ -105,5 +74,5 @@ for (study, se), sops in series.items():
 
 summary["syntaxes"] = dict(summary["syntaxes"])
 summary["stored_syntaxes"] = dict(summary["stored_syntaxes"])
-summary["differences"] = dict(summary["differences"])
+summary.update(comparison.summary())
 print(json.dumps(summary, indent=1))
