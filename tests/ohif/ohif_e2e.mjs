@@ -4,7 +4,10 @@
 //
 // Usage: node ohif_e2e.mjs OHIF_DIST DICOMWEB_ROOT STUDY_UID LIST_TEXTS OUT_DIR [TOKEN]
 // LIST_TEXTS: `|`-separated texts the study list must show (e.g. study descriptions).
-// Prints JSON: {requests: [{url, status, accept, authorization}], studyList, pixels, screenshot}.
+// With OHIF_REQUEST_TRANSFER_SYNTAX in the environment, the data source asks for that
+// transfer syntax (`requestTransferSyntaxUID`).
+// Prints JSON: {requests: [{url, status, accept, contentType, authorization}], studyList,
+// pixels, screenshot}.
 import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
@@ -29,8 +32,12 @@ const dataSource = {
     supportsFuzzyMatching: false,
     supportsWildcard: true,
     omitQuotationForMultipartRequest: true,
+    ...(process.env.OHIF_REQUEST_TRANSFER_SYNTAX
+      ? { requestTransferSyntaxUID: process.env.OHIF_REQUEST_TRANSFER_SYNTAX }
+      : {}),
   },
 };
+const runName = process.env.OHIF_REQUEST_TRANSFER_SYNTAX ? '-requested-syntax' : '';
 const appConfig = `window.config = ${JSON.stringify({
   routerBasename: '/',
   extensions: [],
@@ -96,6 +103,7 @@ page.on('response', async response => {
     method: req.method(),
     status: response.status(),
     accept: headers['accept'] ?? null,
+    contentType: response.headers()['content-type'] ?? null,
     authorization: headers['authorization'] ? 'Bearer <redacted>' : null,
   });
 });
@@ -141,7 +149,7 @@ try {
     if (sd > 10 && lit > 0.02) break;
   }
   result.pixels = stats;
-  result.screenshot = path.join(outDir, token ? 'ohif-ct-with-token.png' : 'ohif-ct.png');
+  result.screenshot = path.join(outDir, token ? 'ohif-ct-with-token.png' : `ohif-ct${runName}.png`);
   await page.screenshot({ path: result.screenshot });
 } catch (e) {
   result.error = String(e);
@@ -150,5 +158,5 @@ try {
   await browser.close();
   server.close();
 }
-await writeFile(path.join(outDir, 'ohif-result.json'), JSON.stringify(result, null, 2));
+await writeFile(path.join(outDir, `ohif-result${runName}.json`), JSON.stringify(result, null, 2));
 console.log(JSON.stringify(result));

@@ -47,7 +47,15 @@ fn out_dir() -> PathBuf {
 }
 
 fn drive(dist: &PathBuf, root: &str, token: Option<&str>) -> Value {
+    drive_with(dist, root, token, None)
+}
+
+/// As `drive`, with OHIF's `requestTransferSyntaxUID` set to `syntax`.
+fn drive_with(dist: &PathBuf, root: &str, token: Option<&str>, syntax: Option<&str>) -> Value {
     let mut cmd = Command::new("node");
+    if let Some(ts) = syntax {
+        cmd.env("OHIF_REQUEST_TRANSFER_SYNTAX", ts);
+    }
     cmd.arg(workspace().join("tests/ohif/ohif_e2e.mjs"))
         .arg(dist)
         .arg(root)
@@ -71,6 +79,10 @@ fn drive(dist: &PathBuf, root: &str, token: Option<&str>) -> Value {
 /// What every run must show: all edge requests answered, frames by WADO-RS with OHIF's
 /// Accept, a viewport that is not blank.
 fn check(result: &Value, with_token: bool) {
+    check_frames(result, with_token, OHIF_FRAMES_ACCEPT);
+}
+
+fn check_frames(result: &Value, with_token: bool, frames_accept: &str) {
     let requests = result["requests"].as_array().expect("requests");
     let failed: Vec<&Value> = requests
         .iter()
@@ -83,7 +95,7 @@ fn check(result: &Value, with_token: bool) {
         .collect();
     assert!(frames.len() >= 8, "{} frame requests", frames.len());
     for f in &frames {
-        assert_eq!(f["accept"], OHIF_FRAMES_ACCEPT, "{f}");
+        assert_eq!(f["accept"], frames_accept, "{f}");
     }
     for kind in ["/metadata", "/series"] {
         assert!(
@@ -142,6 +154,34 @@ async fn ohif_lists_opens_and_renders_the_demo_ct() {
         "{calls}"
     );
     assert!(calls["SearchImageSets"].as_u64().unwrap() <= 8, "{calls}");
+}
+
+/// OHIF with `requestTransferSyntaxUID` set to Explicit VR Little Endian renders the demo CT
+/// from frames the edge decodes from HTJ2K.
+#[tokio::test]
+async fn ohif_renders_the_demo_ct_from_decoded_frames() {
+    let Some(dist) = ohif_dist() else { return };
+    let p = Process::start(&["serve", "--listen", "127.0.0.1:0", "--auth", "none"], &[]);
+    let root = format!("{}/datastore/{}", p.url, p.datastores()[0]);
+    let ts = "1.2.840.10008.1.2.1";
+    let result = drive_with(&dist, &root, None, Some(ts));
+    // OHIF 3.13 with `omitQuotationForMultipartRequest` names only the requested syntax.
+    let accept = format!("multipart/related; type=application/octet-stream; transfer-syntax={ts}");
+    check_frames(&result, false, &accept);
+    let frames: Vec<&Value> = result["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter(|r| r["url"].as_str().unwrap_or("").contains("/frames/"))
+        .collect();
+    assert!(
+        frames.iter().all(|f| {
+            f["contentType"].as_str().is_some_and(|c| {
+                c.starts_with("multipart/related; type=\"application/octet-stream\"")
+            })
+        }),
+        "frames not answered decoded: {frames:#?}"
+    );
 }
 
 #[tokio::test]
