@@ -4,11 +4,13 @@
 //!
 //! Cost: the study's image sets are found once (SearchImageSets, cached), each image set's
 //! metadata is read once (GetImageSetMetadata, cached), and each frame once (GetImageFrame).
-//! Instances are written one after another, each from its frames fetched with the frames
-//! resource's concurrency, at most two instances being built at a time: memory is bounded by
-//! two instances, whatever the size of the study. As with frames, the first instance is
-//! built before the status line (a request that cannot be served gets its error status),
-//! and a later failure aborts the response without the closing delimiter.
+//! The frames of all the instances, in order, are one stream fetched (and decoded) with the
+//! frames resource's concurrency, so a series of single-frame instances keeps as many calls
+//! in flight as a multi-frame instance; each instance's file is written once its frames are
+//! in (two files are written at a time). Memory is bounded by three instances plus the
+//! frames in flight, whatever the size of the study. As with frames, the first instance is built before the status line (a request
+//! that cannot be served gets its error status), and a later failure aborts the response
+//! without the closing delimiter.
 
 use std::io;
 use std::sync::Arc;
@@ -27,10 +29,6 @@ use super::Translator;
 use crate::metadata::{self, Covered, Scope};
 use crate::part10::{self, Decoded, Pixels};
 use crate::plan::{self, DICOM, InstanceDescription, InstancePlan, Transform};
-use crate::source::Upstream;
-
-/// Instances built ahead of the one being sent.
-const INSTANCES_AHEAD: usize = 2;
 
 /// Answers `…/studies/{st}`, `…/series/{se}` and `…/instances/{sop}`.
 pub async fn retrieve(
@@ -94,25 +92,91 @@ pub async fn retrieve(
     let upstream = tr.upstream.clone();
     let bound = tr.config.max_decoded_frame_bytes;
     let concurrency = tr.config.frame_concurrency.max(1);
-    let ds = datastore.clone();
-    let mut files = Box::pin(
-        stream::iter(items.into_iter().zip(plans))
-            .map(move |((c, d), p)| {
-                let (upstream, ds) = (upstream.clone(), ds.clone());
-                async move {
-                    let location = format!(
-                        "/datastore/{ds}/studies/{}/series/{}/instances/{}",
-                        c.doc.metadata.study_instance_uid().unwrap_or_default(),
-                        c.series,
-                        c.sop
-                    );
-                    let ts = p.transfer_syntax.to_string();
-                    let file = instance_file(upstream, ds, c, d, p, bound, concurrency).await;
-                    (location, ts, file)
-                }
+    let instances: Vec<(Covered, Arc<InstanceDescription>, InstancePlan)> = items
+        .into_iter()
+        .zip(plans)
+        .map(|((c, d), p)| (c, d, p))
+        .collect();
+    // Every frame of every instance, in order, fetched and transformed `concurrency` at a
+    // time.
+    let jobs: Vec<_> = instances
+        .iter()
+        .flat_map(|(c, d, p)| {
+            d.frames.iter().enumerate().map(|(i, id)| {
+                (
+                    c.image_set.clone(),
+                    id.clone(),
+                    u32::try_from(i + 1).unwrap_or(u32::MAX),
+                    p.transform.clone(),
+                )
             })
-            .buffered(INSTANCES_AHEAD),
+        })
+        .collect();
+    let ds = datastore.clone();
+    let frames = stream::iter(jobs)
+        .map(move |(is, id, n, transform)| {
+            let (upstream, ds) = (upstream.clone(), ds.clone());
+            async move {
+                let f = upstream.frame(&ds, &is, &id).await?;
+                let segments = crate::frames::transformed(&transform, n, f.segments, bound).await?;
+                Ok::<_, EdgeError>(Bytes::from(segments.concat()))
+            }
+        })
+        .buffered(concurrency);
+    // Boxed as a `dyn Stream + Send`: the combinators' closures otherwise make the request
+    // future's `Send` bound one the compiler cannot prove for every lifetime.
+    let frames: FrameStream = Box::pin(frames);
+    // Each instance takes its frames off that stream and becomes a file.
+    let ds = datastore.clone();
+    let files = stream::unfold(
+        (frames, instances.into_iter(), false),
+        move |(mut frames, mut rest, failed)| {
+            let ds = ds.clone();
+            async move {
+                if failed {
+                    return None;
+                }
+                let (c, d, p) = rest.next()?;
+                let location = format!(
+                    "/datastore/{ds}/studies/{}/series/{}/instances/{}",
+                    c.doc.metadata.study_instance_uid().unwrap_or_default(),
+                    c.series,
+                    c.sop
+                );
+                let ts = p.transfer_syntax.to_string();
+                let mut own = Vec::with_capacity(d.frames.len());
+                let mut error = None;
+                for _ in 0..d.frames.len() {
+                    match frames.next().await {
+                        Some(Ok(f)) => own.push(f),
+                        Some(Err(e)) => {
+                            error = Some(e);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                let failed = error.is_some();
+                let gathered = match error {
+                    Some(e) => Err(e),
+                    None => Ok((c, d, p, own)),
+                };
+                Some(((location, ts, gathered), (frames, rest, failed)))
+            }
+        },
     );
+    // Files are written on blocking threads, two at a time, while the next instance's
+    // frames come in.
+    let files = files
+        .map(|g| tokio::spawn(write_file(g)))
+        .buffered(2)
+        .map(|joined| {
+            joined.unwrap_or_else(|e| {
+                let stopped = EdgeError::Undecodable(format!("the file writer stopped: {e}"));
+                (String::new(), String::new(), Err(stopped))
+            })
+        });
+    let mut files: FileStream = Box::pin(files);
     let Some((first_location, first_ts, first)) = files.next().await else {
         return Err(scope_not_found());
     };
@@ -168,35 +232,37 @@ fn respond(
     r
 }
 
-/// One instance's Part 10 file: its frames fetched (and decoded) in order, then written.
+type FrameStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, EdgeError>> + Send>>;
+type FileStream = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = (String, String, Result<Vec<u8>, EdgeError>)> + Send>,
+>;
+
+/// An instance with its frames gathered (or the failure that stopped the gathering).
+type Gathered = (
+    String,
+    String,
+    Result<(Covered, Arc<InstanceDescription>, InstancePlan, Vec<Bytes>), EdgeError>,
+);
+
+/// Writes a gathered instance's file: (Content-Location, transfer syntax, the file).
+async fn write_file(
+    (location, ts, gathered): Gathered,
+) -> (String, String, Result<Vec<u8>, EdgeError>) {
+    let file = match gathered {
+        Ok((c, d, p, frames)) => instance_file(c, d, p, frames).await,
+        Err(e) => Err(e),
+    };
+    (location, ts, file)
+}
+
+/// One instance's Part 10 file from its frames (fetched and transformed as planned).
 async fn instance_file(
-    upstream: Arc<dyn Upstream>,
-    datastore: DatastoreId,
     c: Covered,
     d: Arc<InstanceDescription>,
     plan: InstancePlan,
-    bound: u64,
-    concurrency: usize,
+    frames: Vec<Bytes>,
 ) -> Result<Vec<u8>, EdgeError> {
-    let transform = plan.transform.clone();
-    let frames: Vec<Bytes> = stream::iter(d.frames.iter().cloned().enumerate())
-        .map(|(i, id)| {
-            let (upstream, ds, is, transform) = (
-                upstream.clone(),
-                datastore.clone(),
-                c.image_set.clone(),
-                transform.clone(),
-            );
-            async move {
-                let f = upstream.frame(&ds, &is, &id).await?;
-                let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
-                let segments = crate::frames::transformed(&transform, n, f.segments, bound).await?;
-                Ok::<_, EdgeError>(Bytes::from(segments.concat()))
-            }
-        })
-        .buffered(concurrency)
-        .try_collect()
-        .await?;
     let inst = c
         .doc
         .metadata
