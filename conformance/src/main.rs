@@ -56,7 +56,7 @@ struct Args {
     #[arg(long)]
     origin: Option<String>,
     /// Run only these groups (comma-separated or repeated): frames, multipart, negotiation,
-    /// errors, cors, auth, caching, native, decoded.
+    /// errors, cors, auth, caching, native, decoded, retrieve.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Write a report: `--report json FILE` or `--report junit FILE` (repeatable).

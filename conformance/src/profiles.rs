@@ -46,6 +46,11 @@ pub const ORTHANC: &[Deviation] = &[
         reason: "Orthanc has no CORS support",
     },
     Deviation {
+        check: "retrieve.unavailable",
+        reason: "Orthanc answers 500 (\"Error encountered within the plugin engine\") when asked \
+                 for an instance in a syntax it cannot transcode to, where PS3.18 calls for 406",
+    },
+    Deviation {
         check: "caching.etag",
         reason: "Orthanc sends no ETag on frames; the check states this product's CDN caching \
                  rules (docs/architecture.md), which PS3.18 does not require",

@@ -35,3 +35,31 @@ pub async fn length(ctx: &Ctx) -> Outcome {
         Err(got) => Outcome::judge(false, ex.sent, expected, got),
     }
 }
+
+/// Frame 1 asked for as `application/octet-stream` with no transfer syntax: Explicit VR LE,
+/// whatever the stored syntax (a server that stores compressed data decodes it).
+pub async fn default_syntax(ctx: &Ctx) -> Outcome {
+    let ex = ctx
+        .frames("1", r#"multipart/related; type="application/octet-stream""#)
+        .await;
+    let length = ctx.target.pixel.map(|p| p.frame_length());
+    let expected = match length {
+        Some(n) => format!("200, one part in {EXPLICIT_VR_LE} of {n} bytes"),
+        None => format!("200, one part in {EXPLICIT_VR_LE}"),
+    };
+    match frames_answer(&ex, 1) {
+        Ok(m) => {
+            let p = &m.parts[0];
+            // A part without the parameter is in the media type's default syntax.
+            let ts_ok = p.transfer_syntax().is_none_or(|ts| ts == EXPLICIT_VR_LE);
+            let len_ok = length.is_none_or(|n| p.payload.len() as u64 == n);
+            Outcome::judge(
+                ts_ok && len_ok,
+                ex.sent.clone(),
+                expected,
+                describe(&ex, &m),
+            )
+        }
+        Err(got) => Outcome::judge(false, ex.sent, expected, got),
+    }
+}

@@ -22,6 +22,7 @@ mod frames;
 mod multipart_syntax;
 mod native;
 mod negotiation;
+mod retrieve;
 
 /// OHIF v3's default frame Accept (docs/clients.md, "What real clients send").
 pub const ANY_SYNTAX: &str =
@@ -40,10 +41,11 @@ pub enum Group {
     Caching,
     Native,
     Decoded,
+    Retrieve,
 }
 
 impl Group {
-    pub const ALL: [Group; 9] = [
+    pub const ALL: [Group; 10] = [
         Group::Frames,
         Group::Multipart,
         Group::Negotiation,
@@ -53,6 +55,7 @@ impl Group {
         Group::Caching,
         Group::Native,
         Group::Decoded,
+        Group::Retrieve,
     ];
 
     pub fn name(self) -> &'static str {
@@ -66,6 +69,7 @@ impl Group {
             Group::Caching => "caching",
             Group::Native => "native",
             Group::Decoded => "decoded",
+            Group::Retrieve => "retrieve",
         }
     }
 
@@ -442,6 +446,41 @@ pub fn all() -> Vec<Check> {
             "an uncompressed frame is Rows × Columns × SamplesPerPixel × BitsAllocated/8 bytes",
             "PS3.5 §8.1.1; PS3.18 §8.7.3 (Explicit VR LE payload)",
             decoded::length
+        ),
+        check!(
+            "decoded.default",
+            Decoded,
+            "application/octet-stream without a transfer syntax answers Explicit VR Little Endian",
+            "PS3.18 §8.7.3.5.2 (the default syntax of application/octet-stream), §8.7.3.3.2",
+            decoded::default_syntax
+        ),
+        check!(
+            "retrieve.instance",
+            Retrieve,
+            "an instance as application/dicom is a Part 10 file in Explicit VR Little Endian",
+            "PS3.18 §10.4.1.1.1, §8.7.3.5.2 (the default syntax of application/dicom); PS3.10 §7",
+            retrieve::instance_default
+        ),
+        check!(
+            "retrieve.any-syntax",
+            Retrieve,
+            "transfer-syntax=* answers a Part 10 file",
+            "PS3.18 §8.7.3.5.2 (\"*\": any syntax); PS3.10 §7",
+            retrieve::instance_any
+        ),
+        check!(
+            "retrieve.series",
+            Retrieve,
+            "a series is one Part 10 file per instance, in the requested (default) syntax",
+            "PS3.18 §10.4.1.1.1, §8.7.3.5.2",
+            retrieve::series
+        ),
+        check!(
+            "retrieve.unavailable",
+            Retrieve,
+            "a syntax the server cannot produce is 406",
+            "PS3.18 §8.7.3.5 (406 when no acceptable representation)",
+            retrieve::unavailable
         ),
     ]
 }
