@@ -14,6 +14,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use serde_json::Value;
 
 use super::Translator;
+use super::answer::revalidated;
 use super::frames;
 use edge::EdgeError;
 use edge::http_rules::accept_value;
@@ -79,20 +80,7 @@ pub async fn retrieve(
     let path = req.uri.path();
     let identity = Identity::of(&[b"bulkdata", path.as_bytes(), &bytes]);
     let writer = MultipartWriter::with_boundary(identity.boundary.clone());
-    let mut headers = vec![
-        (
-            header::CACHE_CONTROL,
-            HeaderValue::from_str(&format!(
-                "public, max-age={}",
-                tr.config.metadata_max_age_seconds
-            ))
-            .unwrap_or(HeaderValue::from_static("no-store")),
-        ),
-        (header::VARY, HeaderValue::from_static("Accept")),
-    ];
-    if let Ok(v) = HeaderValue::from_str(&identity.etag) {
-        headers.push((header::ETAG, v));
-    }
+    let mut headers = revalidated(&identity.etag, tr.config.metadata_max_age_seconds);
     let (status, body) = if if_none_match(&req.headers, &identity.etag) {
         (StatusCode::NOT_MODIFIED, Vec::new())
     } else {

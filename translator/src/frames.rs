@@ -17,25 +17,17 @@ use dicomweb::accept::Rendition;
 use dicomweb::multipart::MultipartWriter;
 use edge::http_rules::accept_value;
 use edge::routes::Instance;
-use futures_util::{StreamExt, TryStreamExt, stream};
-use healthimaging::ClientError;
+use futures_util::{StreamExt, stream};
 use healthimaging::{DatastoreId, ImageFrameId, ImageSetId};
 use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header};
 
 use super::Translator;
+use super::answer::{header_value, respond, streamed_multipart};
 use super::body::Buffers;
 use crate::plan::{self, FramesPlan, Transform};
 use edge::EdgeError;
 use edge::http_rules::{Identity, if_none_match, immutable};
-
-fn header_value(s: &str) -> Result<HeaderValue, EdgeError> {
-    HeaderValue::from_str(s).map_err(|_| {
-        EdgeError::from(ClientError::InvalidResponse(
-            "a header value is not visible ASCII".into(),
-        ))
-    })
-}
 
 /// Headers shared by a 200 and the 304 that stands for it.
 fn validators(
@@ -58,17 +50,6 @@ fn validators(
         h.push((header::VARY, HeaderValue::from_static("Accept")));
     }
     h
-}
-
-fn respond(
-    status: StatusCode,
-    headers: Vec<(header::HeaderName, HeaderValue)>,
-    body: Body,
-) -> Response<Body> {
-    let mut r = Response::new(body);
-    *r.status_mut() = status;
-    r.headers_mut().extend(headers);
-    r
 }
 
 /// WADO-RS frames of one instance.
@@ -195,12 +176,8 @@ pub async fn retrieve(
             Err(io::Error::other(format!("frame {n}: {e}")))
         }
     });
-    let body = stream::iter([Ok(first_part)])
-        .chain(rest)
-        .map_ok(|p| stream::iter(p.into_iter().map(Ok::<_, io::Error>)))
-        .try_flatten()
-        .chain(stream::once(async move { Ok(close) }));
-    Ok(respond(StatusCode::OK, headers, Body::from_stream(body)))
+    let body = streamed_multipart(first_part, rest, close);
+    Ok(respond(StatusCode::OK, headers, body))
 }
 
 /// Carries out the plan's transform on one fetched frame. Decoding runs on a blocking

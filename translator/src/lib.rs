@@ -8,6 +8,7 @@
 //! [`edge::routes`]) → locate (the [`resolve`] caches in front of the [`source`]) → plan
 //! ([`plan`]: representation and errors, no I/O) → fetch, transform, encode and stream.
 
+pub mod answer;
 pub mod body;
 pub mod bulkdata;
 pub mod dicom_json;

@@ -20,12 +20,13 @@ use bytes::Bytes;
 use dicomweb::multipart::MultipartWriter;
 use edge::EdgeError;
 use edge::http_rules::{Identity, accept_value, if_none_match};
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::{StreamExt, stream};
 use healthimaging::{DatastoreId, ImageSetId};
 use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header};
 
 use super::Translator;
+use super::answer::{respond, revalidated, streamed_multipart};
 use crate::metadata::{self, Covered, Scope};
 use crate::part10::{self, Decoded, Pixels};
 use crate::plan::{self, DICOM, InstanceDescription, InstancePlan, Transform};
@@ -71,20 +72,7 @@ pub async fn retrieve(
     }
     let refs: Vec<&[u8]> = identity_parts.iter().map(Vec::as_slice).collect();
     let identity = Identity::of(&refs);
-    let mut headers = vec![
-        (
-            header::CACHE_CONTROL,
-            HeaderValue::from_str(&format!(
-                "public, max-age={}",
-                tr.config.metadata_max_age_seconds
-            ))
-            .unwrap_or(HeaderValue::from_static("no-store")),
-        ),
-        (header::VARY, HeaderValue::from_static("Accept")),
-    ];
-    if let Ok(v) = HeaderValue::from_str(&identity.etag) {
-        headers.push((header::ETAG, v));
-    }
+    let mut headers = revalidated(&identity.etag, tr.config.metadata_max_age_seconds);
     if if_none_match(&req.headers, &identity.etag) {
         return Ok(respond(StatusCode::NOT_MODIFIED, headers, Body::empty()));
     }
@@ -209,27 +197,12 @@ pub async fn retrieve(
             Err(io::Error::other(format!("{location}: {e}")))
         }
     });
-    let body = stream::iter([Ok(first_part)])
-        .chain(rest)
-        .map_ok(|p| stream::iter(p.into_iter().map(Ok::<_, io::Error>)))
-        .try_flatten()
-        .chain(stream::once(async move { Ok(close) }));
-    Ok(respond(StatusCode::OK, headers, Body::from_stream(body)))
+    let body = streamed_multipart(first_part, rest, close);
+    Ok(respond(StatusCode::OK, headers, body))
 }
 
 fn scope_not_found() -> EdgeError {
     EdgeError::NotFound("no instances".into())
-}
-
-fn respond(
-    status: StatusCode,
-    headers: Vec<(header::HeaderName, HeaderValue)>,
-    body: Body,
-) -> Response<Body> {
-    let mut r = Response::new(body);
-    *r.status_mut() = status;
-    r.headers_mut().extend(headers);
-    r
 }
 
 type FrameStream =

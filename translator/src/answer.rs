@@ -1,0 +1,68 @@
+//! What the handlers' answers are assembled from: the response itself, the headers of
+//! answers that a shared cache keeps and revalidates, and the streamed `multipart/related`
+//! body whose later failure aborts the response (no closing delimiter, so neither a client
+//! nor a cache takes it for complete).
+
+use std::io;
+
+use axum::body::Body;
+use bytes::Bytes;
+use edge::EdgeError;
+use futures_util::{Stream, StreamExt, TryStreamExt, stream};
+use healthimaging::ClientError;
+use http::{HeaderName, HeaderValue, Response, StatusCode, header};
+
+/// A response of `status` with `headers` and `body`.
+pub fn respond(
+    status: StatusCode,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Body,
+) -> Response<Body> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    r.headers_mut().extend(headers);
+    r
+}
+
+/// A header value from text the answer is built of (a media type with an upstream syntax
+/// UID): 502 if it is not visible ASCII.
+pub fn header_value(s: &str) -> Result<HeaderValue, EdgeError> {
+    HeaderValue::from_str(s).map_err(|_| {
+        EdgeError::from(ClientError::InvalidResponse(
+            "a header value is not visible ASCII".into(),
+        ))
+    })
+}
+
+/// The headers of an answer that changes when its image set does: a strong `ETag`,
+/// `Cache-Control: public, max-age` and `Vary: Accept` (shared by the 200 and its 304).
+pub fn revalidated(etag: &str, max_age: u64) -> Vec<(HeaderName, HeaderValue)> {
+    let mut headers = vec![
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_str(&format!("public, max-age={max_age}"))
+                .unwrap_or(HeaderValue::from_static("no-store")),
+        ),
+        (header::VARY, HeaderValue::from_static("Accept")),
+    ];
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        headers.push((header::ETAG, v));
+    }
+    headers
+}
+
+/// A multipart body: the first part (already built, so the status line could be chosen),
+/// then each later part as it is ready, then the closing delimiter; an error in `rest`
+/// ends the body there.
+pub fn streamed_multipart(
+    first: Vec<Bytes>,
+    rest: impl Stream<Item = io::Result<Vec<Bytes>>> + Send + 'static,
+    close: Bytes,
+) -> Body {
+    let body = stream::iter([Ok(first)])
+        .chain(rest)
+        .map_ok(|p| stream::iter(p.into_iter().map(Ok::<_, io::Error>)))
+        .try_flatten()
+        .chain(stream::once(async move { Ok(close) }));
+    Body::from_stream(body)
+}
