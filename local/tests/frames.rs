@@ -139,8 +139,21 @@ async fn accept_headers_real_clients_send() {
             "application/octet-stream",
             ELE,
         ),
-        (ct, dicomweb_client.into(), 406, "", ""),
-        (mr, dicomweb_client.into(), 406, "", ""),
+        // No syntax named: Explicit VR LE, decoded from HTJ2K and JPEG.
+        (
+            ct,
+            dicomweb_client.into(),
+            200,
+            "application/octet-stream",
+            ELE,
+        ),
+        (
+            mr,
+            dicomweb_client.into(),
+            200,
+            "application/octet-stream",
+            ELE,
+        ),
         (ct, "*/*".into(), 200, "image/jphc", HTJ2K),
         (
             ct,
