@@ -109,11 +109,6 @@ fn every_demo_frame_is_served_decoded_equal_to_pydicom() {
 /// docs/clients.md): the answer the server gives instead.
 const KNOWN_DIFFERENT: &[(&str, u16, &str)] = &[
     (
-        "SC_jpeg_no_color_transform.dcm",
-        200,
-        "RGB JPEG without JFIF/Adobe markers: jpeg-decoder applies the YCbCr transform",
-    ),
-    (
         "SC_rgb_jpeg.dcm",
         404,
         "the emulator cannot import it (dicom-rs cannot read it)",

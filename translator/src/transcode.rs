@@ -13,7 +13,11 @@
 //!   header says, also where a codestream declares its samples unsigned;
 //! - colour JPEG and JPEG 2000 / HTJ2K with a colour transform (YBR_FULL_422, YBR_ICT,
 //!   YBR_RCT) come out as RGB; RLE keeps its photometric interpretation (YBR_FULL stays
-//!   YBR_FULL, which native data may carry).
+//!   YBR_FULL, which native data may carry);
+//! - a JPEG labelled RGB whose codestream has neither a JFIF nor an Adobe marker was
+//!   compressed without a colour transform (PS3.5 §8.2.1: the Photometric Interpretation
+//!   describes the compressed components), so it is decoded without one, as pydicom does;
+//!   the registry's reader would assume YCbCr, as a JPEG decoder must without the header.
 //!
 //! Everything here is a pure function of the stored syntax, the pixel module and the bytes,
 //! so it runs on a blocking thread in the shells and in microbenchmarks alike.
@@ -137,9 +141,13 @@ pub fn decode_frame(
         reason,
     };
     let mut out = Vec::new();
-    reader
-        .decode_frame(&frame, 0, &mut out)
-        .map_err(|e| failed(e.to_string()))?;
+    if untransformed_rgb_jpeg(stored, pixel, codestream) {
+        out = rgb_jpeg_without_transform(codestream, pixel).map_err(failed)?;
+    } else {
+        reader
+            .decode_frame(&frame, 0, &mut out)
+            .map_err(|e| failed(e.to_string()))?;
+    }
     // Readers size the output from the pixel module; a codestream whose own header disagrees
     // must not produce a frame of another size under this instance's description.
     if out.len() as u64 != size {
@@ -149,6 +157,74 @@ pub fn decode_frame(
         )));
     }
     sign_extend(pixel, &mut out);
+    Ok(out)
+}
+
+/// Whether a colour JPEG (DCT) frame is labelled RGB and its codestream says nothing of a
+/// colour transform: no JFIF APP0 and no Adobe APP14 before the first scan.
+fn untransformed_rgb_jpeg(stored: &TransferSyntax, pixel: &PixelModule, data: &[u8]) -> bool {
+    let dct = matches!(
+        stored.as_str(),
+        "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51"
+    );
+    if !dct || pixel.samples_per_pixel != 3 || &*pixel.photometric_interpretation != "RGB" {
+        return false;
+    }
+    if !data.starts_with(&[0xFF, 0xD8]) {
+        return false;
+    }
+    // Marker segments from SOI to SOS (ITU-T T.81 §B.1.1.4): FF, code, 2-byte length.
+    let mut at = 2;
+    while at + 4 <= data.len() {
+        if data[at] != 0xFF {
+            return true;
+        }
+        let marker = data[at + 1];
+        if marker == 0xFF {
+            at += 1;
+            continue;
+        }
+        if marker == 0xDA {
+            return true;
+        }
+        let len = usize::from(u16::from_be_bytes([data[at + 2], data[at + 3]]));
+        let body = data.get(at + 4..at + 2 + len).unwrap_or_default();
+        let jfif = marker == 0xE0 && body.starts_with(b"JFIF\0");
+        let adobe = marker == 0xEE && body.starts_with(b"Adobe");
+        if jfif || adobe {
+            return false;
+        }
+        at += 2 + len;
+    }
+    true
+}
+
+/// Decodes an RGB JPEG without a colour transform. jpeg-decoder 0.3 writes such lines
+/// plane by plane (`color_no_convert` copies each component's line in turn), so each line
+/// is interleaved here.
+fn rgb_jpeg_without_transform(codestream: &[u8], pixel: &PixelModule) -> Result<Vec<u8>, String> {
+    let mut decoder = jpeg_decoder::Decoder::new(codestream);
+    decoder.set_color_transform(jpeg_decoder::ColorTransform::None);
+    let planar_lines = decoder.decode().map_err(|e| e.to_string())?;
+    let width = usize::from(pixel.columns);
+    let line = width * 3;
+    if line == 0 || planar_lines.len() % line != 0 {
+        return Err(format!(
+            "decoded {} bytes, not lines of {line}",
+            planar_lines.len()
+        ));
+    }
+    let mut out = vec![0u8; planar_lines.len()];
+    for (src, dst) in planar_lines
+        .chunks_exact(line)
+        .zip(out.chunks_exact_mut(line))
+    {
+        for x in 0..width {
+            for c in 0..3 {
+                dst[x * 3 + c] = src[c * width + x];
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -344,6 +420,39 @@ mod tests {
         let mut data = [0xFF, 0x0F];
         sign_extend(&unsigned, &mut data);
         assert_eq!(data, [0xFF, 0x0F]);
+    }
+
+    #[test]
+    fn rgb_jpeg_without_markers_is_not_colour_transformed() {
+        let rgb = PixelModule {
+            samples_per_pixel: 3,
+            bits_allocated: 8,
+            bits_stored: 8,
+            photometric_interpretation: "RGB".into(),
+            ..mono16(2, 2)
+        };
+        let ts = TransferSyntax::JPEG_BASELINE;
+        // SOI, DQT (length 4), SOS.
+        let bare = [0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x04, 0x00, 0x00, 0xFF, 0xDA];
+        assert!(untransformed_rgb_jpeg(&ts, &rgb, &bare));
+        let mut jfif = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x07];
+        jfif.extend_from_slice(b"JFIF\0");
+        jfif.extend_from_slice(&[0xFF, 0xDA]);
+        assert!(!untransformed_rgb_jpeg(&ts, &rgb, &jfif));
+        let mut adobe = vec![0xFF, 0xD8, 0xFF, 0xEE, 0x00, 0x07];
+        adobe.extend_from_slice(b"Adobe");
+        adobe.extend_from_slice(&[0xFF, 0xDA]);
+        assert!(!untransformed_rgb_jpeg(&ts, &rgb, &adobe));
+        let ybr = PixelModule {
+            photometric_interpretation: "YBR_FULL_422".into(),
+            ..rgb.clone()
+        };
+        assert!(!untransformed_rgb_jpeg(&ts, &ybr, &bare));
+        assert!(!untransformed_rgb_jpeg(
+            &TransferSyntax::JPEG_LOSSLESS_SV1,
+            &rgb,
+            &bare
+        ));
     }
 
     #[test]
