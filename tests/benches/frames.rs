@@ -8,14 +8,16 @@
 //! frames, Explicit VR Little Endian) and one 300-frame instance of the same size. This
 //! process is the load generator; the server is the release binary in its own process.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::{Measure, arg, load, proc_status_kib};
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use e2e::Process;
-use futures_util::StreamExt;
 use healthimaging::api::SearchCriteria;
 use healthimaging::client::HealthImagingClient;
 use healthimaging::emulator::demo_data_dir;
@@ -110,59 +112,6 @@ async fn targets(sdk: &HealthImagingClient, datastore: DatastoreId) -> Target {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Measure {
-    frames_per_second: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-/// Runs `requests` calls of `call(i)` with `concurrency` in flight.
-async fn load<F, Fut>(requests: usize, concurrency: usize, call: F) -> Measure
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = usize>,
-{
-    let started = Instant::now();
-    let mut latencies: Vec<Duration> = futures_util::stream::iter(0..requests)
-        .map(|i| {
-            let fut = call(i);
-            async move {
-                let t = Instant::now();
-                assert_eq!(fut.await, FRAME_BYTES);
-                t.elapsed()
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    let elapsed = started.elapsed();
-    latencies.sort();
-    Measure {
-        frames_per_second: requests as f64 / elapsed.as_secs_f64(),
-        p50: latencies[latencies.len() / 2],
-        p99: latencies[latencies.len() * 99 / 100],
-    }
-}
-
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn main() {
     let requests = arg("--requests", 3000);
     let concurrency = arg("--concurrency", 32);
@@ -203,11 +152,13 @@ async fn run(requests: usize, concurrency: usize) {
         let (sdk, t) = (sdk.clone(), t.clone());
         async move {
             let id = &t.frames[i % t.frames.len()].1;
-            sdk.get_image_frame(&t.datastore, &t.image_set, id)
+            let len = sdk
+                .get_image_frame(&t.datastore, &t.image_set, id)
                 .await
                 .expect("GetImageFrame")
                 .bytes
-                .len()
+                .len();
+            assert_eq!(len, FRAME_BYTES);
         }
     };
     let through = |i: usize| {
@@ -223,7 +174,6 @@ async fn run(requests: usize, concurrency: usize) {
             let body = r.bytes().await.expect("body");
             // One part: the frame and the multipart framing around it.
             assert!(body.len() > FRAME_BYTES && body.len() < FRAME_BYTES + 600);
-            FRAME_BYTES
         }
     };
 
@@ -235,7 +185,7 @@ async fn run(requests: usize, concurrency: usize) {
         "frames of {FRAME_BYTES} bytes; {requests} requests per round; best of 3 alternating rounds"
     );
     let best = |m: &mut Option<Measure>, x: Measure| {
-        if m.is_none_or(|b| x.frames_per_second > b.frames_per_second) {
+        if m.is_none_or(|b| x.per_second > b.per_second) {
             *m = Some(x);
         }
     };
@@ -252,19 +202,19 @@ async fn run(requests: usize, concurrency: usize) {
         println!("\n{label} at concurrency {c}:");
         println!(
             "  direct GetImageFrame (SDK → emulator): {:>8.0} frames/s  p50 {:>7.3} ms  p99 {:>7.3} ms",
-            d.frames_per_second,
+            d.per_second,
             d.p50.as_secs_f64() * 1e3,
             d.p99.as_secs_f64() * 1e3
         );
         println!(
             "  WADO-RS through serve (cache off):     {:>8.0} frames/s  p50 {:>7.3} ms  p99 {:>7.3} ms",
-            e.frames_per_second,
+            e.per_second,
             e.p50.as_secs_f64() * 1e3,
             e.p99.as_secs_f64() * 1e3
         );
         println!(
             "  ratio serve/direct: {:.2}x throughput; added p50 latency {:+.3} ms",
-            e.frames_per_second / d.frames_per_second,
+            e.per_second / d.per_second,
             (e.p50.as_secs_f64() - d.p50.as_secs_f64()) * 1e3
         );
     }

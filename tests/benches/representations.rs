@@ -12,30 +12,23 @@
 //! DICOMweb plugin (scripts/test.sh installs them) for part 2; without it that part is
 //! skipped.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{Measure, arg, load, proc_status_kib};
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use e2e::Process;
-use futures_util::StreamExt;
 use healthimaging::emulator::demo_data_dir;
 
 const STUDY: &str = "1.2.826.0.1.3680043.10.1082.2";
 const SERIES: &str = "1.2.826.0.1.3680043.10.1082.2.1";
 const DECODED: &str = r#"multipart/related; type="application/octet-stream""#;
 const STORED: &str = r#"multipart/related; type="application/octet-stream"; transfer-syntax=*"#;
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// `copies` × the 64 HTJ2K demo CT slices as one series of one study, new UIDs.
 fn write_study(dir: &Path, copies: usize) -> Vec<String> {
@@ -78,51 +71,6 @@ fn write_study(dir: &Path, copies: usize) -> Vec<String> {
         }
     }
     sops
-}
-
-struct Measure {
-    per_second: f64,
-    p50: Duration,
-    p99: Duration,
-}
-
-async fn load<F, Fut>(requests: usize, concurrency: usize, call: F) -> Measure
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let start = Instant::now();
-    let mut latencies: Vec<Duration> = futures_util::stream::iter(0..requests)
-        .map(|i| {
-            let f = call(i);
-            async move {
-                let t = Instant::now();
-                f.await;
-                t.elapsed()
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
-    let elapsed = start.elapsed();
-    latencies.sort();
-    Measure {
-        per_second: requests as f64 / elapsed.as_secs_f64(),
-        p50: latencies[latencies.len() / 2],
-        p99: latencies[latencies.len() * 99 / 100],
-    }
-}
-
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// GETs `url` with `accept`, reading the body to its end; the bytes and the seconds taken.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use dicomweb::Uid;
 use edge::routes::Instance;
-use healthimaging::api::{Operator, SearchCriteria, SearchFilter, SearchValue};
+use healthimaging::api::{ImageSetSummary, Operator, SearchCriteria, SearchFilter, SearchValue};
 use healthimaging::{DatastoreId, ImageSetId, ImageSetMetadata};
 use moka::Expiry;
 use moka::future::Cache;
@@ -140,6 +140,14 @@ impl Expiry<StudyKey, Arc<[ImageSetId]>> for SearchExpiry {
     }
 }
 
+/// The order image sets of one study are preferred in: primary first, then the most
+/// recently updated.
+pub fn preference(a: &ImageSetSummary, b: &ImageSetSummary) -> std::cmp::Ordering {
+    b.is_primary
+        .cmp(&a.is_primary)
+        .then(b.updated_at.total_cmp(&a.updated_at))
+}
+
 /// Finds image sets and frames, through the caches.
 #[derive(Clone)]
 pub struct Resolver {
@@ -202,11 +210,7 @@ impl Resolver {
                     sort: None,
                 };
                 let mut found = self.upstream.search(datastore, &criteria).await?;
-                found.sort_by(|a, b| {
-                    b.is_primary
-                        .cmp(&a.is_primary)
-                        .then(b.updated_at.total_cmp(&a.updated_at))
-                });
+                found.sort_by(crate::resolve::preference);
                 Ok::<_, healthimaging::ClientError>(
                     found.into_iter().map(|s| s.image_set_id).collect(),
                 )

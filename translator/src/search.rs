@@ -110,11 +110,7 @@ pub async fn studies(
     let query = check_accept(req)?;
     let criteria = pushed_criteria(&query);
     let mut summaries = tr.upstream.search(&datastore, &criteria).await?;
-    summaries.sort_by(|a, b| {
-        b.is_primary
-            .cmp(&a.is_primary)
-            .then(b.updated_at.total_cmp(&a.updated_at))
-    });
+    summaries.sort_by(crate::resolve::preference);
     let mut studies: BTreeMap<String, (Map<String, Value>, Vec<ImageSetId>)> = BTreeMap::new();
     for s in &summaries {
         let Some(uid) = s.dicom_tags.study_instance_uid.clone() else {
@@ -479,11 +475,7 @@ pub async fn across(
                     MAX_IMAGE_SETS_ACROSS_STUDIES
                 )));
             }
-            summaries.sort_by(|a, b| {
-                b.is_primary
-                    .cmp(&a.is_primary)
-                    .then(b.updated_at.total_cmp(&a.updated_at))
-            });
+            summaries.sort_by(crate::resolve::preference);
             let mut docs = Vec::with_capacity(summaries.len());
             for s in &summaries {
                 docs.push(tr.resolver.document(&datastore, &s.image_set_id).await?);

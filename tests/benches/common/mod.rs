@@ -1,0 +1,63 @@
+//! What the benchmarks share: a load generator that reports throughput and latency
+//! percentiles, the serve process's memory from /proc, and `--name value` arguments.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Measure {
+    /// Completed calls per second.
+    pub per_second: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+}
+
+/// Runs `requests` calls of `call(i)` with `concurrency` in flight.
+pub async fn load<F, Fut>(requests: usize, concurrency: usize, call: F) -> Measure
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future,
+{
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = futures_util::stream::iter(0..requests)
+        .map(|i| {
+            let fut = call(i);
+            async move {
+                let t = Instant::now();
+                fut.await;
+                t.elapsed()
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    latencies.sort();
+    Measure {
+        per_second: requests as f64 / elapsed.as_secs_f64(),
+        p50: latencies[latencies.len() / 2],
+        p99: latencies[latencies.len() * 99 / 100],
+    }
+}
+
+/// A `kB` field of /proc/PID/status (`VmRSS:`, `VmHWM:`), in KiB.
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The number after `name` on the command line, or `default`.
+pub fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
