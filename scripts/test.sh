@@ -35,6 +35,11 @@ fi
 DICOMWEB_EDGE_OHIF_DIST=$(scripts/install-ohif.sh)
 export DICOMWEB_EDGE_OHIF_DIST
 
+# A fresh clone (CI) gains nothing from incremental compilation, which doubles `target/`.
+if [ "${CI:-}" = true ]; then
+  export CARGO_INCREMENTAL=0
+fi
+
 # Each step prints how long it took, so a slow step shows in CI's log.
 started=$SECONDS
 step() {
