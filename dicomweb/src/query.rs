@@ -47,6 +47,17 @@ impl QueryParams {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The first parameter named more than once among those `counts` picks, other than those
+    /// the standard lets repeat (`includefield`, PS3.18 §8.3.4.3).
+    pub fn repeated(&self, counts: impl Fn(&str) -> bool) -> Option<&str> {
+        self.0.iter().enumerate().find_map(|(i, (k, _))| {
+            (!MAY_REPEAT.contains(&k.as_str())
+                && counts(k)
+                && self.0[..i].iter().any(|(earlier, _)| earlier == k))
+            .then_some(k.as_str())
+        })
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
     }
@@ -55,6 +66,9 @@ impl QueryParams {
         self.0.is_empty()
     }
 }
+
+/// Parameters the standard lets a request repeat.
+pub const MAY_REPEAT: &[&str] = &["includefield"];
 
 /// Splits a raw query into its raw `name=value` pairs with each pair's decoded name, for
 /// callers that must keep or drop pairs without re-encoding the rest.
@@ -90,6 +104,10 @@ mod tests {
         assert_eq!(q.first("flag"), Some(""));
         assert_eq!(q.first("missing"), None);
         assert_eq!(QueryParams::parse(Some("a=%4")).first("a"), Some("%4"));
+        let q = QueryParams::parse(Some("a=1&includefield=x&b&%61=2&includefield=y&b"));
+        assert_eq!(q.repeated(|_| true), Some("a"));
+        assert_eq!(q.repeated(|n| n != "a"), Some("b"));
+        assert_eq!(q.repeated(|n| n == "includefield"), None);
         let names: Vec<String> = raw_pairs("%74oken=a&b=c").map(|(n, _)| n).collect();
         assert_eq!(names, ["token", "b"]);
     }

@@ -167,15 +167,20 @@ fn glob(pattern: &[u8], s: &[u8]) -> bool {
 }
 
 impl CachePolicy {
+    /// Whether the key holds the query parameter `name` (decoded).
+    pub fn keeps(&self, name: &str) -> bool {
+        match self.query {
+            QueryKey::Only(keep) => keep.contains(&name),
+            QueryKey::AllExcept(drop) => !drop.contains(&name),
+        }
+    }
+
     /// The query part of the cache key: the pairs the policy keeps, as sent and in request
     /// order (so two requests that differ only in the order of a repeated parameter do not
     /// share an entry), names compared decoded.
     pub fn query_key(&self, raw_query: &str) -> String {
         raw_pairs(raw_query)
-            .filter(|(name, _)| match self.query {
-                QueryKey::Only(keep) => keep.contains(&name.as_str()),
-                QueryKey::AllExcept(drop) => !drop.contains(&name.as_str()),
-            })
+            .filter(|(name, _)| self.keeps(name))
             .map(|(_, pair)| pair)
             .collect::<Vec<_>>()
             .join("&")

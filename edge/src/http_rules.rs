@@ -50,6 +50,78 @@ pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
         .any(|t| t.trim() == "*" || bare(t) == want)
 }
 
+/// Query parameter names a log line writes as they are: this product's own, and the
+/// attributes viewers search on (PS3.18 Tables 10.6.1-5 to -7). Any other name is written
+/// `?`, since a name can be a secret too (a token sent as `?eyJ…`).
+const LOGGED_NAMES: &[&str] = &[
+    "imageSetId",
+    "imageFrameId",
+    "accept",
+    "token",
+    "limit",
+    "offset",
+    "fuzzymatching",
+    "includefield",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ModalitiesInStudy",
+    "ReferringPhysicianName",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyID",
+    "StudyDescription",
+    "Modality",
+    "SeriesInstanceUID",
+    "SeriesNumber",
+    "SeriesDescription",
+    "PerformedProcedureStepStartDate",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "InstanceNumber",
+];
+
+/// A request's path and query as every log line of the product writes it: known names
+/// ([`LOGGED_NAMES`] and 8-hex-digit tags, decoded by the one query parser), and values only
+/// where they are identifiers or counts (`imageSetId`, `imageFrameId`: 32 hex digits;
+/// `limit`, `offset`: up to 9 digits). Every other value is written `…`, so no spelling of
+/// a token (`token`, `Token`, `%74oken`, a token under any other name or as a bare name)
+/// and no search term (patient names, IDs) reaches a log.
+pub fn loggable_target(path: &str, query: Option<&str>) -> String {
+    let Some(query) = query.filter(|q| !q.is_empty()) else {
+        return path.to_owned();
+    };
+    let is_tag = |n: &str| n.len() == 8 && n.bytes().all(|b| b.is_ascii_hexdigit());
+    let pairs: Vec<String> = dicomweb::query::QueryParams::parse(Some(query))
+        .iter()
+        .map(|(name, value)| {
+            let name = if LOGGED_NAMES.contains(&name) || is_tag(name) {
+                name
+            } else {
+                "?"
+            };
+            let shown = match name {
+                "imageSetId" | "imageFrameId" => {
+                    value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit())
+                }
+                "limit" | "offset" => {
+                    (1..=9).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit())
+                }
+                _ => false,
+            };
+            if shown {
+                format!("{name}={value}")
+            } else {
+                format!("{name}=…")
+            }
+        })
+        .collect();
+    format!("{path}?{}", pairs.join("&"))
+}
+
 /// The Accept value that governs the request: `?accept=` overrides the header
 /// (PS3.18 §8.3.3.1); several Accept header lines form one list (RFC 9110 §5.3).
 pub fn accept_value(query: Option<&str>, headers: &HeaderMap) -> Option<String> {

@@ -56,7 +56,8 @@ pub enum Step {
     },
 }
 
-/// One log line; it never holds a token, a query string or a signature.
+/// One log line; it never holds a token, a query value or a signature (the path and query
+/// are written as [`crate::http_rules::loggable_target`] writes them).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LogLine {
     pub function: &'static str,
@@ -180,7 +181,10 @@ impl ViewerRequestFunction {
         {
             return Step::FetchKeys(url.clone());
         }
-        let (method, path) = (req.method.clone(), req.uri.clone());
+        let (method, path) = (
+            req.method.clone(),
+            crate::http_rules::loggable_target(&req.uri, Some(&req.querystring)),
+        );
         let public_url = match &self.public_url {
             Some(u) => u.clone(),
             None => format!("https://{distribution}"),
@@ -296,7 +300,10 @@ impl OriginRequestFunction {
             .ok()
             .filter(|c| !c.access_key_id.is_empty() && !c.secret_access_key.is_empty());
         let Some(c) = creds else {
-            let (method, path) = (req.method.clone(), req.uri.clone());
+            let (method, path) = (
+                req.method.clone(),
+                crate::http_rules::loggable_target(&req.uri, Some(&req.querystring)),
+            );
             let refusal = EdgeError::Misconfigured("the signer has no credentials").answer();
             return answered(
                 RequestResult::Respond(refusal.to_cloudfront()),
@@ -325,7 +332,10 @@ impl OriginRequestFunction {
         credentials: &Credentials,
         now: SystemTime,
     ) -> Step {
-        let (method, path) = (req.method.clone(), req.uri.clone());
+        let (method, path) = (
+            req.method.clone(),
+            crate::http_rules::loggable_target(&req.uri, Some(&req.querystring)),
+        );
         let result = signer::origin_request(&self.config, req, request_id, credentials, now);
         answered(result, "origin-request", method, path)
     }

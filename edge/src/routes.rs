@@ -178,7 +178,25 @@ fn image_set_param(query: Option<&str>) -> Result<Option<ImageSetId>, RouteError
 }
 
 /// Parses `method` + `path` (relative to the base URL) + raw `query`.
+///
+/// A parameter that the path's cache key holds ([`crate::behaviors`]) and that is named
+/// twice is refused, rather than read by position: then no normalisation of the key (a CDN
+/// may keep or sort a repeated parameter's values) can make two requests that read
+/// differently share one cached answer. Parameters outside the key are never read, and
+/// `token` is the authorizer's, which removes every one before the origin reads the query.
 pub fn parse(method: &str, path: &str, query: Option<&str>) -> Result<Route, RouteError> {
+    let route = parse_path(method, path, query)?;
+    let policy = crate::behaviors::for_path(path).cache;
+    match QueryParams::parse(query).repeated(|n| n != "token" && policy.keeps(n)) {
+        Some(name) => Err(invalid(
+            "query",
+            format!("the parameter {name:?} is repeated; send it once"),
+        )),
+        None => Ok(route),
+    }
+}
+
+fn parse_path(method: &str, path: &str, query: Option<&str>) -> Result<Route, RouteError> {
     let segs: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
     let ["datastore", ds, rest @ ..] = segs.as_slice() else {
         return Err(RouteError::NotFound);
@@ -329,6 +347,56 @@ mod tests {
 
     const DS: &str = "0123456789abcdef0123456789abcdef";
     const IS: &str = "fedcba9876543210fedcba9876543210";
+
+    #[test]
+    fn a_repeated_parameter_is_refused() {
+        let native = format!("/datastore/{DS}/imageSet/{IS}/getImageFrame");
+        let frame = "00112233445566778899aabbccddeeff";
+        for (path, query) in [
+            (
+                native.as_str(),
+                format!("imageFrameId={frame}&imageFrameId={frame}"),
+            ),
+            (
+                native.as_str(),
+                format!("imageFrameId={frame}&%61ccept=a&accept=b"),
+            ),
+            (
+                &format!("/datastore/{DS}/studies/1.2/metadata"),
+                format!("imageSetId={IS}&imageSetId={IS}"),
+            ),
+            (
+                &format!("/datastore/{DS}/studies"),
+                "limit=1&limit=2".to_owned(),
+            ),
+            (
+                &format!("/datastore/{DS}/studies"),
+                "PatientID=a&PatientID=b".to_owned(),
+            ),
+        ] {
+            let e = parse("GET", path, Some(&query)).unwrap_err();
+            assert!(
+                matches!(&e, RouteError::Invalid { what: "query", reason } if reason.contains("repeated")),
+                "{path}?{query}: {e:?}"
+            );
+        }
+        // includefield may repeat; token is the authorizer's; a parameter a frames key does
+        // not hold is never read; paths and methods come first.
+        let frames = format!("/datastore/{DS}/studies/1.2/series/1.3/instances/1.4/frames/1");
+        assert!(parse("GET", &frames, Some("limit=1&limit=2")).is_ok());
+        assert!(parse("GET", &frames, Some("accept=a&accept=b")).is_err());
+        let studies = format!("/datastore/{DS}/studies");
+        assert!(parse("GET", &studies, Some("includefield=a&includefield=b")).is_ok());
+        assert!(parse("GET", &studies, Some("token=a&token=b")).is_ok());
+        assert_eq!(
+            parse("GET", &format!("/datastore/{DS}/nothing"), Some("a&a")),
+            Err(RouteError::NotFound)
+        );
+        assert!(matches!(
+            parse("DELETE", &studies, Some("a&a")),
+            Err(RouteError::MethodNotAllowed { .. })
+        ));
+    }
 
     #[test]
     fn parses_every_route() {

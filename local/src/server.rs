@@ -133,8 +133,7 @@ impl LocalEdge {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         if let Some(r) = self.keys.published(&parts) {
-            log_access(&parts, &r, None, started);
-            return r;
+            return log_access(&parts, r, None, started);
         }
         let body = if parts.method == http::Method::POST {
             match axum::body::to_bytes(body, MAX_BODY).await {
@@ -144,8 +143,7 @@ impl LocalEdge {
                         translator::error_response(&EdgeError::PayloadTooLarge),
                         origin.as_deref(),
                     );
-                    log_access(&parts, &r, None, started);
-                    return r;
+                    return log_access(&parts, r, None, started);
                 }
             }
         } else {
@@ -158,9 +156,7 @@ impl LocalEdge {
             .await
         {
             RequestResult::Respond(r) => {
-                let r = from_cloudfront(r);
-                log_access(&parts, &r, None, started);
-                return r;
+                return log_access(&parts, from_cloudfront(r), None, started);
             }
             RequestResult::Forward(f) => f,
         };
@@ -184,8 +180,7 @@ impl LocalEdge {
             resp.headers_mut()
                 .insert("x-cache", HeaderValue::from_static(s.as_str()));
         }
-        log_access(&parts, &resp, cache_status, started);
-        resp
+        log_access(&parts, resp, cache_status, started)
     }
 
     fn with_cors(&self, mut resp: Response<Body>, origin: Option<&str>) -> Response<Body> {
@@ -500,55 +495,99 @@ fn from_cloudfront(r: cloudfront::Response) -> Response<Body> {
     resp
 }
 
-/// One line per request: method, path (token redacted), status, cache status, time to the
-/// response head.
-fn log_access(req: &Parts, resp: &Response<Body>, cache: Option<CacheStatus>, started: Instant) {
-    tracing::info!(
-        target: "access",
-        "{} {} {} {} {}ms",
-        req.method,
-        redacted_path(&req.uri),
-        resp.status().as_u16(),
-        cache.map_or("-", CacheStatus::as_str),
-        started.elapsed().as_millis()
-    );
+/// One access-log line per request, written when its body has ended, so it says what was
+/// really sent: `METHOD target status cache head-ms outcome`, where the target is written by
+/// [`edge::http_rules::loggable_target`], head-ms is the time to the status line, and the
+/// outcome is `{n}B` (complete), `aborted after {n}B` (the origin failed mid-body, so the
+/// client got a truncated answer) or `closed by the client after {n}B`.
+fn log_access(
+    req: &Parts,
+    resp: Response<Body>,
+    cache: Option<CacheStatus>,
+    started: Instant,
+) -> Response<Body> {
+    let line = AccessLine {
+        head: format!(
+            "{} {} {} {} {}ms",
+            req.method,
+            edge::http_rules::loggable_target(req.uri.path(), req.uri.query()),
+            resp.status().as_u16(),
+            cache.map_or("-", CacheStatus::as_str),
+            started.elapsed().as_millis()
+        ),
+        bytes: 0,
+        written: false,
+    };
+    resp.map(|body| Body::new(Logged { inner: body, line }))
 }
 
-/// The path and query for the access log, with every `token` value replaced (names compared
-/// decoded, as the authorizer reads them, so `%74oken=` is redacted too).
-pub fn redacted_path(uri: &http::Uri) -> String {
-    let path = uri.path();
-    match uri.query() {
-        None => path.to_owned(),
-        Some(q) => {
-            let q: Vec<&str> = dicomweb::query::raw_pairs(q)
-                .map(|(name, pair)| {
-                    if name == "token" {
-                        "token=REDACTED"
-                    } else {
-                        pair
-                    }
-                })
-                .collect();
-            format!("{path}?{}", q.join("&"))
+struct AccessLine {
+    head: String,
+    bytes: u64,
+    written: bool,
+}
+
+impl AccessLine {
+    fn write(&mut self, outcome: std::fmt::Arguments<'_>) {
+        if !self.written {
+            self.written = true;
+            tracing::info!(target: "access", "{} {outcome}", self.head);
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A response body that writes its access-log line when it ends, fails or is dropped.
+struct Logged {
+    inner: Body,
+    line: AccessLine,
+}
 
-    #[test]
-    fn access_log_path_hides_tokens() {
-        let uri: http::Uri = "/datastore/x/studies?token=eyJ.secret&limit=1"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            redacted_path(&uri),
-            "/datastore/x/studies?token=REDACTED&limit=1"
-        );
-        let uri: http::Uri = "/d?%74oken=eyJ.secret&tok%65n=x".parse().unwrap();
-        assert_eq!(redacted_path(&uri), "/d?token=REDACTED&token=REDACTED");
+impl http_body::Body for Logged {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            std::task::Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.line.bytes += data.len() as u64;
+                }
+            }
+            std::task::Poll::Ready(Some(Err(e))) => {
+                let n = this.line.bytes;
+                this.line.write(format_args!("aborted after {n}B: {e}"));
+            }
+            std::task::Poll::Ready(None) => {
+                let n = this.line.bytes;
+                this.line.write(format_args!("{n}B"));
+            }
+            std::task::Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let n = self.line.bytes;
+        if http_body::Body::is_end_stream(&self.inner) {
+            self.line.write(format_args!("{n}B"));
+        } else {
+            self.line
+                .write(format_args!("closed by the client after {n}B"));
+        }
     }
 }

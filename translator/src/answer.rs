@@ -54,12 +54,19 @@ pub fn revalidated(etag: &str, max_age: u64) -> Vec<(HeaderName, HeaderValue)> {
 /// A multipart body: the first part (already built, so the status line could be chosen),
 /// then each later part as it is ready, then the closing delimiter; an error in `rest`
 /// ends the body there.
+///
+/// The body yields once after the first part, before it polls `rest`: an HTTP/1 server
+/// writes the status line and what it has buffered when the body is not ready, whereas a
+/// body error before that write closes the connection with nothing sent (a client sees an
+/// empty reply, not the 200 and the truncated body that tell it what happened).
 pub fn streamed_multipart(
     first: Vec<Bytes>,
     rest: impl Stream<Item = io::Result<Vec<Bytes>>> + Send + 'static,
     close: Bytes,
 ) -> Body {
+    let flush = stream::once(tokio::task::yield_now()).filter_map(|()| async { None });
     let body = stream::iter([Ok(first)])
+        .chain(flush)
         .chain(rest)
         .map_ok(|p| stream::iter(p.into_iter().map(Ok::<_, io::Error>)))
         .try_flatten()

@@ -104,10 +104,9 @@ async fn main() -> Result<(), Error> {
             let started = Instant::now();
             let (parts, _) = req.into_parts();
             let response = translator.handle(&parts).await;
-            // The path only: the query may hold search terms, and the token never gets here.
             tracing::info!(
                 method = %parts.method,
-                path = parts.uri.path(),
+                path = edge::http_rules::loggable_target(parts.uri.path(), parts.uri.query()),
                 status = response.status().as_u16(),
                 ms = started.elapsed().as_millis() as u64,
                 "answered"
