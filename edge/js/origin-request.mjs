@@ -1,5 +1,7 @@
-// Lambda@Edge origin-request: the signer (edge/src/signer.rs) in WebAssembly. Credentials are
-// the function role's, from the reserved environment variables Lambda sets.
+// Lambda@Edge origin-request and origin-response of the native behavior: the signer
+// (edge/src/signer.rs) in WebAssembly. At origin-request it signs; at origin-response it
+// answers HealthImaging's refusals from the error table. Credentials are the function
+// role's, from the reserved environment variables Lambda sets.
 import { finish, load } from './host.mjs';
 
 let host = start();
@@ -18,6 +20,9 @@ export const handler = async (event) => {
     sessionToken: process.env.AWS_SESSION_TOKEN ?? '',
   });
   try {
+    if (event?.Records?.[0]?.cf?.config?.eventType === 'origin-response') {
+      return finish(host.call('origin_response', [JSON.stringify(event)]));
+    }
     return finish(host.call('origin_request', [JSON.stringify(event), credentials], Date.now()));
   } catch (e) {
     host = start();

@@ -79,7 +79,8 @@ pub struct Behavior {
     pub path_pattern: Option<&'static str>,
     pub origin: Origin,
     pub cache: CachePolicy,
-    /// Whether the signer runs at origin-request (with the body).
+    /// Whether the signer runs at origin-request (with the body) and, to answer
+    /// HealthImaging's refusals from the error table, at origin-response.
     pub signer: bool,
 }
 
@@ -273,6 +274,7 @@ mod tests {
             EdgeError::Route(RouteError::MethodNotAllowed { allow: "GET" }),
             EdgeError::BadRequest(String::new()),
             EdgeError::PayloadTooLarge,
+            EdgeError::RequestTimeout,
             EdgeError::NotAcceptable {
                 available: String::new(),
             },

@@ -45,6 +45,9 @@ pub enum EdgeError {
     /// A request body over the limit.
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// The request body did not arrive in time.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// Nothing the client accepts can be served; `available` is an Accept value that works.
     #[error("the requested media type or transfer syntax is not available; available: {available}")]
     NotAcceptable { available: String },
@@ -157,6 +160,7 @@ impl EdgeError {
             | EdgeError::Query(_)
             | EdgeError::BadRequest(_) => (400, self.to_string()),
             EdgeError::PayloadTooLarge => (413, self.to_string()),
+            EdgeError::RequestTimeout => (408, self.to_string()),
             EdgeError::NotAcceptable { .. } => (406, self.to_string()),
             EdgeError::Unauthorized { token_sent } => {
                 let challenge = if *token_sent {

@@ -323,6 +323,37 @@ impl OriginRequestFunction {
         self.handle_request(req, config.request_id.as_deref(), &credentials, now)
     }
 
+    /// One origin-response event (the same function is associated with both events of the
+    /// native behavior): HealthImaging's refusals answered from the error table
+    /// ([`signer::origin_response`]); logged when it replaces an answer.
+    pub fn handle_response(&self, event: &[u8]) -> Step {
+        let parsed = serde_json::from_slice::<Event>(event)
+            .ok()
+            .and_then(|e| e.records.into_iter().next())
+            .filter(|r| r.cf.config.event_type == "origin-response")
+            .and_then(|r| Some((r.cf.request, r.cf.response?)));
+        let Some((req, response)) = parsed else {
+            return done_error(
+                EdgeError::BadEvent("the origin-response function cannot read the event"),
+                "origin-response",
+            );
+        };
+        let received = response.status.clone();
+        let answer = signer::origin_response(&req, response);
+        let log = (answer.status != received || answer.body.is_some()).then(|| LogLine {
+            function: "origin-response",
+            method: req.method.clone(),
+            path: crate::http_rules::loggable_target(&req.uri, Some(&req.querystring)),
+            status: answer.status.parse().unwrap_or(0),
+            refusal: None,
+            detail: Some(format!("HealthImaging answered {received}")),
+        });
+        Step::Done {
+            result: Box::new(RequestResult::Respond(answer)),
+            log,
+        }
+    }
+
     /// Signs one origin request whose CloudFront request ID is `request_id`: the state
     /// machine both shells drive.
     pub fn handle_request(

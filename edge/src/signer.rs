@@ -32,10 +32,10 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4::SigningParams;
 use base64::Engine;
-use healthimaging::ImageFrameId;
+use healthimaging::{AhiError, ClientError, ErrorKind, ImageFrameId};
 use serde::Deserialize;
 
-use crate::cloudfront::{CustomOrigin, Request, RequestResult};
+use crate::cloudfront::{CustomOrigin, Request, RequestResult, Response};
 use crate::errors::EdgeError;
 use crate::routes::{self, Route, RouteError};
 
@@ -206,6 +206,22 @@ fn to_translator(
         credentials,
         now,
     )
+}
+
+/// The origin-response phase, on the native behavior: HealthImaging's refusal of the
+/// signed POST is answered from the error table (AHI 5xx → 502, throttling → 503, …), with
+/// the table's message, never AHI's (which can name the account, role or resource). A
+/// success keeps its bytes and content type, and the GET's answer (the translator's, from
+/// the same table already) passes unchanged.
+pub fn origin_response(request: &Request, response: Response) -> Response {
+    let status: u16 = response.status.parse().unwrap_or(502);
+    if request.method != "POST" || status < 400 {
+        return response;
+    }
+    let kind = ErrorKind::of_answer(status, response.header("x-amzn-errortype"));
+    EdgeError::from(ClientError::Service(AhiError::new(kind, "")))
+        .answer()
+        .to_cloudfront()
 }
 
 /// Points the request at `origin` and signs it with SigV4 for `service` in `region`.

@@ -318,6 +318,23 @@ impl ErrorKind {
         self.row().2
     }
 
+    /// The error an AHI answer of `status` stands for: its `x-amzn-ErrorType` when that
+    /// names a known type, else the type AHI answers with that status (any other failure
+    /// counts as an internal error).
+    pub fn of_answer(status: u16, error_type: Option<&str>) -> Self {
+        error_type
+            .and_then(Self::from_type_name)
+            .unwrap_or(match status {
+                400 => ErrorKind::Validation,
+                402 => ErrorKind::ServiceQuotaExceeded,
+                403 => ErrorKind::AccessDenied,
+                404 => ErrorKind::ResourceNotFound,
+                409 => ErrorKind::Conflict,
+                429 => ErrorKind::Throttling,
+                _ => ErrorKind::InternalServer,
+            })
+    }
+
     /// Parses an `x-amzn-ErrorType` value; AWS may append `:<uri>` after the name.
     pub fn from_type_name(name: &str) -> Option<Self> {
         let name = name.split(':').next().unwrap_or(name);

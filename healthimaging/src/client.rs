@@ -158,9 +158,25 @@ pub struct HealthImagingClient {
 }
 
 impl HealthImagingClient {
+    /// The HTTP client of every AHI client: hyper's pool with AWS's default TLS, but idle
+    /// connections closed after 20 s (hyper's default keeps them 90 s, so a burst of
+    /// concurrent frame requests left hundreds of sockets open long after it) and at most 64
+    /// kept per host (more than a viewer's concurrent frames need).
+    fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+        use aws_smithy_http_client::tls;
+        aws_smithy_http_client::Builder::new()
+            .pool_idle_timeout(Duration::from_secs(20))
+            .pool_max_idle_per_host(64)
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .build_https()
+    }
+
     /// Real AHI: region, credentials and endpoint from the standard AWS chain.
     pub async fn from_env(region: Option<String>, options: &ClientOptions) -> Self {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(Self::http_client())
             .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts))
             .timeout_config(options.timeouts());
         if let Some(r) = region {
@@ -186,6 +202,7 @@ impl HealthImagingClient {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(region.to_owned()))
             .endpoint_url(&endpoint)
+            .http_client(Self::http_client())
             .credentials_provider(credentials)
             .retry_config(RetryConfig::standard().with_max_attempts(options.max_attempts))
             .timeout_config(options.timeouts())

@@ -770,13 +770,40 @@ async fn fault_injection_and_call_counters() {
         .await
         .unwrap();
     assert_eq!(bad.status(), 400);
-    let bad = http
-        .put(format!("{}/_emulator/faults", r.url))
-        .body(r#"{"nope": 1}"#)
+    for body in [
+        r#"{"nope": 1}"#,
+        r#"{"error_rate": 1, "operations": ["GetImageFrames"]}"#,
+        r#"{"latency_ms": 18446744073709551615}"#,
+        r#"{"latency_ms": 60001}"#,
+    ] {
+        let bad = http
+            .put(format!("{}/_emulator/faults", r.url))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 400, "{body}");
+    }
+    // A known admin route with the wrong method: 405 with Allow; an unknown one: 404.
+    for (method, path, allow) in [
+        (reqwest::Method::POST, "faults", "GET, PUT"),
+        (reqwest::Method::DELETE, "calls", "GET"),
+        (reqwest::Method::GET, "reset", "POST"),
+    ] {
+        let resp = http
+            .request(method, format!("{}/_emulator/{path}", r.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 405, "{path}");
+        assert_eq!(resp.headers()["allow"], allow);
+    }
+    let resp = http
+        .get(format!("{}/_emulator/nothing", r.url))
         .send()
         .await
         .unwrap();
-    assert_eq!(bad.status(), 400);
+    assert_eq!(resp.status(), 404);
     assert_eq!(
         http.post(format!("{}/_emulator/reset", r.url))
             .send()

@@ -37,7 +37,92 @@ use edge::cloudfront::{self, CustomOrigin, HeaderEntry, Origin, RequestBody, Req
 use translator::Translator;
 
 /// Largest native POST body read (CloudFront passes at most 1 MB to origin-request).
-const MAX_BODY: usize = 1 << 20;
+pub const MAX_BODY: usize = 1 << 20;
+
+/// How long the server waits for a client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Time to send a request's head: from connecting, and on a kept-alive connection from
+    /// the end of the previous answer (so it is also the idle timeout). Then the connection
+    /// is closed.
+    pub header_read: Duration,
+    /// Time to send a POST body once its head has arrived (then 408).
+    pub body_read: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            header_read: Duration::from_secs(10),
+            body_read: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves `router` on `listener` over HTTP/1.1, one task per connection, closing a
+/// connection whose request head takes longer than `header_read` (`axum::serve` has no such
+/// limit, so idle and trickling connections stayed open for as long as a client liked).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    header_read: Duration,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors and the like: wait rather than spin.
+                tracing::warn!(error = %e, "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended");
+            }
+        });
+    }
+}
+
+/// A native POST body: at most [`MAX_BODY`] bytes, refused before reading when
+/// `Content-Length` says it is larger (so `Expect: 100-continue` gets 413, not `100
+/// Continue`), within `timeout`; a malformed body (a bad chunk size) is 400.
+async fn read_body(
+    parts: &Parts,
+    body: Body,
+    timeout: Duration,
+) -> Result<bytes::Bytes, EdgeError> {
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(EdgeError::PayloadTooLarge);
+    }
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY)).await {
+        Err(_) => Err(EdgeError::RequestTimeout),
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(e)) => {
+            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(s) = source {
+                if s.is::<http_body_util::LengthLimitError>() {
+                    return Err(EdgeError::PayloadTooLarge);
+                }
+                source = s.source();
+            }
+            Err(EdgeError::BadRequest(
+                "the request body is malformed".into(),
+            ))
+        }
+    }
+}
 
 /// The translator's URL as the local origin-request function is told it (the deployed one
 /// is told the Function URL). Nothing listens there: the server answers such requests with
@@ -58,6 +143,18 @@ pub struct NativeOrigin {
     pub client: reqwest::Client,
 }
 
+impl NativeOrigin {
+    /// The client of the signed native POST: idle connections closed after 20 s and at most
+    /// 64 kept, as the AHI client's (`healthimaging::client`).
+    pub fn http_client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .pool_idle_timeout(Duration::from_secs(20))
+            .pool_max_idle_per_host(64)
+            .build()
+            .unwrap_or_default()
+    }
+}
+
 /// The local stand-in for the CloudFront distribution.
 pub struct LocalEdge {
     translator: Arc<Translator>,
@@ -68,6 +165,7 @@ pub struct LocalEdge {
     cors: CorsPolicy,
     keys: Keys,
     native: Option<NativeOrigin>,
+    body_read_timeout: Duration,
 }
 
 impl LocalEdge {
@@ -86,7 +184,14 @@ impl LocalEdge {
             viewer: Mutex::new(viewer),
             keys,
             native,
+            body_read_timeout: Timeouts::default().body_read,
         }
+    }
+
+    /// The time a client has to send a POST body ([`Timeouts::body_read`]).
+    pub fn with_body_read_timeout(mut self, timeout: Duration) -> Self {
+        self.body_read_timeout = timeout;
+        self
     }
 
     pub fn cache(&self) -> Option<&EdgeCache> {
@@ -136,13 +241,10 @@ impl LocalEdge {
             return log_access(&parts, r, None, started);
         }
         let body = if parts.method == http::Method::POST {
-            match axum::body::to_bytes(body, MAX_BODY).await {
+            match read_body(&parts, body, self.body_read_timeout).await {
                 Ok(b) => Some(b),
-                Err(_) => {
-                    let r = self.with_cors(
-                        translator::error_response(&EdgeError::PayloadTooLarge),
-                        origin.as_deref(),
-                    );
+                Err(e) => {
+                    let r = self.with_cors(translator::error_response(&e), origin.as_deref());
                     return log_access(&parts, r, None, started);
                 }
             }
@@ -345,7 +447,8 @@ fn healthimaging_origin() -> Origin {
 
 /// The signed native POST, sent to HealthImaging with CloudFront's `X-Amz-Cf-Id`. A
 /// successful answer keeps its bytes and content type; a refusal is answered from the
-/// error table (HealthImaging's text is logged, not relayed).
+/// error table by the origin-response function (HealthImaging's text is logged at debug
+/// level, never relayed).
 async fn send_signed(
     native: &NativeOrigin,
     url: String,
@@ -379,15 +482,28 @@ async fn send_signed(
         }
     }
     match out.send().await {
+        Ok(r) if r.status().as_u16() >= 400 => {
+            // The origin-response phase: the same function as deployed.
+            let mut received = cloudfront::Response {
+                status: r.status().as_u16().to_string(),
+                ..Default::default()
+            };
+            if let Some(t) = r
+                .headers()
+                .get("x-amzn-errortype")
+                .and_then(|v| v.to_str().ok())
+            {
+                cloudfront::set_header(&mut received.headers, "x-amzn-ErrorType", t);
+            }
+            let status = r.status();
+            let message = r.text().await.unwrap_or_default();
+            tracing::debug!(%status, message = message.trim(), "HealthImaging refused the POST");
+            from_cloudfront(edge::signer::origin_response(signed, received))
+        }
         Ok(r) => {
             let mut resp = Response::builder().status(r.status().as_u16());
-            for name in [
-                header::CONTENT_TYPE,
-                HeaderName::from_static("x-amzn-errortype"),
-            ] {
-                if let Some(v) = r.headers().get(&name) {
-                    resp = resp.header(name, v);
-                }
+            if let Some(v) = r.headers().get(header::CONTENT_TYPE) {
+                resp = resp.header(header::CONTENT_TYPE, v);
             }
             resp.header(header::CACHE_CONTROL, "no-store")
                 .body(Body::from_stream(r.bytes_stream()))

@@ -71,6 +71,7 @@ pub struct StackOptions {
     /// Least time between two fetches of an issuer's JWKS for unknown `kid`s (the deployed
     /// functions' `jwks_refetch_cooldown_seconds`, with the same default).
     pub jwks_cooldown_seconds: u64,
+    pub timeouts: crate::server::Timeouts,
 }
 
 impl StackOptions {
@@ -90,6 +91,7 @@ impl StackOptions {
             auth: Auth::None,
             datastores: Vec::new(),
             jwks_cooldown_seconds: edge::config::DEFAULT_JWKS_COOLDOWN_SECONDS,
+            timeouts: crate::server::Timeouts::default(),
         }
     }
 }
@@ -220,7 +222,7 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
                 }),
                 region: DEFAULT_REGION.into(),
                 credentials: SharedCredentialsProvider::new(aws_credentials(&creds)),
-                client: reqwest::Client::new(),
+                client: NativeOrigin::http_client(),
             };
             let embedded = EmbeddedEmulator {
                 emulator,
@@ -246,7 +248,7 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
                 credentials: conf
                     .credentials_provider()
                     .context("no AWS credentials provider")?,
-                client: reqwest::Client::new(),
+                client: NativeOrigin::http_client(),
             };
             let client = HealthImagingClient::from_env(Some(region), &opts.client).await;
             let datastores = datastores
@@ -314,18 +316,18 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
         opts.jwks_cooldown_seconds,
         public_url,
     );
-    let edge = Arc::new(LocalEdge::new(
-        translator,
-        cache,
-        viewer,
-        keys,
-        Some(native),
-    ));
+    let edge = Arc::new(
+        LocalEdge::new(translator, cache, viewer, keys, Some(native))
+            .with_body_read_timeout(opts.timeouts.body_read),
+    );
     edge.prefetch_keys().await;
     let router = edge.clone().router();
-    tasks.push(tokio::spawn(
-        async move { axum::serve(listener, router).await },
-    ));
+    let header_read = opts.timeouts.header_read;
+    tasks.push(tokio::spawn(crate::server::serve(
+        listener,
+        router,
+        header_read,
+    )));
     Ok(RunningStack {
         base_url,
         edge,

@@ -89,7 +89,10 @@ async fn failing_frames_always_get_a_status_line_and_an_honest_log() {
                 if text.ends_with("--\r\n\r\n0\r\n\r\n") {
                     complete += 1;
                 } else {
-                    assert!(!text.contains("\r\n0\r\n\r\n"), "a truncated body ended cleanly");
+                    assert!(
+                        !text.contains("\r\n0\r\n\r\n"),
+                        "a truncated body ended cleanly"
+                    );
                     truncated += 1;
                 }
             }
@@ -97,7 +100,10 @@ async fn failing_frames_always_get_a_status_line_and_an_honest_log() {
             other => panic!("unexpected status {other}: {text:.300}"),
         }
     }
-    assert!(truncated > 0 && failed > 0, "{complete} {truncated} {failed}");
+    assert!(
+        truncated > 0 && failed > 0,
+        "{complete} {truncated} {failed}"
+    );
     drop(s);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 

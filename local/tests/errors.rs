@@ -469,3 +469,83 @@ async fn a_frame_failing_mid_stream_aborts_the_response() {
         36
     );
 }
+
+/// The native POST is answered from the same table: HealthImaging's refusals become the
+/// table's status and message (AHI's own text, which names resources, is never relayed); a
+/// success keeps AHI's bytes and content type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_post_refusals_come_from_the_error_table() {
+    let s = start_demo(|o| o.cache_bytes = 0).await;
+    let em = s.emulator.as_ref().unwrap().emulator.clone();
+    let ct = &demo_series(&s, "Axial 3mm HTJ2K")[0];
+    let url = format!(
+        "{}/datastore/{}/imageSet/{}/getImageFrame",
+        s.base_url, ct.datastore, ct.image_set
+    );
+    let post = |frame: String| {
+        let url = url.clone();
+        async move {
+            let r = http()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(format!(r#"{{"imageFrameId":"{frame}"}}"#))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let h = r.headers().clone();
+            (status, h, r.bytes().await.unwrap())
+        }
+    };
+
+    let (status, h, body) = post(ct.frames[0].to_string()).await;
+    assert_eq!(status, 200);
+    assert_eq!(header(&h, "content-type"), "image/jph");
+    let direct = direct_client(&s)
+        .get_image_frame(&ct.datastore, &ct.image_set, &ct.frames[0])
+        .await
+        .unwrap();
+    assert_eq!(body, direct.bytes);
+
+    let missing = "00000000000000000000000000000000".to_owned();
+    let (status, h, body) = post(missing.clone()).await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        String::from_utf8_lossy(&body),
+        "HealthImaging has no such resource\n"
+    );
+    assert_eq!(header(&h, "content-type"), "text/plain; charset=utf-8");
+    assert!(h.get("x-amzn-errortype").is_none());
+
+    for (error_type, status, message) in [
+        ("InternalServerException", 502, "HealthImaging failed"),
+        (
+            "ThrottlingException",
+            503,
+            "HealthImaging is throttling requests; retry shortly",
+        ),
+        (
+            "AccessDeniedException",
+            403,
+            "HealthImaging denied the edge access to this resource",
+        ),
+    ] {
+        em.set_faults(Faults {
+            error_rate: 1.0,
+            error_type: Some(error_type.into()),
+            operations: vec!["GetImageFrame".into()],
+            ..Faults::default()
+        });
+        let (got, h, body) = post(ct.frames[0].to_string()).await;
+        let text = String::from_utf8_lossy(&body);
+        assert_eq!(
+            (got, text.as_ref()),
+            (status, format!("{message}\n").as_str())
+        );
+        assert!(
+            !text.contains("emulator") && !text.contains("message"),
+            "{text}"
+        );
+        assert_eq!(header(&h, "cache-control"), "no-store");
+    }
+}

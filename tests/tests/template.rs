@@ -334,6 +334,16 @@ fn every_behavior_runs_the_nodejs_authorizer_and_the_edge_functions_are_nodejs()
         json!({"Ref": "OriginRequestVersion"})
     );
     assert_eq!(signer["IncludeBody"], true);
+    let errors = native["LambdaFunctionAssociations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["EventType"] == "origin-response")
+        .unwrap();
+    assert_eq!(
+        errors["LambdaFunctionARN"],
+        json!({"Ref": "OriginRequestVersion"})
+    );
     assert_eq!(native["TargetOriginId"], "healthimaging");
     for version in associated {
         let function = r[&version]["Properties"]["FunctionName"]["Ref"]
@@ -408,8 +418,9 @@ fn the_template_matches_the_behaviors_table() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|a| a["EventType"] == "origin-request");
-        assert_eq!(signer, b.signer, "{what}");
+            .filter(|a| a["EventType"] == "origin-request" || a["EventType"] == "origin-response")
+            .count();
+        assert_eq!(signer, if b.signer { 2 } else { 0 }, "{what}");
         let p = policy_of(t);
         assert_eq!(
             p["Name"],

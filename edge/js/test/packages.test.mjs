@@ -162,6 +162,35 @@ test("the signer's output, sent over HTTP to the emulator, returns the frame", a
   assert.equal(refused.status, '500');
 });
 
+test("HealthImaging's refusals are answered from the error table at origin-response", async () => {
+  const response = (status, type) => ({
+    Records: [{ cf: {
+      config: { distributionDomainName: 'd111111abcdef8.cloudfront.net', distributionId: 'EDFDVBD6EXAMPLE', eventType: 'origin-response', requestId: 'r' },
+      request: { clientIp: '203.0.113.9', method: 'POST', querystring: '', headers: {}, uri: `/datastore/${DS}/imageSet/${env.IMAGE_SET}/getImageFrame` },
+      response: { status: String(status), statusDescription: 'x', headers: type ? headers({ 'X-Amzn-ErrorType': type }) : {} },
+    } }],
+  });
+  for (const [status, type, want, text] of [
+    [500, 'InternalServerException', '502', 'HealthImaging failed\n'],
+    [429, 'ThrottlingException', '503', 'HealthImaging is throttling requests; retry shortly\n'],
+    [403, 'AccessDeniedException:http://internal.amazon.com/coral/', '403', 'HealthImaging denied the edge access to this resource\n'],
+    [404, null, '404', 'HealthImaging has no such resource\n'],
+  ]) {
+    const r = await origin(response(status, type));
+    assert.equal(r.status, want, type);
+    assert.equal(r.body, text);
+    assert.equal(header(r, 'cache-control'), 'no-store');
+    assert.equal(header(r, 'x-content-type-options'), 'nosniff');
+  }
+  // A success, and the GET's answer (the translator's), pass as they came.
+  const ok = await origin(response(200, null));
+  assert.equal(ok.status, '200');
+  assert.equal(ok.body, undefined);
+  const get = response(404, null);
+  get.Records[0].cf.request.method = 'GET';
+  assert.equal((await origin(get)).body, undefined);
+});
+
 test('an unreachable issuer fails closed, and its keys are fetched again after the cooldown', async () => {
   await new Promise((ok) => server.close(ok));
   server.closeAllConnections?.();

@@ -138,6 +138,16 @@ pub extern "C" fn origin_request(now_millis: f64) -> usize {
     })
 }
 
+/// One origin-response event (slot 0), for the same function on the native behavior.
+#[unsafe(no_mangle)]
+pub extern "C" fn origin_response() -> usize {
+    let event = input(0);
+    ORIGIN.with_borrow(|f| match f {
+        Some(f) => answer_step(f.handle_response(&event)),
+        None => answer(serde_json::json!({"error": "origin_request_init was not called"})),
+    })
+}
+
 /// Signature checks by the host; signing is never needed at the edge.
 static HOST_PROVIDER: CryptoProvider = CryptoProvider {
     signer_factory: no_signer,

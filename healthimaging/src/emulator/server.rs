@@ -30,6 +30,13 @@ enum Operation {
 }
 
 impl Operation {
+    const ALL: [Operation; 4] = [
+        Operation::GetImageFrame,
+        Operation::GetImageSetMetadata,
+        Operation::GetImageSet,
+        Operation::SearchImageSets,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Operation::GetImageFrame => "GetImageFrame",
@@ -384,6 +391,22 @@ async fn admin(em: &Emulator, peer: SocketAddr, req: Request) -> Response {
                     )
                 }
                 Ok(f)
+                    if f.operations
+                        .iter()
+                        .any(|o| !Operation::ALL.iter().any(|k| k.name() == o)) =>
+                {
+                    response(
+                        StatusCode::BAD_REQUEST,
+                        "text/plain",
+                        "operations must name GetImageFrame, GetImageSetMetadata, GetImageSet or SearchImageSets\n",
+                    )
+                }
+                Ok(f) if f.latency_ms > MAX_LATENCY_MS => response(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    format!("latency_ms must be at most {MAX_LATENCY_MS}\n"),
+                ),
+                Ok(f)
                     if (0.0..=1.0).contains(&f.throttle_rate)
                         && (0.0..=1.0).contains(&f.error_rate) =>
                 {
@@ -406,9 +429,28 @@ async fn admin(em: &Emulator, peer: SocketAddr, req: Request) -> Response {
             em.reset();
             response(StatusCode::NO_CONTENT, "text/plain", Body::empty())
         }
-        _ => response(StatusCode::NOT_FOUND, "text/plain", "unknown admin route\n"),
+        (_, path) => {
+            let allow = match path {
+                "/_emulator/calls" => "GET",
+                "/_emulator/faults" => "GET, PUT",
+                "/_emulator/reset" => "POST",
+                _ => return response(StatusCode::NOT_FOUND, "text/plain", "unknown admin route\n"),
+            };
+            let mut r = response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain",
+                format!("this admin route takes {allow}\n"),
+            );
+            if let Ok(v) = http::HeaderValue::from_str(allow) {
+                r.headers_mut().insert(http::header::ALLOW, v);
+            }
+            r
+        }
     }
 }
+
+/// The longest injected latency (a minute): longer ones only hang the callers.
+const MAX_LATENCY_MS: u64 = 60_000;
 
 #[cfg(test)]
 mod tests {

@@ -138,6 +138,13 @@ pub struct ServeArgs {
     /// Time limit of one HealthImaging call attempt, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub upstream_timeout_ms: u64,
+    /// Seconds a client has to send a request's head, after connecting or after the
+    /// previous answer on a kept-alive connection (the idle timeout); then it is closed.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+    /// Seconds a client has to send a POST body once its head has arrived (then 408).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout: u64,
 }
 
 #[derive(Debug, clap::Args)]

@@ -85,6 +85,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         auth,
         datastores: args.datastore.clone(),
         jwks_cooldown_seconds: edge::config::DEFAULT_JWKS_COOLDOWN_SECONDS,
+        timeouts: crate::server::Timeouts {
+            header_read: Duration::from_secs(args.header_timeout),
+            body_read: Duration::from_secs(args.body_timeout),
+        },
     };
     let running = stack::start(options).await?;
     // Scripts read these lines; a closed stdout must not stop the server.
