@@ -392,10 +392,87 @@ fn str_attr(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
     }
 }
 
+/// The file from its `DICM` magic code on (after the 128-byte preamble, when it has one).
+fn from_magic(bytes: &[u8]) -> Result<&[u8], ImportError> {
+    if bytes.get(128..132) == Some(b"DICM") {
+        Ok(&bytes[128..])
+    } else if bytes.starts_with(b"DICM") {
+        Ok(bytes)
+    } else {
+        Err(ImportError::Unreadable("no DICM magic code".into()))
+    }
+}
+
+/// A reader of a byte slice that tells how much it has read.
+struct Counting<'a> {
+    rest: &'a [u8],
+    read: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl std::io::Read for Counting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.rest.read(buf)?;
+        self.read.set(self.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Refuses a file in which an element, item or sequence declares more bytes than remain
+/// after its header. dicom-rs reserves and zero-fills a value's declared length before it
+/// reads the value, so without this check a 674-byte file (pydicom's `UN_sequence.dcm`)
+/// drove the import to a 3.6 GB peak. The headers are read by dicom-rs's own token reader,
+/// as the import reads them, and each length is checked before its value is read; so no
+/// allocation exceeds the file's size. Deflated data sets are not checked: their declared
+/// lengths count inflated bytes. `preamble` is what precedes `part10` in the file, for the
+/// byte offsets in messages.
+fn check_declared_lengths(part10: &[u8], preamble: u64) -> Result<(), ImportError> {
+    use dicom_encoding::transfer_syntax::{Codec, TransferSyntaxIndex};
+    use dicom_parser::dataset::{DataSetReader, DataToken};
+    let unreadable = |e: &dyn std::fmt::Display| ImportError::Unreadable(e.to_string());
+    let read = std::rc::Rc::new(std::cell::Cell::new(0));
+    let mut source = Counting {
+        rest: part10,
+        read: read.clone(),
+    };
+    let meta =
+        dicom_object::meta::FileMetaTable::from_reader(&mut source).map_err(|e| unreadable(&e))?;
+    let registry = dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+    let Some(ts) = registry.get(trim_value(meta.transfer_syntax())) else {
+        // Unknown: the import reports it.
+        return Ok(());
+    };
+    if matches!(ts.codec(), Codec::Dataset(_)) {
+        return Ok(());
+    }
+    let total = part10.len() as u64;
+    let tokens = DataSetReader::new_with_ts(source, ts).map_err(|e| unreadable(&e))?;
+    for token in tokens {
+        let len = match token.map_err(|e| unreadable(&e))? {
+            DataToken::ElementHeader(h) => h.len,
+            DataToken::SequenceStart { len, .. } | DataToken::ItemStart { len } => len,
+            _ => continue,
+        };
+        let remaining = total.saturating_sub(read.get());
+        if let Some(n) = len.get()
+            && u64::from(n) > remaining
+        {
+            return Err(ImportError::Unreadable(format!(
+                "the header ending at byte {} declares {n} bytes, but only {remaining} remain",
+                read.get() + preamble
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Reads one file. Errors say what was wrong; the caller names the file.
 pub fn read_instance(path: &Path) -> Result<ImportedInstance, ImportError> {
+    let bytes = std::fs::read(path).map_err(|e| ImportError::Unreadable(e.to_string()))?;
+    let part10 = from_magic(&bytes)?;
+    check_declared_lengths(part10, (bytes.len() - part10.len()) as u64)?;
     let obj: DefaultDicomObject = OpenFileOptions::new()
-        .open_file(path)
+        .read_preamble(dicom_object::file::ReadPreamble::Never)
+        .from_reader(part10)
         .map_err(|e| ImportError::Unreadable(e.to_string()))?;
     let study_uid = required_str(&obj, tags::STUDY_INSTANCE_UID, "StudyInstanceUID")?;
     let series_uid = required_str(&obj, tags::SERIES_INSTANCE_UID, "SeriesInstanceUID")?;
