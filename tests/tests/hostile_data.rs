@@ -12,7 +12,7 @@ use e2e::*;
 fn lying_file(declared: u32) -> Vec<u8> {
     let ts = b"1.2.840.10008.1.2.1\0";
     let mut meta = Vec::new();
-    let mut element = |out: &mut Vec<u8>, group: u16, elem: u16, vr: &[u8; 2], value: &[u8]| {
+    let element = |out: &mut Vec<u8>, group: u16, elem: u16, vr: &[u8; 2], value: &[u8]| {
         out.extend(group.to_le_bytes());
         out.extend(elem.to_le_bytes());
         out.extend(vr);
