@@ -468,7 +468,12 @@ fn check_declared_lengths(part10: &[u8], preamble: u64) -> Result<(), ImportErro
 /// Reads one file. Errors say what was wrong; the caller names the file.
 pub fn read_instance(path: &Path) -> Result<ImportedInstance, ImportError> {
     let bytes = std::fs::read(path).map_err(|e| ImportError::Unreadable(e.to_string()))?;
-    let part10 = from_magic(&bytes)?;
+    parse_instance(path, &bytes)
+}
+
+/// Imports the Part 10 file `bytes`, read from `path`.
+pub fn parse_instance(path: &Path, bytes: &[u8]) -> Result<ImportedInstance, ImportError> {
+    let part10 = from_magic(bytes)?;
     check_declared_lengths(part10, (bytes.len() - part10.len()) as u64)?;
     let obj: DefaultDicomObject = OpenFileOptions::new()
         .read_preamble(dicom_object::file::ReadPreamble::Never)

@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-pub use import::{ImportError, ImportedInstance, read_instance};
+pub use import::{ImportError, ImportedInstance, parse_instance, read_instance};
 pub use sigv4::{Credentials, Verifier};
 pub use store::{Datastore, Frame, ImageSet, ImageSetVersion};
 
