@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need beyond the Rust
 # toolchain (Python packages into .cache/venv: pydicom, numpy, pydicom-data, boto3,
-# dicomweb-client, pylibjpeg and pyjpegls, cfn-lint, cargo-lambda; DCMTK and Orthanc; Chromium, playwright-core and the OHIF viewer via
+# dicomweb-client, pylibjpeg and pyjpegls, cfn-lint, cargo-lambda; checkov into .cache/checkov;
+# DCMTK and Orthanc; Chromium, playwright-core and the OHIF viewer via
 # scripts/install-ohif.sh), then checks formatting and lints, builds the Lambda@Edge module
 # (`cargo xtask wasm`: scripts/build-wasm.sh installs Debian's wasm-capable toolchain if no
 # rustup target exists), and runs every test with the Python oracles required. The
@@ -23,6 +24,13 @@ fi
   -r tests/requirements.txt
 export PATH="$PWD/$venv/bin:$PATH"
 export DICOMWEB_EDGE_FULL_TESTS=1
+# checkov scans deploy/template.yaml; in a venv of its own, since it pins its own boto3.
+checkov_venv=.cache/checkov
+if [ ! -x "$checkov_venv/bin/checkov" ]; then
+  python3 -m venv "$checkov_venv"
+  "$checkov_venv/bin/python3" -m pip install --quiet --disable-pip-version-check checkov==3.3.30
+fi
+export DICOMWEB_EDGE_CHECKOV="$PWD/$checkov_venv/bin/checkov"
 # DCMTK's dcmdump reads the Part 10 files the retrieve tests rebuild; Orthanc's DICOMweb
 # plugin pulls a study through `serve`.
 if ! command -v dcmdump >/dev/null || ! command -v Orthanc >/dev/null ||

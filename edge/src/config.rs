@@ -23,6 +23,8 @@ pub struct DeployConfig {
     #[serde(default)]
     pub cache: CacheSettings,
     #[serde(default)]
+    pub protection: ProtectionSettings,
+    #[serde(default)]
     pub distribution: DistributionSettings,
 }
 
@@ -30,8 +32,13 @@ pub struct DeployConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
-    /// `cognito`, `oidc` or `none` (`none` is refused by packaging: local use only).
+    /// `cognito`, `oidc` or `none`. Packaging takes `none` (public or open datasets) only
+    /// with `acknowledge_unauthenticated = true` and a Web ACL in front
+    /// ([`ProtectionSettings`]).
     pub mode: String,
+    /// That anyone who has the URL may read the datastores (needed for `mode = "none"`).
+    #[serde(default)]
+    pub acknowledge_unauthenticated: bool,
     /// Cognito: the user pool's region and id, and the app clients allowed.
     #[serde(default)]
     pub user_pool_id: String,
@@ -92,6 +99,31 @@ impl Default for CorsSettings {
             origins: vec!["*".into()],
             max_age_seconds: default_preflight_max_age(),
         }
+    }
+}
+
+/// What protects the datastores' quotas from one client: AWS WAF on the distribution (an
+/// existing Web ACL, or one the template builds with a per-IP rate-based rule) and the
+/// translator's reserved concurrency, which bounds the HealthImaging calls in flight.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectionSettings {
+    /// An existing WAFv2 Web ACL of scope CLOUDFRONT (`arn:aws:wafv2:us-east-1:…:global/webacl/…`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_acl_arn: Option<String>,
+    /// Requests per client IP per 5 minutes before the built-in Web ACL blocks it (429);
+    /// 0: no built-in Web ACL. Ignored when `web_acl_arn` is set.
+    #[serde(default)]
+    pub rate_limit_per_ip: u64,
+    /// Concurrent executions reserved for (and limiting) the translator; none: unreserved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub translator_reserved_concurrency: Option<u32>,
+}
+
+impl ProtectionSettings {
+    /// Whether a Web ACL will be in front of the distribution.
+    pub fn has_web_acl(&self) -> bool {
+        self.web_acl_arn.is_some() || self.rate_limit_per_ip > 0
     }
 }
 
@@ -173,6 +205,26 @@ impl DeployConfig {
             return Err(bad(format!(
                 "healthimaging.region {region:?} is not a region name"
             )));
+        }
+        let p = &self.protection;
+        if let Some(arn) = &p.web_acl_arn
+            && !(arn.starts_with("arn:aws:wafv2:us-east-1:") && arn.contains(":global/webacl/"))
+        {
+            return Err(bad(format!(
+                "protection.web_acl_arn {arn:?} is not a CLOUDFRONT-scope WAFv2 Web ACL ARN \
+                 (arn:aws:wafv2:us-east-1:ACCOUNT:global/webacl/NAME/ID)"
+            )));
+        }
+        // AWS WAF's bounds for a rate-based rule's limit (AWS WAF developer guide).
+        if p.rate_limit_per_ip != 0 && !(100..=2_000_000_000).contains(&p.rate_limit_per_ip) {
+            return Err(bad(
+                "protection.rate_limit_per_ip: 0 (none) or 100 to 2000000000 requests per 5 minutes",
+            ));
+        }
+        if p.translator_reserved_concurrency == Some(0) {
+            return Err(bad(
+                "protection.translator_reserved_concurrency = 0 would stop the translator; leave it out for none",
+            ));
         }
         for o in &self.cors.origins {
             if o != "*" && !(o.starts_with("https://") || o.starts_with("http://")) {

@@ -139,7 +139,23 @@ fn package_refuses_configs_a_deployment_must_not_use() {
     let cases = [
         (
             "[auth]\nmode = \"none\"\n[healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n",
-            "auth.mode = \"none\" is for local use only",
+            "set auth.acknowledge_unauthenticated = true",
+        ),
+        (
+            "[auth]\nmode = \"none\"\nacknowledge_unauthenticated = true\n[healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n",
+            "needs a Web ACL in front",
+        ),
+        (
+            "[auth]\nmode = \"none\"\nacknowledge_unauthenticated = true\n[healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n[protection]\nweb_acl_arn = \"arn:aws:wafv2:eu-west-1:111122223333:regional/webacl/a/b\"\n",
+            "is not a CLOUDFRONT-scope WAFv2 Web ACL ARN",
+        ),
+        (
+            "[auth]\nmode = \"none\"\nacknowledge_unauthenticated = true\n[healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n[protection]\nrate_limit_per_ip = 5\n",
+            "0 (none) or 100 to 2000000000",
+        ),
+        (
+            "[auth]\nmode = \"oidc\"\nissuer = \"https://id.example\"\naudiences = [\"a\"]\nacknowledge_unauthenticated = true\n[healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n",
+            "only for auth.mode = \"none\"",
         ),
         (
             "[auth]\nmode = \"oidc\"\nissuer = \"https://id.example\"\naudiences = [\"a\"]\n[healthimaging]\nregion = \"us-east-1\"\ndatastores = []\n",
@@ -172,6 +188,42 @@ fn package_refuses_configs_a_deployment_must_not_use() {
         !dir.path().join("out").exists(),
         "nothing is written for a bad config"
     );
+}
+
+/// A public dataset: no authentication, packaged only with the acknowledgement and a Web
+/// ACL, loudly; the parameters carry the rate limit and the translator's concurrency.
+#[test]
+fn an_unauthenticated_deployment_needs_acknowledgement_and_a_web_acl() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        "[auth]\nmode = \"none\"\nacknowledge_unauthenticated = true\n\
+         [healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n\
+         [protection]\nrate_limit_per_ip = 3000\ntranslator_reserved_concurrency = 50\n",
+    )
+    .unwrap();
+    let out = dir.path().join("dist");
+    let (ok, _, stderr) = xtask(&[
+        "package",
+        "--config",
+        config.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--edge-only",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("WARNING: this deployment has NO AUTHENTICATION"),
+        "{stderr}"
+    );
+    let p: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("parameters.json")).unwrap()).unwrap();
+    let p = &p["Parameters"];
+    assert_eq!(p["AuthMode"], "none");
+    assert_eq!(p["RateLimitPerIp"], "3000");
+    assert_eq!(p["TranslatorReservedConcurrency"], "50");
+    assert!(p.get("WebAclArn").is_none());
 }
 
 /// HealthImaging outside us-east-1: parameters for two stacks, the translator's first.

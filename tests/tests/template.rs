@@ -504,3 +504,108 @@ fn the_template_matches_the_behaviors_table() {
         .collect();
     assert_eq!(errors, behaviors::ERROR_CACHING_MIN_TTL);
 }
+
+/// AWS WAF in front of the distribution when configured: an existing Web ACL by ARN, or the
+/// built-in one (AWS's known-bad-inputs rules, then a per-IP rate-based rule over 5 minutes
+/// answering 429); without authentication the template insists on one of them.
+#[test]
+fn a_web_acl_guards_the_distribution_when_configured() {
+    let t = template();
+    let r = resources(&t);
+    let config = &r["Distribution"]["Properties"]["DistributionConfig"];
+    assert_eq!(
+        config["WebACLId"],
+        json!({"Fn::If": ["HasWebAclArn", {"Ref": "WebAclArn"},
+            {"Fn::If": ["HasBuiltInWebAcl", {"Fn::GetAtt": ["WebAcl", "Arn"]}, {"Ref": "AWS::NoValue"}]}]})
+    );
+    let acl = &r["WebAcl"];
+    assert_eq!(acl["Condition"], "HasBuiltInWebAcl");
+    assert_eq!(acl["Properties"]["Scope"], "CLOUDFRONT");
+    let rules = acl["Properties"]["Rules"].as_array().unwrap();
+    assert_eq!(
+        rules[0]["Statement"]["ManagedRuleGroupStatement"]["Name"],
+        "AWSManagedRulesKnownBadInputsRuleSet"
+    );
+    let rate = &rules[1]["Statement"]["RateBasedStatement"];
+    assert_eq!(rate["Limit"], json!({"Ref": "RateLimitPerIp"}));
+    assert_eq!(rate["AggregateKeyType"], "IP");
+    assert_eq!(rate["EvaluationWindowSec"], 300);
+    assert_eq!(
+        rules[1]["Action"]["Block"]["CustomResponse"]["ResponseCode"],
+        429
+    );
+    let rule = &t["Rules"]["NoAuthenticationNeedsAWebAcl"];
+    assert_eq!(
+        rule["RuleCondition"],
+        json!({"Fn::Equals": [{"Ref": "AuthMode"}, "none"]})
+    );
+    assert_eq!(
+        t["Parameters"]["AuthMode"]["AllowedValues"],
+        json!(["cognito", "oidc", "none"])
+    );
+    // The translator's reserved concurrency bounds the HealthImaging calls in flight.
+    assert_eq!(
+        r["TranslatorFunction"]["Properties"]["ReservedConcurrentExecutions"],
+        json!({"Fn::If": ["HasReservedConcurrency", {"Ref": "TranslatorReservedConcurrency"}, {"Ref": "AWS::NoValue"}]})
+    );
+}
+
+/// checkov (the seed's scanner) passes the template, and every check it skips is skipped in
+/// the template itself with a reason.
+#[test]
+fn checkov_passes_and_every_skip_says_why() {
+    let path = workspace().join("deploy/template.yaml");
+    let checkov = std::env::var("DICOMWEB_EDGE_CHECKOV").unwrap_or_else(|_| "checkov".into());
+    let out = match Command::new(&checkov)
+        .args([
+            "--framework",
+            "cloudformation",
+            "--output",
+            "json",
+            "--quiet",
+            "--skip-download",
+            "-f",
+        ])
+        .arg(&path)
+        .output()
+    {
+        Ok(o) => o,
+        Err(_) => {
+            assert!(
+                std::env::var("DICOMWEB_EDGE_FULL_TESTS").as_deref() != Ok("1"),
+                "checkov is required (scripts/test.sh installs it)"
+            );
+            eprintln!("SKIPPED: checkov not installed; run scripts/test.sh");
+            return;
+        }
+    };
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "checkov's report: {e}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let summary = &report["summary"];
+    let failed: Vec<String> = report["results"]["failed_checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| format!("{} {}", c["check_id"], c["resource"]))
+        .collect();
+    assert_eq!(summary["failed"], 0, "checkov failed: {failed:?}");
+    assert!(summary["passed"].as_u64().unwrap() >= 40, "{summary}");
+    for (name, res) in resources(&template()) {
+        for skip in res["Metadata"]["checkov"]["skip"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let why = skip["comment"].as_str().unwrap_or("");
+            assert!(
+                why.len() > 20,
+                "{name}: skip {} without a reason",
+                skip["id"]
+            );
+        }
+    }
+}

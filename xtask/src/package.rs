@@ -101,7 +101,9 @@ pub fn run(config_path: &Path, out: &Path, edge_only: bool) -> anyhow::Result<()
     Ok(())
 }
 
-/// Reads and checks the config; deployments always authenticate.
+/// Reads and checks the config. A deployment without authentication (`auth.mode =
+/// "none"`, for public or open datasets) needs the explicit acknowledgement and a Web ACL,
+/// and is announced loudly.
 pub fn load_config(path: &Path) -> anyhow::Result<DeployConfig> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -110,10 +112,28 @@ pub fn load_config(path: &Path) -> anyhow::Result<DeployConfig> {
     config
         .validate()
         .with_context(|| format!("{} is not valid", path.display()))?;
-    ensure!(
-        config.auth.mode != "none",
-        "auth.mode = \"none\" is for local use only; a deployment serves patient data"
-    );
+    if config.auth.mode == "none" {
+        ensure!(
+            config.auth.acknowledge_unauthenticated,
+            "auth.mode = \"none\" lets anyone with the URL read the datastores; for a public \
+             or open dataset, set auth.acknowledge_unauthenticated = true"
+        );
+        ensure!(
+            config.protection.has_web_acl(),
+            "auth.mode = \"none\" needs a Web ACL in front: protection.web_acl_arn or \
+             protection.rate_limit_per_ip"
+        );
+        eprintln!(
+            "WARNING: this deployment has NO AUTHENTICATION: anyone with its URL can read \
+             datastores {}. Only the datastore allowlist and the Web ACL stand in front of them.",
+            config.healthimaging.datastores.join(", ")
+        );
+    } else {
+        ensure!(
+            !config.auth.acknowledge_unauthenticated,
+            "auth.acknowledge_unauthenticated is only for auth.mode = \"none\""
+        );
+    }
     ensure!(
         !config.healthimaging.datastores.is_empty(),
         "healthimaging.datastores must list the datastores to serve"
@@ -145,6 +165,13 @@ fn parameter_files(
         "MetadataMaxAge",
         c.cache.metadata_max_age_seconds.to_string(),
     );
+    if let Some(arn) = &c.protection.web_acl_arn {
+        put("WebAclArn", arn.clone());
+    }
+    put("RateLimitPerIp", c.protection.rate_limit_per_ip.to_string());
+    if let Some(n) = c.protection.translator_reserved_concurrency {
+        put("TranslatorReservedConcurrency", n.to_string());
+    }
     if let Some(p) = &c.distribution.price_class {
         put("PriceClass", p.clone());
     }
