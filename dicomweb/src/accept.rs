@@ -156,9 +156,12 @@ pub fn normalize_accept(value: &str) -> String {
         params.sort();
         let mut s = r.media_type;
         for (n, v) in params {
-            // Unquoted unless the value holds a delimiter (`/` in `type` stays bare, as
-            // viewers send it).
-            let bare = !v.is_empty() && !v.contains([',', ';', '"', '\\', ' ', '\t', '=']);
+            // Unquoted unless the value holds a delimiter, whitespace or a control
+            // character, which a bare value would lose when read again (`/` in `type` stays
+            // bare, as viewers send it).
+            let bare = !v.is_empty()
+                && !v.contains([',', ';', '"', '\\', '='])
+                && !v.chars().any(|c| c.is_whitespace() || c.is_control());
             let v = if bare {
                 v
             } else {

@@ -135,19 +135,20 @@ impl EdgeCache {
             return resp;
         };
         let (parts, body) = resp.into_parts();
+        let expected: Option<usize> = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
         let tee = Tee {
             inner: body.into_data_stream(),
             sink: Some(Sink {
                 cache: self.clone(),
-                expected: parts
-                    .headers
-                    .get(header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok()?.parse().ok()),
+                expected,
                 key,
                 status: parts.status,
                 headers: parts.headers.clone(),
                 ttl,
-                body: BytesMut::new(),
+                body: BytesMut::with_capacity(expected.unwrap_or(0).min(self.max_object_bytes)),
             }),
         };
         Response::from_parts(parts, Body::from_stream(tee))
@@ -236,12 +237,19 @@ where
             Poll::Pending => false,
         };
         if complete && let Some(s) = this.sink.take() {
+            // A body that grew chunk by chunk has up to twice its length allocated; the
+            // cache's bound counts lengths, so it keeps an exact copy instead.
+            let body = if s.body.capacity() > s.body.len() + s.body.len() / 16 {
+                Bytes::copy_from_slice(&s.body)
+            } else {
+                s.body.freeze()
+            };
             s.cache.entries.insert(
                 s.key,
                 Arc::new(Cached {
                     status: s.status,
                     headers: s.headers,
-                    body: s.body.freeze(),
+                    body,
                     stored: Instant::now(),
                     ttl: s.ttl,
                 }),

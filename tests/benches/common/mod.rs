@@ -1,5 +1,7 @@
-//! What the benchmarks share: a load generator that reports throughput and latency
+//! What the benchmarks share (not every bench uses all of it): a load generator that reports throughput and latency
 //! percentiles, the serve process's memory from /proc, and `--name value` arguments.
+
+#![allow(dead_code)]
 
 use std::future::Future;
 use std::time::{Duration, Instant};
