@@ -339,6 +339,11 @@ pub fn negotiate(
         return Ok(chosen(0, forms.multipart));
     };
     let ranges = parse_accept(accept)?;
+    // Only empty elements (`Accept: ,`): no preference, as without the header; the
+    // normalised value is empty too, so both share a cache key.
+    if ranges.is_empty() {
+        return Ok(chosen(0, forms.multipart));
+    }
     // (q, specificity, -index) of the best pair so far.
     let mut best: Option<((f32, u8, usize), usize, bool)> = None;
     let mut consider = |q: f32, spec: u8, i: usize, multipart: bool| {

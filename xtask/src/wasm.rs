@@ -20,6 +20,7 @@ pub const EXPORTS: &[&str] = &[
     "viewer_request_keys",
     "origin_request_init",
     "origin_request",
+    "origin_response",
 ];
 
 /// What the host provides.

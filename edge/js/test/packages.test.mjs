@@ -179,7 +179,7 @@ test("HealthImaging's refusals are answered from the error table at origin-respo
     const r = await origin(response(status, type));
     assert.equal(r.status, want, type);
     assert.equal(r.body, text);
-    assert.equal(header(r, 'cache-control'), 'no-store');
+    assert.equal(header(r, 'cache-control'), want === '404' ? 'public, max-age=5' : 'no-store');
     assert.equal(header(r, 'x-content-type-options'), 'nosniff');
   }
   // A success, and the GET's answer (the translator's), pass as they came.
