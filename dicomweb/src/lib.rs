@@ -4,6 +4,7 @@
 //! values and QIDO-RS matching.
 
 pub mod accept;
+pub mod attributes;
 pub mod frames;
 #[cfg(feature = "json")]
 pub mod json;

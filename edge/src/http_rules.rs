@@ -51,9 +51,10 @@ pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
 }
 
 /// Query parameter names a log line writes as they are: this product's own, and the
-/// attributes viewers search on (PS3.18 Tables 10.6.1-5 to -7). Any other name is written
-/// `?`, since a name can be a secret too (a token sent as `?eyJ…`).
-const LOGGED_NAMES: &[&str] = &[
+/// attributes QIDO-RS answers carry by default ([`dicomweb::attributes`]), which are the ones
+/// viewers search on. Any other name is written `?`, since a name can be a secret too (a
+/// token sent as `?eyJ…`).
+const PRODUCT_PARAMETERS: &[&str] = &[
     "imageSetId",
     "imageFrameId",
     "accept",
@@ -62,30 +63,25 @@ const LOGGED_NAMES: &[&str] = &[
     "offset",
     "fuzzymatching",
     "includefield",
-    "StudyDate",
-    "StudyTime",
-    "AccessionNumber",
-    "ModalitiesInStudy",
-    "ReferringPhysicianName",
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyInstanceUID",
-    "StudyID",
-    "StudyDescription",
-    "Modality",
-    "SeriesInstanceUID",
-    "SeriesNumber",
-    "SeriesDescription",
-    "PerformedProcedureStepStartDate",
-    "SOPClassUID",
-    "SOPInstanceUID",
-    "InstanceNumber",
 ];
 
+fn logged_name(name: &str) -> bool {
+    use dicomweb::attributes::{INSTANCE_DEFAULTS, SERIES_DEFAULTS, STUDY_DEFAULTS};
+    let is_tag = name.len() == 8 && name.bytes().all(|b| b.is_ascii_hexdigit());
+    is_tag
+        || [
+            PRODUCT_PARAMETERS,
+            STUDY_DEFAULTS,
+            SERIES_DEFAULTS,
+            INSTANCE_DEFAULTS,
+        ]
+        .iter()
+        .any(|list| list.contains(&name))
+}
+
 /// A request's path and query as every log line of the product writes it: known names
-/// ([`LOGGED_NAMES`] and 8-hex-digit tags, decoded by the one query parser), and values only
+/// ([`PRODUCT_PARAMETERS`], default QIDO-RS attributes and 8-hex-digit tags, decoded by the
+/// one query parser), and values only
 /// where they are identifiers or counts (`imageSetId`, `imageFrameId`: 32 hex digits;
 /// `limit`, `offset`: up to 9 digits). Every other value is written `…`, so no spelling of
 /// a token (`token`, `Token`, `%74oken`, a token under any other name or as a bare name)
@@ -94,15 +90,10 @@ pub fn loggable_target(path: &str, query: Option<&str>) -> String {
     let Some(query) = query.filter(|q| !q.is_empty()) else {
         return path.to_owned();
     };
-    let is_tag = |n: &str| n.len() == 8 && n.bytes().all(|b| b.is_ascii_hexdigit());
     let pairs: Vec<String> = dicomweb::query::QueryParams::parse(Some(query))
         .iter()
         .map(|(name, value)| {
-            let name = if LOGGED_NAMES.contains(&name) || is_tag(name) {
-                name
-            } else {
-                "?"
-            };
+            let name = if logged_name(name) { name } else { "?" };
             let shown = match name {
                 "imageSetId" | "imageFrameId" => {
                     value.len() == 32 && value.bytes().all(|b| b.is_ascii_hexdigit())

@@ -273,7 +273,7 @@ pub fn emulator(
 
 /// `cargo xtask package` of the config `toml` into a new temporary folder (plus `extra`
 /// arguments, e.g. `--edge-only`); requires success. Returns the folder, the output folder
-/// and what packaging printed.
+/// and what packaging printed (stdout, then stderr).
 pub fn package(toml: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf, String) {
     let dir = tempfile::tempdir().expect("temporary folder");
     let config = dir.path().join("config.toml");
@@ -289,5 +289,5 @@ pub fn package(toml: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf, Strin
     args.extend(extra.iter().map(std::ffi::OsStr::new));
     let (ok, stdout, stderr) = xtask(&args);
     assert!(ok, "package failed:\n{stdout}\n{stderr}");
-    (dir, out, stdout)
+    (dir, out, format!("{stdout}{stderr}"))
 }

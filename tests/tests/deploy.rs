@@ -194,28 +194,15 @@ fn package_refuses_configs_a_deployment_must_not_use() {
 /// ACL, loudly; the parameters carry the rate limit and the translator's concurrency.
 #[test]
 fn an_unauthenticated_deployment_needs_acknowledgement_and_a_web_acl() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
+    let (_dir, out, printed) = e2e::package(
         "[auth]\nmode = \"none\"\nacknowledge_unauthenticated = true\n\
          [healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n\
          [protection]\nrate_limit_per_ip = 3000\ntranslator_reserved_concurrency = 50\n",
-    )
-    .unwrap();
-    let out = dir.path().join("dist");
-    let (ok, _, stderr) = xtask(&[
-        "package",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--edge-only",
-    ]);
-    assert!(ok, "{stderr}");
+        &["--edge-only"],
+    );
     assert!(
-        stderr.contains("WARNING: this deployment has NO AUTHENTICATION"),
-        "{stderr}"
+        printed.contains("WARNING: this deployment has NO AUTHENTICATION"),
+        "{printed}"
     );
     let p: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("parameters.json")).unwrap()).unwrap();

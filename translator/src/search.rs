@@ -30,52 +30,7 @@ use super::resolve::Document;
 use edge::EdgeError;
 use edge::http_rules::accept_value;
 
-/// Attributes every study answer carries (PS3.18 Table 10.6.3-3, and what OHIF's study list
-/// shows).
-const STUDY_DEFAULTS: &[&str] = &[
-    "StudyDate",
-    "StudyTime",
-    "AccessionNumber",
-    "ModalitiesInStudy",
-    "ReferringPhysicianName",
-    "PatientName",
-    "PatientID",
-    "PatientBirthDate",
-    "PatientSex",
-    "StudyInstanceUID",
-    "StudyID",
-    "StudyDescription",
-    "NumberOfStudyRelatedSeries",
-    "NumberOfStudyRelatedInstances",
-];
-
-/// Attributes every series answer carries (PS3.18 Table 10.6.3-4).
-const SERIES_DEFAULTS: &[&str] = &[
-    "Modality",
-    "SeriesDescription",
-    "SeriesInstanceUID",
-    "SeriesNumber",
-    "SeriesDate",
-    "SeriesTime",
-    "BodyPartExamined",
-    "StudyInstanceUID",
-    "NumberOfSeriesRelatedInstances",
-];
-
-/// Attributes every instance answer carries (PS3.18 Table 10.6.3-5, plus what viewers sort
-/// and size by).
-const INSTANCE_DEFAULTS: &[&str] = &[
-    "SOPClassUID",
-    "SOPInstanceUID",
-    "InstanceNumber",
-    "Rows",
-    "Columns",
-    "BitsAllocated",
-    "NumberOfFrames",
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "AvailableTransferSyntaxUID",
-];
+use dicomweb::attributes::{INSTANCE_DEFAULTS, SERIES_DEFAULTS, STUDY_DEFAULTS};
 
 fn check_accept(req: &Parts) -> Result<Query, EdgeError> {
     crate::plan::json(accept_value(req.uri.query(), &req.headers).as_deref())?;
