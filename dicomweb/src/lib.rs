@@ -14,6 +14,7 @@ pub mod qido;
 pub mod query;
 pub mod transfer_syntax;
 pub mod uid;
+pub mod wildcard;
 
 pub use frames::{FrameList, InvalidFrameList};
 pub use transfer_syntax::TransferSyntax;

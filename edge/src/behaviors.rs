@@ -151,20 +151,9 @@ pub fn for_path(path: &str) -> &'static Behavior {
         .iter()
         .find(|b| {
             b.path_pattern
-                .is_none_or(|p| glob(p.as_bytes(), path.as_bytes()))
+                .is_none_or(|p| dicomweb::wildcard::matches(p.as_bytes(), path.as_bytes()))
         })
         .unwrap_or(&BEHAVIORS[BEHAVIORS.len() - 1])
-}
-
-/// CloudFront's path pattern match: `*` any run of characters, `?` exactly one.
-fn glob(pattern: &[u8], s: &[u8]) -> bool {
-    match (pattern.split_first(), s.split_first()) {
-        (None, None) => true,
-        (Some((b'*', rest)), _) => glob(rest, s) || (!s.is_empty() && glob(pattern, &s[1..])),
-        (Some((b'?', rest)), Some((_, s_rest))) => glob(rest, s_rest),
-        (Some((p, rest)), Some((c, s_rest))) if p == c => glob(rest, s_rest),
-        _ => false,
-    }
 }
 
 impl CachePolicy {
@@ -223,6 +212,7 @@ mod tests {
         let meta = format!("/datastore/{DS}/studies/1.2/metadata");
         assert_eq!(for_path(&meta).path_pattern, None);
         assert_eq!(for_path("/elsewhere").cache, METADATA);
+        let glob = dicomweb::wildcard::matches;
         assert!(glob(b"/a/?/c", b"/a/b/c") && !glob(b"/a/?/c", b"/a/bb/c"));
     }
 
