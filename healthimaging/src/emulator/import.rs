@@ -429,6 +429,7 @@ fn check_declared_lengths(part10: &[u8], preamble: u64) -> Result<(), ImportErro
     use dicom_encoding::transfer_syntax::{Codec, TransferSyntaxIndex};
     use dicom_parser::dataset::{DataSetReader, DataToken};
     let unreadable = |e: &dyn std::fmt::Display| ImportError::Unreadable(e.to_string());
+    check_meta_group(part10, preamble)?;
     let read = std::rc::Rc::new(std::cell::Cell::new(0));
     let mut source = Counting {
         rest: part10,
@@ -461,6 +462,46 @@ fn check_declared_lengths(part10: &[u8], preamble: u64) -> Result<(), ImportErro
                 read.get() + preamble
             )));
         }
+    }
+    Ok(())
+}
+
+/// The same check for the file meta group (always Explicit VR Little Endian, PS3.10 §7.1),
+/// which dicom-object reads before any token reader exists: every element's length within
+/// the file, and no VR that has no known length form (a fuzzed `U\x0c` was read as a
+/// gigabyte-long value).
+fn check_meta_group(part10: &[u8], preamble: u64) -> Result<(), ImportError> {
+    const LONG: [&[u8; 2]; 13] = [
+        b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV",
+    ];
+    const SHORT: [&[u8; 2]; 21] = [
+        b"AE", b"AS", b"AT", b"CS", b"DA", b"DS", b"DT", b"FL", b"FD", b"IS", b"LO", b"LT", b"PN",
+        b"SH", b"SL", b"SS", b"ST", b"TM", b"UI", b"UL", b"US",
+    ];
+    let u16_at = |i: usize| u16::from_le_bytes([part10[i], part10[i + 1]]);
+    let mut at = 4; // after `DICM`
+    while part10.len() >= at + 8 && u16_at(at) == 0x0002 {
+        let vr = &part10[at + 4..at + 6];
+        let (header, len) = if LONG.iter().any(|v| v.as_slice() == vr) {
+            let Some(l) = part10.get(at + 8..at + 12) else {
+                break;
+            };
+            (12, u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize)
+        } else if SHORT.iter().any(|v| v.as_slice() == vr) {
+            (8, usize::from(u16_at(at + 6)))
+        } else {
+            return Err(ImportError::Unreadable(format!(
+                "the file meta group has an element of unknown VR at byte {}",
+                at as u64 + preamble
+            )));
+        };
+        if at + header + len > part10.len() {
+            return Err(ImportError::Unreadable(format!(
+                "the file meta element at byte {} declares {len} bytes, beyond the file",
+                at as u64 + preamble
+            )));
+        }
+        at += header + len;
     }
     Ok(())
 }
