@@ -480,7 +480,12 @@ fn check_meta_group(part10: &[u8], preamble: u64) -> Result<(), ImportError> {
     ];
     let u16_at = |i: usize| u16::from_le_bytes([part10[i], part10[i + 1]]);
     let mut at = 4; // after `DICM`
-    while part10.len() >= at + 8 && u16_at(at) == 0x0002 {
+    // dicom-object reads as far as the group length says, whatever the tags there; without
+    // one, while the tags are group 0002.
+    let declared_end = (part10.len() >= 16 && &part10[4..10] == b"\x02\x00\x00\x00UL").then(|| {
+        16 + u32::from_le_bytes([part10[12], part10[13], part10[14], part10[15]]) as usize
+    });
+    while part10.len() >= at + 8 && declared_end.map_or(u16_at(at) == 0x0002, |end| at < end) {
         let vr = &part10[at + 4..at + 6];
         let (header, len) = if LONG.iter().any(|v| v.as_slice() == vr) {
             let Some(l) = part10.get(at + 8..at + 12) else {
