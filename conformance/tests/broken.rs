@@ -157,7 +157,7 @@ fn cine(s: &RunningStack) -> [String; 6] {
     let em = &s.emulator.as_ref().expect("embedded emulator").emulator;
     for ds in em.datastores() {
         for set in ds.image_sets.values() {
-            let meta = &set.latest().metadata;
+            let meta = set.latest().metadata();
             for (se_uid, se) in &meta.study.series {
                 for (sop, inst) in &se.instances {
                     if inst.image_frames.len() == 36 {

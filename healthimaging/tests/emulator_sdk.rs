@@ -848,3 +848,44 @@ async fn bad_files_are_skipped_and_named() {
         .unwrap();
     assert_eq!(hits.len(), 1);
 }
+
+/// Frames are read from their files when asked for: a file changed after the import is
+/// refused (InternalServerException, which the edge answers with 502) rather than served as
+/// frames it no longer holds.
+#[tokio::test]
+async fn frames_are_read_from_their_files_and_a_changed_file_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("one.dcm");
+    write_variant(
+        &file,
+        &Variant {
+            study_uid: "1.2.3",
+            series_uid: "1.2.3.1",
+            sop_uid: "1.2.3.1.1",
+            patient_id: "P",
+            accession: "A",
+            study_date: "20240101",
+        },
+    );
+    let r = start(vec![tmp.path().to_owned()]).await;
+    let c = client(&r.url);
+    let ds = only_datastore(&r);
+    let is = first_image_set(&c, &ds).await;
+    let meta = c.get_image_set_metadata(&ds, &is, None).await.unwrap();
+    let (_, _, inst) = meta.instances().next().expect("one instance");
+    let frame = inst.image_frames[0].id.clone();
+    let served = c.get_image_frame(&ds, &is, &frame).await.unwrap();
+    let obj = dicom_object::open_file(&file).unwrap();
+    let pixels = obj.element(dicom_dictionary_std::tags::PIXEL_DATA).unwrap();
+    assert_eq!(served.bytes.as_ref(), pixels.to_bytes().unwrap().as_ref());
+
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend_from_slice(b"\0\0");
+    std::fs::write(&file, &bytes).unwrap();
+    let err = c.get_image_frame(&ds, &is, &frame).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::InternalServer), "{err:?}");
+    assert!(
+        err.to_string().contains("changed after the import"),
+        "{err}"
+    );
+}

@@ -6,6 +6,7 @@
 //! operation; both are reachable in-process and through loopback-only admin routes under
 //! `/_emulator/`.
 
+mod frame_bytes;
 mod import;
 mod multi_valued;
 mod server;
@@ -19,6 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+pub use frame_bytes::{FrameBytes, FrameReadError, SourceFile};
 pub use import::{ImportError, ImportedInstance, parse_instance, read_instance};
 pub use sigv4::{Credentials, Verifier};
 pub use store::{Datastore, Frame, ImageSet, ImageSetVersion};
@@ -117,6 +119,103 @@ pub struct ImportReport {
     pub skipped: Vec<Skipped>,
 }
 
+/// How often a long import reports its progress.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// An import's progress over all its files, logged every [`PROGRESS_EVERY`] while it
+/// lasts: files and bytes done, rate, time left, files skipped.
+struct Progress {
+    started: std::time::Instant,
+    files: usize,
+    bytes: u64,
+    done: Mutex<(usize, u64, usize, std::time::Instant)>,
+}
+
+impl Progress {
+    fn new(sizes: impl Iterator<Item = u64>) -> Self {
+        let (mut files, mut bytes) = (0, 0);
+        for size in sizes {
+            files += 1;
+            bytes += size;
+        }
+        let started = std::time::Instant::now();
+        Self {
+            started,
+            files,
+            bytes,
+            done: Mutex::new((0, 0, 0, started)),
+        }
+    }
+
+    fn file_done(&self, size: u64, skipped: bool) {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        let (files, bytes, skips, last) = &mut *done;
+        *files += 1;
+        *bytes += size;
+        *skips += usize::from(skipped);
+        if last.elapsed() < PROGRESS_EVERY || *files == self.files {
+            return;
+        }
+        *last = std::time::Instant::now();
+        let secs = self.started.elapsed().as_secs_f64();
+        let left = secs * self.bytes.saturating_sub(*bytes) as f64 / (*bytes).max(1) as f64;
+        tracing::info!(
+            target: "healthimaging::import",
+            "import: {files} of {} files ({} of {} MB), {:.0} files/s, about {left:.0} s left, {skips} skipped",
+            self.files,
+            *bytes >> 20,
+            self.bytes >> 20,
+            *files as f64 / secs,
+        );
+    }
+}
+
+/// Reads the listed files `(job, path, size)` on every core; the results are in the order
+/// listed.
+fn read_all(
+    files: &[(String, PathBuf, u64)],
+    progress: &Progress,
+) -> Vec<Result<ImportedInstance, ImportError>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let read: Vec<(usize, Result<ImportedInstance, ImportError>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers.min(files.len()))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((_, path, size)) = files.get(i) else {
+                            return out;
+                        };
+                        // A panic in the DICOM reader skips the file, not the import.
+                        let result = std::panic::catch_unwind(|| read_instance(path))
+                            .unwrap_or_else(|_| {
+                                Err(ImportError::Unreadable("the DICOM reader failed".into()))
+                            });
+                        progress.file_done(*size, result.is_err());
+                        out.push((i, result));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    let mut results: Vec<Option<Result<ImportedInstance, ImportError>>> =
+        files.iter().map(|_| None).collect();
+    for (i, r) in read {
+        results[i] = Some(r);
+    }
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(ImportError::Unreadable("not read".into()))))
+        .collect()
+}
+
 /// The emulator's state, shared by the server's tasks.
 pub struct Emulator {
     datastores: BTreeMap<DatastoreId, Datastore>,
@@ -141,7 +240,20 @@ impl Emulator {
             tick += 1;
             start + tick as f64 / 1000.0
         };
+        let mut listed = Vec::new();
         for dir in &config.data_dirs {
+            let files = import::list_files(dir)?;
+            let sized: Vec<(String, PathBuf, u64)> = files
+                .into_iter()
+                .map(|(job, path)| {
+                    let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+                    (job, path, size)
+                })
+                .collect();
+            listed.push(sized);
+        }
+        let progress = Progress::new(listed.iter().flatten().map(|f| f.2));
+        for (dir, files) in config.data_dirs.iter().zip(&listed) {
             let name = dir
                 .canonicalize()
                 .unwrap_or_else(|_| dir.clone())
@@ -149,29 +261,27 @@ impl Emulator {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "datastore".into());
             let mut ds = Datastore::new(&name, &config.region);
-            let files = import::list_files(dir)?;
-            let mut jobs: BTreeMap<String, Vec<ImportedInstance>> = BTreeMap::new();
-            for (job, path) in files {
-                let started = std::time::Instant::now();
-                let result = read_instance(&path);
-                tracing::debug!(file = %path.display(), micros = started.elapsed().as_micros() as u64, "read");
-                match result {
-                    Ok(inst) => {
-                        report.instances += 1;
-                        report.frames += inst.frames.len();
-                        jobs.entry(job).or_default().push(inst);
-                    }
-                    Err(e) => {
-                        tracing::warn!(file = %path.display(), reason = %e, "skipped file");
-                        report.skipped.push(Skipped {
-                            path,
-                            reason: e.to_string(),
-                        });
+            // One job at a time (files are listed by job), so the parsed attributes held
+            // at once are one job's.
+            for job in files.chunk_by(|a, b| a.0 == b.0) {
+                let mut instances = Vec::new();
+                for ((_, path, _), result) in job.iter().zip(read_all(job, &progress)) {
+                    match result {
+                        Ok(inst) => {
+                            report.instances += 1;
+                            report.frames += inst.frames.len();
+                            instances.push(inst);
+                        }
+                        Err(e) => {
+                            tracing::warn!(file = %path.display(), reason = %e, "skipped file");
+                            report.skipped.push(Skipped {
+                                path: path.clone(),
+                                reason: e.to_string(),
+                            });
+                        }
                     }
                 }
-            }
-            for (job, instances) in jobs {
-                ds.import_job(&job, instances, &mut clock);
+                ds.import_job(&job[0].0, instances, &mut clock);
             }
             datastores.insert(ds.id.clone(), ds);
         }

@@ -248,11 +248,15 @@ async fn ahi_call(em: &Emulator, req: Request) -> Result<Response, AhiError> {
                     ),
                 )
             })?;
-            Ok(response(
-                StatusCode::OK,
-                frame.content_type,
-                frame.bytes.clone(),
-            ))
+            let (bytes, content_type) = (frame.bytes.clone(), frame.content_type);
+            let read = tokio::task::spawn_blocking(move || bytes.read())
+                .await
+                .map_err(|e| AhiError::new(ErrorKind::InternalServer, e.to_string()))?;
+            let bytes = read.map_err(|e| {
+                tracing::error!(target: "healthimaging::emulator", error = %e, "frame not served");
+                AhiError::new(ErrorKind::InternalServer, e.to_string())
+            })?;
+            Ok(response(StatusCode::OK, content_type, bytes))
         }
         (Operation::GetImageSetMetadata, Some(is)) => {
             let set = ds.image_set(&is)?;

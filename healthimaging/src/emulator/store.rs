@@ -9,12 +9,13 @@
 //! present, same PatientID); otherwise it becomes a separate image set with
 //! `isPrimary: false`, as AHI does for conflicting data.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 
 use bytes::Bytes;
 use serde_json::Value as Json;
 
+use super::frame_bytes::FrameBytes;
 use super::import::ImportedInstance;
 use crate::api::{
     AhiError, DicomTags, ErrorKind, GetImageSetResponse, ImageSetSummary, Operator, SearchCriteria,
@@ -30,7 +31,7 @@ pub const ACCOUNT_ID: &str = "000000000000";
 /// One stored frame.
 #[derive(Debug, Clone)]
 pub struct Frame {
-    pub bytes: Bytes,
+    pub bytes: FrameBytes,
     pub content_type: &'static str,
 }
 
@@ -39,10 +40,22 @@ pub struct Frame {
 pub struct ImageSetVersion {
     pub version: u32,
     pub updated_at: f64,
-    pub metadata: ImageSetMetadata,
-    /// The gzip-compressed JSON served by GetImageSetMetadata.
+    /// The gzip-compressed JSON served by GetImageSetMetadata: the only copy of the document
+    /// kept (see [`ImageSetVersion::metadata`]), so that a large folder costs a few hundred
+    /// bytes of memory per instance rather than its parsed attributes.
     pub metadata_gz: Bytes,
     pub tags: DicomTags,
+    /// The series the version holds, for searches by SeriesInstanceUID.
+    series: BTreeSet<String>,
+}
+
+impl ImageSetVersion {
+    /// The metadata document, parsed again from what GetImageSetMetadata serves.
+    pub fn metadata(&self) -> ImageSetMetadata {
+        let json = flate2::read::GzDecoder::new(self.metadata_gz.as_ref());
+        // The document was written by `build_version` from an `ImageSetMetadata`.
+        serde_json::from_reader(json).expect("stored metadata parses")
+    }
 }
 
 #[derive(Debug)]
@@ -137,18 +150,19 @@ impl Datastore {
         }
         for (study_uid, group) in by_study {
             let primary = self.image_sets.values_mut().find(|s| {
-                s.is_primary && s.latest().metadata.study_instance_uid() == Some(study_uid.as_str())
+                s.is_primary
+                    && s.latest().tags.study_instance_uid.as_deref() == Some(study_uid.as_str())
             });
-            match primary {
-                Some(set) if agrees(&set.latest().metadata, &group) => {
+            let base = primary.as_ref().map(|set| set.latest().metadata());
+            match (primary, base) {
+                (Some(set), Some(base)) if agrees(&base, &group) => {
                     let now = clock();
                     let version = set.latest().version + 1;
-                    let (metadata, frames) =
-                        merge_metadata(&set.latest().metadata, &group, &set.id);
+                    let (metadata, frames) = merge_metadata(&base, &group, &set.id);
                     set.frames.extend(frames);
                     set.versions.push(build_version(version, now, metadata));
                 }
-                other => {
+                (other, _) => {
                     let is_primary = other.is_none();
                     let id = ImageSetId::derive(&[
                         self.id.as_str().as_bytes(),
@@ -337,7 +351,7 @@ fn merge_metadata(base: &ImageSetMetadata, group: &[ImportedInstance], id: &Imag
                 let range = inst.pixel_ranges.get(n).copied().flatten();
                 ImageFrame {
                     id: fid,
-                    frame_size_in_bytes: Some(bytes.len() as u64),
+                    frame_size_in_bytes: Some(bytes.len()),
                     min_pixel_value: range.map(|r| r.0),
                     max_pixel_value: range.map(|r| r.1),
                     checksums: Vec::new(),
@@ -365,13 +379,12 @@ fn build_version(version: u32, updated_at: f64, metadata: ImageSetMetadata) -> I
         .write_all(&json)
         .and_then(|_| gz.finish())
         .unwrap_or_default();
-    let tags = summary_tags(&metadata);
     ImageSetVersion {
         version,
         updated_at,
-        metadata,
         metadata_gz: Bytes::from(gz),
-        tags,
+        tags: summary_tags(&metadata),
+        series: metadata.study.series.into_keys().collect(),
     }
 }
 
@@ -472,7 +485,7 @@ fn matches_filter(set: &ImageSet, op: Operator, values: &[SearchValue]) -> bool 
             SearchValue::AccessionNumber(x) => eq(&t.accession_number, x),
             SearchValue::StudyId(x) => eq(&t.study_id, x),
             SearchValue::StudyInstanceUid(x) => eq(&t.study_instance_uid, x),
-            SearchValue::SeriesInstanceUid(x) => v.metadata.study.series.contains_key(x),
+            SearchValue::SeriesInstanceUid(x) => v.series.contains(x),
             SearchValue::CreatedAt(x) => set.created_at == *x,
             SearchValue::UpdatedAt(x) => v.updated_at == *x,
             SearchValue::IsPrimary(x) => set.is_primary == *x,

@@ -145,7 +145,7 @@ fn print_banner(s: &RunningStack, out: &mut impl Write) -> std::io::Result<()> {
     if let Some(e) = &s.emulator
         && let Some((ds, study, series, sop)) = e.emulator.datastores().find_map(|d| {
             let set = d.image_sets.values().find(|s| s.is_primary)?;
-            let meta = &set.latest().metadata;
+            let meta = set.latest().metadata();
             let (se, sop, _) = meta.instances().next()?;
             Some((
                 d.id.clone(),

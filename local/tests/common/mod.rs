@@ -59,7 +59,7 @@ pub fn demo_series(s: &RunningStack, description: &str) -> Vec<DemoInstance> {
     let mut out = Vec::new();
     for ds in em.datastores() {
         for set in ds.image_sets.values().filter(|s| s.is_primary) {
-            let meta = &set.latest().metadata;
+            let meta = set.latest().metadata();
             for (se_uid, se) in &meta.study.series {
                 let desc = se.dicom.get("SeriesDescription").and_then(|v| v.as_str());
                 if !desc.is_some_and(|d| d.starts_with(description)) {
