@@ -13,6 +13,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -66,6 +67,8 @@ impl CacheStatus {
 pub struct EdgeCache {
     entries: Cache<String, Arc<Cached>>,
     max_object_bytes: usize,
+    /// Bytes inserted since moka last applied its pending inserts and evictions.
+    unapplied: Arc<AtomicUsize>,
 }
 
 impl EdgeCache {
@@ -82,6 +85,7 @@ impl EdgeCache {
                 .expire_after(PerEntry)
                 .build(),
             max_object_bytes: usize::try_from(capacity_bytes / 8).unwrap_or(usize::MAX),
+            unapplied: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -148,7 +152,8 @@ impl EdgeCache {
                 status: parts.status,
                 headers: parts.headers.clone(),
                 ttl,
-                body: BytesMut::with_capacity(expected.unwrap_or(0).min(self.max_object_bytes)),
+                chunks: Vec::new(),
+                len: 0,
             }),
         };
         Response::from_parts(parts, Body::from_stream(tee))
@@ -162,6 +167,12 @@ impl EdgeCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// What the stored responses weigh against the capacity (after pending maintenance).
+    pub fn weighted_bytes(&self) -> u64 {
+        self.entries.run_pending_tasks();
+        self.entries.weighted_size()
     }
 }
 
@@ -196,7 +207,10 @@ struct Sink {
     status: StatusCode,
     headers: HeaderMap,
     ttl: Duration,
-    body: BytesMut,
+    /// The body so far, as the chunks passed through (joined once complete, so what is
+    /// stored is one allocation of exactly its length).
+    chunks: Vec<Bytes>,
+    len: usize,
 }
 
 /// Forwards a body while keeping a copy; the copy is stored when the body ends normally.
@@ -216,13 +230,14 @@ where
         let item = Pin::new(&mut this.inner).poll_next(cx);
         let complete = match &item {
             Poll::Ready(Some(Ok(chunk))) => match &mut this.sink {
-                Some(s) if s.body.len() + chunk.len() > s.cache.max_object_bytes => {
+                Some(s) if s.len + chunk.len() > s.cache.max_object_bytes => {
                     this.sink = None;
                     false
                 }
                 Some(s) => {
-                    s.body.extend_from_slice(chunk);
-                    s.expected == Some(s.body.len())
+                    s.len += chunk.len();
+                    s.chunks.push(chunk.clone());
+                    s.expected == Some(s.len)
                 }
                 None => false,
             },
@@ -233,27 +248,32 @@ where
             Poll::Ready(None) => this
                 .sink
                 .as_ref()
-                .is_some_and(|s| s.expected.is_none_or(|n| n == s.body.len())),
+                .is_some_and(|s| s.expected.is_none_or(|n| n == s.len)),
             Poll::Pending => false,
         };
         if complete && let Some(s) = this.sink.take() {
-            // A body that grew chunk by chunk has up to twice its length allocated; the
-            // cache's bound counts lengths, so it keeps an exact copy instead.
-            let body = if s.body.capacity() > s.body.len() + s.body.len() / 16 {
-                Bytes::copy_from_slice(&s.body)
-            } else {
-                s.body.freeze()
-            };
+            let mut body = BytesMut::with_capacity(s.len);
+            for c in &s.chunks {
+                body.extend_from_slice(c);
+            }
             s.cache.entries.insert(
                 s.key,
                 Arc::new(Cached {
                     status: s.status,
                     headers: s.headers,
-                    body,
+                    body: body.freeze(),
                     stored: Instant::now(),
                     ttl: s.ttl,
                 }),
             );
+            // moka applies inserts and evictions in batches, and until then entries over the
+            // capacity stay alive (with 2 MB answers the cache held twice its capacity).
+            // Applying them once a sixteenth of the capacity is pending bounds that.
+            let unapplied = s.cache.unapplied.fetch_add(s.len, Ordering::Relaxed) + s.len;
+            if unapplied >= s.cache.max_object_bytes / 2 {
+                s.cache.unapplied.store(0, Ordering::Relaxed);
+                s.cache.entries.run_pending_tasks();
+            }
         }
         item
     }
@@ -374,5 +394,32 @@ mod tests {
         let r = cache.store(other.clone(), broken);
         assert!(axum::body::to_bytes(r.into_body(), 100).await.is_err());
         assert!(cache.lookup(&other, &req).is_none());
+    }
+
+    /// What the cache keeps alive, evicted or not yet, stays within its capacity and a
+    /// sixteenth more, however large the answers (moka applies evictions in batches).
+    #[tokio::test]
+    async fn holds_no_more_than_its_capacity() {
+        let capacity = 8 << 20;
+        let cache = EdgeCache::new(capacity);
+        for i in 0..40 {
+            let mut r = Response::new(Body::from(vec![0u8; 1 << 20]));
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=60"),
+            );
+            let r = cache.store(format!("/{i}"), r);
+            axum::body::to_bytes(r.into_body(), 2 << 20).await.unwrap();
+            let alive: u64 = cache
+                .entries
+                .iter()
+                .map(|(k, v)| (k.len() + v.body.len() + 512) as u64)
+                .sum();
+            assert!(
+                alive <= capacity + capacity / 16,
+                "{alive} bytes alive after {i}"
+            );
+        }
+        assert!(cache.len() >= 6);
     }
 }

@@ -3,6 +3,8 @@
 
 use clap::Parser;
 
+mod allocator;
+
 fn main() -> std::process::ExitCode {
     let cli = dicomweb_edge::cli::Cli::parse();
     dicomweb_edge::cli::init_logging(cli.verbose);

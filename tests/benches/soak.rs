@@ -2,9 +2,9 @@
 //! data, `--auth none`): frames as stored and decoded, many frame lists of the multi-frame
 //! cine (so the cache keeps filling and evicting), metadata, searches, the native GET, and
 //! some requests that are refused. Reports answers by status (any 5xx, or an answer that
-//! is not what the request asks for, is an error), the server's RSS every 30 s, and the
+//! is not what the request asks for, is an error), the server's RSS every 10 s, and the
 //! edge cache's real memory: the RSS with a full `--cache-mb` cache less the RSS of the same
-//! load without a cache, against `--cache-mb`.
+//! load without a cache (each the median of its run's second half), against `--cache-mb`.
 //!
 //! `cargo bench -p e2e --bench soak -- --seconds 600 --concurrency 64 --cache-mb 32`
 //! (defaults). The load generator is this process.
@@ -82,7 +82,7 @@ async fn run(
     let sampler = tokio::spawn(async move {
         let mut samples = Vec::new();
         while Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_secs(30).min(Duration::from_secs(seconds))).await;
+            tokio::time::sleep(Duration::from_secs(10).min(Duration::from_secs(seconds))).await;
             samples.push(proc_status_kib(pid, "VmRSS:"));
         }
         samples
@@ -123,9 +123,22 @@ async fn run(
             }
         })
         .await;
-    let samples = sampler.await.unwrap();
+    let mut samples = sampler.await.unwrap();
+    // Idle: what the server holds once the requests in flight are gone and freed pages
+    // purged (about 1 s, local/src/main.rs); the last sample.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    samples.push(proc_status_kib(pid, "VmRSS:"));
     let statuses = statuses.lock().unwrap().clone();
     (statuses, samples, errors.load(Ordering::Relaxed))
+}
+
+/// The RSS under load after warm-up: the median of the second half of the samples taken
+/// under load.
+fn steady(samples: &[u64]) -> u64 {
+    let loaded = &samples[..samples.len().saturating_sub(1)];
+    let mut late = loaded[loaded.len() / 2..].to_vec();
+    late.sort_unstable();
+    late.get(late.len() / 2).copied().unwrap_or(0)
 }
 
 fn serve(cache_mb: usize) -> (Process, String) {
@@ -162,23 +175,26 @@ async fn main() {
     let total: u64 = statuses.values().sum();
     println!("answers: {total} by status {statuses:?}; errors: {errors}");
     println!(
-        "RSS every 30 s (MiB): {:?}",
+        "RSS every 10 s (MiB), the last 5 s after the load: {:?}",
         samples.iter().map(|k| k / 1024).collect::<Vec<_>>()
     );
-    let with_cache = *samples.last().unwrap_or(&0);
+    let with_cache = (steady(&samples), *samples.last().unwrap_or(&0));
     drop(p);
 
     // The same load for a shorter time without a cache: the memory the cache does not hold.
     let (p, base) = serve(0);
     let (_, samples, errors_uncached) = run(&p, &base, seconds.min(120), concurrency).await;
-    let without = *samples.last().unwrap_or(&0);
+    let without = (steady(&samples), *samples.last().unwrap_or(&0));
     drop(p);
-    let cache_kib = with_cache.saturating_sub(without);
-    println!(
-        "edge cache: RSS {} MiB with it, {} MiB without (errors {errors_uncached}): {:.2}x of --cache-mb {}",
-        with_cache / 1024,
-        without / 1024,
-        cache_kib as f64 / 1024.0 / cache_mb as f64,
-        cache_mb
-    );
+    for (what, with, without) in [
+        ("under load", with_cache.0, without.0),
+        ("idle after the load", with_cache.1, without.1),
+    ] {
+        println!(
+            "edge cache {what}: RSS {} MiB with it, {} MiB without (errors {errors_uncached}): {:.2}x of --cache-mb {cache_mb}",
+            with / 1024,
+            without / 1024,
+            with.saturating_sub(without) as f64 / 1024.0 / cache_mb as f64,
+        );
+    }
 }
