@@ -14,7 +14,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use common::{arg, load, proc_status_kib};
+use common::{arg, first_value, get_json, load, proc_status_kib};
 use e2e::{Process, workspace};
 use futures_util::StreamExt;
 
@@ -44,11 +44,8 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
 
 /// Every frame URL of the datastore, from QIDO-RS searches.
 async fn frame_urls(base: &str, client: &reqwest::Client) -> Vec<String> {
-    let get = |path: String| {
-        let r = client.get(format!("{base}{path}")).send();
-        async move { r.await.unwrap().json::<serde_json::Value>().await.unwrap() }
-    };
-    let value = |v: &serde_json::Value, tag: &str| v[tag]["Value"][0].as_str().unwrap().to_owned();
+    let get = |path: String| async move { get_json(client, base, &path).await };
+    let value = first_value;
     let mut out = Vec::new();
     for study in get("/studies?limit=1000".into()).await.as_array().unwrap() {
         let st = value(study, "0020000D");
@@ -129,12 +126,7 @@ async fn main() {
         rss / 1024,
         hwm / 1024
     );
-    let base = p
-        .lines
-        .iter()
-        .find_map(|l| l.strip_prefix("dicomweb "))
-        .expect("dicomweb line")
-        .to_owned();
+    let base = p.dicomweb_url();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let urls = frame_urls(&base, &client).await;
     let served = std::sync::atomic::AtomicU64::new(0);

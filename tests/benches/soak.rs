@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{arg, proc_status_kib};
+use common::{arg, first_value, get_json, proc_status_kib};
 use e2e::Process;
 use futures_util::StreamExt;
 
@@ -26,11 +26,8 @@ const DECODED: &str =
 
 /// The demo's requests the load picks from: (path below the datastore, Accept).
 async fn requests(base: &str, client: &reqwest::Client) -> Vec<(String, &'static str)> {
-    let get = |path: String| {
-        let r = client.get(format!("{base}{path}")).send();
-        async move { r.await.unwrap().json::<serde_json::Value>().await.unwrap() }
-    };
-    let value = |v: &serde_json::Value, tag: &str| v[tag]["Value"][0].as_str().unwrap().to_owned();
+    let get = |path: String| async move { get_json(client, base, &path).await };
+    let value = first_value;
     let mut out = Vec::new();
     for study in get("/studies".into()).await.as_array().unwrap() {
         let st = value(study, "0020000D");
@@ -154,12 +151,7 @@ fn serve(cache_mb: usize) -> (Process, String) {
         ],
         &[],
     );
-    let base = p
-        .lines
-        .iter()
-        .find_map(|l| l.strip_prefix("dicomweb "))
-        .expect("dicomweb line")
-        .to_owned();
+    let base = p.dicomweb_url();
     (p, base)
 }
 

@@ -128,6 +128,15 @@ impl Process {
         self.child.id()
     }
 
+    /// The URL on the first `dicomweb` line of `serve` (a datastore's DICOMweb root).
+    pub fn dicomweb_url(&self) -> String {
+        self.lines
+            .iter()
+            .find_map(|l| l.strip_prefix("dicomweb "))
+            .expect("a dicomweb line")
+            .to_owned()
+    }
+
     /// The URL on the `upstream` line of `serve` (its embedded emulator).
     pub fn upstream_url(&self) -> String {
         self.lines
@@ -218,6 +227,16 @@ pub fn frame_manifest(dir: &Path) -> serde_json::Value {
     let script = workspace().join("tests/tools/frame_manifest.py");
     let out = run_python(&[script.as_os_str(), dir.as_os_str()]);
     serde_json::from_slice(&out).expect("manifest JSON")
+}
+
+/// A `kB` field of /proc/PID/status (`VmRSS:`, `VmHWM:`), in KiB; 0 when absent.
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// A free port on loopback (for a server a test must name before it starts).

@@ -54,15 +54,6 @@ fn lying_file(declared: u32) -> Vec<u8> {
     out
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        .expect("VmHWM")
-}
-
 #[test]
 fn a_file_declaring_more_than_it_holds_is_skipped_within_a_small_bound() {
     if !python_oracle_available() {
@@ -100,7 +91,7 @@ fn a_file_declaring_more_than_it_holds_is_skipped_within_a_small_bound() {
         &[],
         log.reopen().unwrap(),
     );
-    let peak_mib = peak_rss_kib(p.pid()) / 1024;
+    let peak_mib = proc_status_kib(p.pid(), "VmHWM:") / 1024;
     let datastores = p.lines.join("\n");
     drop(p);
     let log = std::fs::read_to_string(log.path()).unwrap();

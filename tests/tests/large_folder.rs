@@ -3,16 +3,7 @@
 //! not by their pixel data, and frames are still the files' bytes. The folder comes from
 //! `tests/tools/generate_folder.py`; the bench `large_folder` runs the same at 5 GB.
 
-use e2e::{Process, python_oracle_available, workspace};
-
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("a /proc status field")
-}
+use e2e::{Process, proc_status_kib, python_oracle_available, workspace};
 
 #[test]
 fn memory_does_not_grow_with_pixel_data_and_frames_are_the_files_bytes() {
@@ -65,12 +56,7 @@ fn memory_does_not_grow_with_pixel_data_and_frames_are_the_files_bytes() {
         "RSS {rss} MiB after the import, peak {peak} MiB, for {pixel_mib} MiB of pixel data"
     );
 
-    let base = p
-        .lines
-        .iter()
-        .find_map(|l| l.strip_prefix("dicomweb "))
-        .expect("dicomweb line")
-        .to_owned();
+    let base = p.dicomweb_url();
     let client = reqwest::blocking::Client::builder()
         .no_proxy()
         .build()

@@ -44,15 +44,7 @@ where
     }
 }
 
-/// A `kB` field of /proc/PID/status (`VmRSS:`, `VmHWM:`), in KiB.
-pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
+pub use e2e::proc_status_kib;
 
 /// The number after `name` on the command line, or `default`.
 pub fn arg(name: &str, default: usize) -> usize {
@@ -62,4 +54,15 @@ pub fn arg(name: &str, default: usize) -> usize {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The DICOM JSON answer to `GET {base}{path}`.
+pub async fn get_json(client: &reqwest::Client, base: &str, path: &str) -> serde_json::Value {
+    let r = client.get(format!("{base}{path}")).send().await.unwrap();
+    r.json().await.unwrap()
+}
+
+/// The first value of attribute `tag` of a DICOM JSON object, as text.
+pub fn first_value(v: &serde_json::Value, tag: &str) -> String {
+    v[tag]["Value"][0].as_str().unwrap().to_owned()
 }
