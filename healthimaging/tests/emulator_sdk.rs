@@ -889,3 +889,107 @@ async fn frames_are_read_from_their_files_and_a_changed_file_is_refused() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn quotas_throttle_calls_over_the_rate_and_the_sdk_retries_them() {
+    use healthimaging::emulator::quotas::{Quota, Quotas};
+    let r = start_demo().await;
+    let ds = only_datastore(&r);
+    let all = SearchCriteria::default();
+    // AHI's own numbers: the 51st search at once is over the burst of 50.
+    r.emulator.set_quotas(Quotas::aws_default());
+    let once = client_with(&r.url, AK, SK, None, 1);
+    let searches = futures_util::future::join_all(
+        (0..60).map(|_| once.search_image_sets(&ds, &all, Some(1), None)),
+    )
+    .await;
+    let refused = searches
+        .iter()
+        .filter(|s| matches!(s, Err(e) if e.kind() == Some(ErrorKind::Throttling)))
+        .count();
+    assert!(searches.iter().filter(|s| s.is_ok()).count() >= 50);
+    assert!(refused >= 1, "60 searches at once, none throttled");
+    assert_eq!(r.emulator.throttled()["SearchImageSets"], refused as u64);
+
+    // The refusal is AHI's: 429, `x-amzn-ErrorType: ThrottlingException`, a JSON message;
+    // only signed calls count (an unsigned one is refused before the quota).
+    r.emulator.set_quotas(Quotas(
+        [(
+            "GetImageSet".to_owned(),
+            Quota {
+                rate: 0.001,
+                burst: 1,
+            },
+        )]
+        .into(),
+    ));
+    let set = first_image_set(&once, &ds).await;
+    assert!(once.get_image_set(&ds, &set, None).await.is_ok());
+    let err = once.get_image_set(&ds, &set, None).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::Throttling));
+    let http = reqwest::Client::new();
+    let unsigned = http
+        .post(format!(
+            "{}/datastore/{ds}/imageSet/{set}/getImageSet",
+            r.url
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 403);
+    let q: serde_json::Value = http
+        .get(format!("{}/_emulator/quotas", r.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        q,
+        serde_json::json!({"quotas": {"GetImageSet": {"rate": 0.001, "burst": 1}},
+                           "throttled": {"GetImageSet": 1}})
+    );
+
+    // The SDK's standard retries back off (full jitter, doubling from 1 s) and get through
+    // once the bucket refills: a token every 500 ms.
+    r.emulator.set_quotas(Quotas(
+        [(
+            "GetImageSetMetadata".to_owned(),
+            Quota {
+                rate: 2.0,
+                burst: 1,
+            },
+        )]
+        .into(),
+    ));
+    let retrying = client_with(&r.url, AK, SK, None, 10);
+    assert!(
+        retrying
+            .get_image_set_metadata(&ds, &set, None)
+            .await
+            .is_ok()
+    );
+    let second = retrying.get_image_set_metadata(&ds, &set, None).await;
+    assert!(second.is_ok(), "{:?}", second.err());
+    assert!(r.emulator.throttled()["GetImageSetMetadata"] >= 1);
+
+    // Quotas over the admin route are checked.
+    for (body, why) in [
+        (
+            r#"{"GetImageFrame": {"rate": 0, "burst": 1}}"#,
+            "rate above 0",
+        ),
+        (r#"{"Nope": {"rate": 1, "burst": 1}}"#, "not an operation"),
+        (r#"{"GetImageFrame": {"rate": 1}}"#, "invalid quotas"),
+    ] {
+        let resp = http
+            .put(format!("{}/_emulator/quotas", r.url))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{body}");
+        assert!(resp.text().await.unwrap().contains(why), "{body}");
+    }
+}

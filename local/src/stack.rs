@@ -11,6 +11,7 @@ use anyhow::Context;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use healthimaging::DatastoreId;
 use healthimaging::client::{ClientOptions, HealthImagingClient};
+use healthimaging::emulator::quotas::Quotas;
 use healthimaging::emulator::{
     Credentials, DEFAULT_ACCESS_KEY_ID, DEFAULT_REGION, DEFAULT_SECRET_ACCESS_KEY, Emulator,
     EmulatorConfig, ImportReport,
@@ -31,10 +32,12 @@ use translator::{Translator, TranslatorConfig};
 /// Where the translator's AHI calls go.
 #[derive(Debug, Clone)]
 pub enum Upstream {
-    /// The embedded emulator, serving these folders (one datastore each) on `listen`.
+    /// The embedded emulator, serving these folders (one datastore each) on `listen`,
+    /// enforcing `quotas`.
     Emulator {
         data_dirs: Vec<PathBuf>,
         listen: SocketAddr,
+        quotas: Quotas,
     },
     /// AWS HealthImaging in `region` (standard credential chain); `datastores` are the
     /// datastores to announce.
@@ -82,6 +85,7 @@ impl StackOptions {
             upstream: Upstream::Emulator {
                 data_dirs,
                 listen: any,
+                quotas: Quotas::default(),
             },
             listen: any,
             translator: TranslatorConfig::default(),
@@ -180,13 +184,18 @@ pub async fn import(config: EmulatorConfig) -> anyhow::Result<(Emulator, ImportR
 pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
     let mut tasks = Vec::new();
     let (client, emulator, datastores, native) = match opts.upstream {
-        Upstream::Emulator { data_dirs, listen } => {
+        Upstream::Emulator {
+            data_dirs,
+            listen,
+            quotas,
+        } => {
             let (emulator, report) = import(EmulatorConfig {
                 data_dirs,
                 region: DEFAULT_REGION.into(),
                 credentials: vec![emulator_credentials()],
             })
             .await?;
+            emulator.set_quotas(quotas);
             let emulator = Arc::new(emulator);
             let listener = tokio::net::TcpListener::bind(listen)
                 .await

@@ -24,6 +24,13 @@ pub fn conformance_binary() -> PathBuf {
     BIN.get_or_init(|| build("dicomweb-conformance")).clone()
 }
 
+/// The translator's Lambda `bootstrap` of this build profile, for `cargo xtask package
+/// --bootstrap` (packaging would otherwise build it again in the `lambda` profile).
+pub fn bootstrap_binary() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| build("bootstrap")).clone()
+}
+
 /// The workspace binary `name` of the test's own profile. `cargo test --workspace` has built
 /// it beside the tests (with the same features), which the test command says with
 /// `DICOMWEB_EDGE_BINARIES_BUILT=1`; otherwise (`cargo test -p e2e` alone) it is built here.

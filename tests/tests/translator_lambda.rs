@@ -54,13 +54,16 @@ async fn packaged_bootstrap_streams_frames_through_a_function_url() {
     };
     let (emulator, ds, sdk) = e2e::emulator(AK, SK);
 
-    // The artefact itself: package, unpack, check it is the bootstrap Lambda runs.
+    // The artefact itself: package, unpack, check it is the bootstrap Lambda runs. The
+    // bootstrap is the one built with the tests (same code, unoptimised): a second build in
+    // the `lambda` profile would take most of the test command's time.
+    let bootstrap_built = e2e::bootstrap_binary();
     let (dir, out, stdout) = e2e::package(
         &format!(
             "[auth]\nmode = \"oidc\"\nissuer = \"https://id.example\"\naudiences = [\"a\"]\n\
              [healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"{ds}\"]\n"
         ),
-        &[],
+        &["--bootstrap", bootstrap_built.to_str().unwrap()],
     );
     assert!(stdout.contains("translator.zip"), "{stdout}");
     let mut zip =

@@ -32,6 +32,10 @@ enum Command {
         /// Only the two edge zips (no translator build).
         #[arg(long)]
         edge_only: bool,
+        /// Package this already-built translator `bootstrap` instead of building it in the
+        /// `lambda` profile (the test command packages the one its tests were built with).
+        #[arg(long)]
+        bootstrap: Option<PathBuf>,
     },
 }
 
@@ -49,7 +53,13 @@ fn main() -> anyhow::Result<()> {
             config,
             out,
             edge_only,
-        } => package::run(&here.join(config), &here.join(out), edge_only)?,
+            bootstrap,
+        } => package::run(
+            &here.join(config),
+            &here.join(out),
+            edge_only,
+            bootstrap.map(|b| here.join(b)),
+        )?,
     }
     Ok(())
 }

@@ -28,7 +28,12 @@ const ORIGIN_ZIP_LIMIT: usize = 50 * 1024 * 1024;
 /// glibc of the `provided.al2023` image.
 const LAMBDA_GLIBC: (u32, u32) = (2, 34);
 
-pub fn run(config_path: &Path, out: &Path, edge_only: bool) -> anyhow::Result<()> {
+pub fn run(
+    config_path: &Path,
+    out: &Path,
+    edge_only: bool,
+    bootstrap: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let config = load_config(config_path)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let config_json = serde_json::to_vec_pretty(&config)?;
@@ -67,7 +72,10 @@ pub fn run(config_path: &Path, out: &Path, edge_only: bool) -> anyhow::Result<()
     }
 
     if !edge_only {
-        let bootstrap = build_bootstrap()?;
+        let bootstrap = match bootstrap {
+            Some(b) => b,
+            None => build_bootstrap()?,
+        };
         let glibc = max_glibc(&bootstrap)?;
         ensure!(
             glibc <= LAMBDA_GLIBC,

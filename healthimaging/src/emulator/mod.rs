@@ -9,6 +9,7 @@
 mod frame_bytes;
 mod import;
 mod multi_valued;
+pub mod quotas;
 mod server;
 pub mod sigv4;
 mod store;
@@ -222,6 +223,7 @@ pub struct Emulator {
     verifier: Verifier,
     faults: Mutex<Faults>,
     calls: Mutex<BTreeMap<String, u64>>,
+    buckets: Mutex<quotas::Buckets>,
     clock: Box<dyn Fn() -> SystemTime + Send + Sync>,
 }
 
@@ -295,6 +297,7 @@ impl Emulator {
             },
             faults: Mutex::new(Faults::default()),
             calls: Mutex::new(BTreeMap::new()),
+            buckets: Mutex::new(quotas::Buckets::default()),
             clock: Box::new(SystemTime::now),
         };
         Ok((emulator, report))
@@ -330,10 +333,34 @@ impl Emulator {
         self.calls.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Clears the call counters and the faults.
+    /// Clears the call counters and the faults, and refills the quotas' buckets.
     pub fn reset(&self) {
         self.calls.lock().unwrap_or_else(|e| e.into_inner()).clear();
         self.set_faults(Faults::default());
+        let quotas = self.quotas();
+        self.set_quotas(quotas);
+    }
+
+    /// Enforces `quotas` from now on, with full buckets ([`quotas`]; none by default).
+    pub fn set_quotas(&self, quotas: quotas::Quotas) {
+        *self.buckets.lock().unwrap_or_else(|e| e.into_inner()) = quotas::Buckets::new(quotas);
+    }
+
+    pub fn quotas(&self) -> quotas::Quotas {
+        let b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        b.quotas().clone()
+    }
+
+    /// Calls refused for being over a quota, per operation, since the quotas were set.
+    pub fn throttled(&self) -> BTreeMap<String, u64> {
+        let b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        b.throttled().clone()
+    }
+
+    /// Takes one call of `op` from its quota; `false` when the call is over it.
+    fn admit(&self, op: &str) -> bool {
+        let mut b = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        b.admit(op, std::time::Instant::now())
     }
 
     fn count(&self, op: &str) {

@@ -13,6 +13,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, header};
 use rand::Rng;
 
+use super::quotas::Quotas;
 use super::sigv4::SignedRequest;
 use super::{Emulator, Faults};
 use crate::api::{AhiError, ErrorKind, ImageFrameInformation, SearchCriteria};
@@ -205,6 +206,10 @@ async fn ahi_call(em: &Emulator, req: Request) -> Result<Response, AhiError> {
         (em.clock)(),
     )?;
 
+    // Quotas are per account, so only signed calls count against them.
+    if !em.admit(route.op.name()) {
+        return Err(AhiError::new(ErrorKind::Throttling, "Rate exceeded"));
+    }
     if faulty {
         inject(&faults)?;
     }
@@ -294,6 +299,15 @@ async fn ahi_call(em: &Emulator, req: Request) -> Result<Response, AhiError> {
     }
 }
 
+/// The quotas in force and the calls they refused: `{"quotas": {op: {rate, burst}},
+/// "throttled": {op: n}}`.
+fn quotas_response(em: &Emulator) -> Response {
+    json_response(&serde_json::json!({
+        "quotas": em.quotas(),
+        "throttled": em.throttled(),
+    }))
+}
+
 fn inject(faults: &Faults) -> Result<(), AhiError> {
     let mut rng = rand::rng();
     if faults.throttle_rate > 0.0 && rng.random::<f64>() < faults.throttle_rate {
@@ -374,6 +388,42 @@ async fn admin(em: &Emulator, peer: SocketAddr, req: Request) -> Response {
     match (&parts.method, parts.uri.path()) {
         (&Method::GET, "/_emulator/calls") => json_response(&em.calls()),
         (&Method::GET, "/_emulator/faults") => json_response(&em.faults()),
+        (&Method::GET, "/_emulator/quotas") => quotas_response(em),
+        (&Method::PUT, "/_emulator/quotas") => {
+            let Ok(body) = to_bytes(body, MAX_BODY).await else {
+                return response(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "text/plain",
+                    "body too large\n",
+                );
+            };
+            let quotas = match serde_json::from_slice::<Quotas>(&body) {
+                Ok(q) => q,
+                Err(e) => {
+                    return response(
+                        StatusCode::BAD_REQUEST,
+                        "text/plain",
+                        format!("invalid quotas: {e}\n"),
+                    );
+                }
+            };
+            if let Some(op) = quotas
+                .0
+                .keys()
+                .find(|o| !Operation::ALL.iter().any(|k| k.name() == o.as_str()))
+            {
+                return response(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    format!("{op} is not an operation the emulator serves\n"),
+                );
+            }
+            if let Some(why) = quotas.invalid() {
+                return response(StatusCode::BAD_REQUEST, "text/plain", format!("{why}\n"));
+            }
+            em.set_quotas(quotas);
+            quotas_response(em)
+        }
         (&Method::PUT, "/_emulator/faults") => {
             let Ok(body) = to_bytes(body, MAX_BODY).await else {
                 return response(
@@ -436,7 +486,7 @@ async fn admin(em: &Emulator, peer: SocketAddr, req: Request) -> Response {
         (_, path) => {
             let allow = match path {
                 "/_emulator/calls" => "GET",
-                "/_emulator/faults" => "GET, PUT",
+                "/_emulator/faults" | "/_emulator/quotas" => "GET, PUT",
                 "/_emulator/reset" => "POST",
                 _ => return response(StatusCode::NOT_FOUND, "text/plain", "unknown admin route\n"),
             };

@@ -20,6 +20,7 @@ pub async fn run(args: EmulatorArgs) -> anyhow::Result<()> {
         )],
     };
     let (emulator, _report) = crate::stack::import(config).await?;
+    emulator.set_quotas(args.quotas.clone());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use healthimaging::emulator::quotas::Quotas;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -79,6 +80,11 @@ pub struct ServeArgs {
     /// (repeatable). Default: the demo dataset.
     #[arg(long = "data", value_name = "DIR")]
     pub data: Vec<PathBuf>,
+    /// HealthImaging's request-rate quotas the emulator enforces: `none`, or `aws-default`
+    /// (AHI's default quotas: GetImageFrame 1,000/s, GetImageSetMetadata 50/s,
+    /// SearchImageSets and GetImageSet 25/s, each with a burst of twice that).
+    #[arg(long, default_value = "none", value_parser = parse_quotas)]
+    pub quotas: Quotas,
     /// Address of the embedded emulator (default: a free loopback port, printed on start).
     #[arg(long, default_value_t = serve::default_emulator_listen())]
     pub emulator_listen: SocketAddr,
@@ -156,6 +162,11 @@ pub struct EmulatorArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, default_value = "127.0.0.1:8089")]
     pub listen: SocketAddr,
+    /// HealthImaging's request-rate quotas the emulator enforces: `none`, or `aws-default`
+    /// (AHI's default quotas: GetImageFrame 1,000/s, GetImageSetMetadata 50/s,
+    /// SearchImageSets and GetImageSet 25/s, each with a burst of twice that).
+    #[arg(long, default_value = "none", value_parser = parse_quotas)]
+    pub quotas: Quotas,
     /// The region requests must be signed for.
     #[arg(long, default_value = healthimaging::emulator::DEFAULT_REGION)]
     pub region: String,
@@ -169,6 +180,10 @@ pub struct EmulatorArgs {
     /// the environment's keys).
     #[arg(long)]
     pub session_token: Option<String>,
+}
+
+fn parse_quotas(name: &str) -> Result<Quotas, String> {
+    Quotas::named(name).ok_or_else(|| "expected none or aws-default".to_owned())
 }
 
 /// The `--data` folders, or the committed demo dataset when none is given.

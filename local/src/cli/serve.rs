@@ -20,11 +20,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         UpstreamKind::Emulator => Upstream::Emulator {
             data_dirs: super::data_dirs_or_demo(&args.data)?,
             listen: args.emulator_listen,
+            quotas: args.quotas.clone(),
         },
         UpstreamKind::Aws => {
             anyhow::ensure!(
                 args.data.is_empty(),
                 "--data is for the embedded emulator, not --upstream aws"
+            );
+            anyhow::ensure!(
+                args.quotas.0.is_empty(),
+                "--quotas is for the embedded emulator; HealthImaging enforces its own"
             );
             Upstream::Aws {
                 region: args.region.clone(),
