@@ -36,6 +36,7 @@ use sha2::{Digest, Sha256};
 use crate::cloudfront::{self, Request, RequestResult, Response};
 use crate::cors::CorsPolicy;
 use crate::errors::EdgeError;
+use crate::internal::InternalKey;
 use crate::routes::{self, RouteError};
 
 /// Whom the authorizer trusts.
@@ -101,6 +102,9 @@ pub struct AuthConfig {
     pub cors: CorsPolicy,
     /// Verified tokens remembered at most.
     pub token_cache_entries: usize,
+    /// The key internal requests are signed with ([`crate::internal`]); without it the
+    /// internal resources are refused.
+    pub internal_key: Option<InternalKey>,
 }
 
 impl AuthConfig {
@@ -122,6 +126,7 @@ impl AuthConfig {
             datastores: Vec::new(),
             cors: CorsPolicy::default(),
             token_cache_entries: 10_000,
+            internal_key: None,
         }
     }
 }
@@ -147,6 +152,8 @@ pub enum Refusal {
     MissingScope,
     ForbiddenDatastore,
     OriginNotAllowed,
+    /// An internal resource without a valid internal signature.
+    NotInternal,
 }
 
 /// The outcome of one request.
@@ -232,8 +239,21 @@ impl Authorizer {
             Err(RouteError::Invalid { .. }) => None,
         };
 
+        // Internal resources take the internal signature instead of a user's token; the
+        // signature never travels further than this function.
+        let signature = req.header(crate::internal::HEADER).map(str::to_owned);
+        req.headers.remove(crate::internal::HEADER);
+        let internal = route.as_ref().is_ok_and(|r| r.is_internal());
         let token = self.take_token(&mut req);
-        if self.config.mode != AuthMode::None {
+        if internal {
+            let signed = match (&self.config.internal_key, &signature) {
+                (Some(key), Some(sig)) => key.verify(&req.uri, sig, now),
+                _ => false,
+            };
+            if !signed {
+                return self.refuse(EdgeError::InternalOnly, Refusal::NotInternal, &origin);
+            }
+        } else if self.config.mode != AuthMode::None {
             let Some(token) = token else {
                 return self.unauthorized(Refusal::MissingToken, false, &origin);
             };

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::authorizer::{AuthConfig, AuthMode};
 use crate::cors::CorsPolicy;
+use crate::internal::InternalKey;
 use crate::signer::SignerConfig;
 
 /// The whole configuration.
@@ -26,6 +27,12 @@ pub struct DeployConfig {
     pub protection: ProtectionSettings,
     #[serde(default)]
     pub distribution: DistributionSettings,
+    /// The key of the edge's internal requests (64 hexadecimal digits,
+    /// [`crate::internal`]). Packaging generates one when the file has none and gives it to
+    /// the edge functions and the translator; without one, translator instances do not share
+    /// what they resolve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_key: Option<String>,
 }
 
 /// Whom the authorizer trusts (see [`AuthMode`]).
@@ -196,6 +203,7 @@ impl DeployConfig {
         self.auth_mode()?;
         self.algorithms()?;
         self.datastores()?;
+        self.internal_key()?;
         let region = &self.healthimaging.region;
         if region.is_empty()
             || !region
@@ -234,6 +242,17 @@ impl DeployConfig {
             }
         }
         Ok(())
+    }
+
+    /// The internal key, validated.
+    pub fn internal_key(&self) -> Result<Option<InternalKey>, ConfigError> {
+        self.internal_key
+            .as_deref()
+            .map(|k| {
+                InternalKey::from_hex(k)
+                    .ok_or_else(|| bad("internal_key must be 64 hexadecimal digits"))
+            })
+            .transpose()
     }
 
     /// The allowlisted datastores, validated.
@@ -320,6 +339,7 @@ impl DeployConfig {
         c.token_query = self.auth.token_query;
         c.token_header = self.auth.token_header;
         c.datastores = self.datastores()?;
+        c.internal_key = self.internal_key()?;
         c.cors = CorsPolicy {
             origins: self.cors.origins.clone(),
             max_age_seconds: self.cors.max_age_seconds,

@@ -57,6 +57,9 @@ pub enum EdgeError {
     /// The datastore is not allowlisted.
     #[error("this datastore is not served here")]
     ForbiddenDatastore,
+    /// An internal resource ([`crate::internal`]) without a valid internal signature.
+    #[error("this resource is for the edge's own use")]
+    InternalOnly,
     /// A CORS preflight from an origin that is not allowed.
     #[error("this origin is not allowed")]
     OriginNotAllowed,
@@ -172,6 +175,7 @@ impl EdgeError {
                 (401, self.to_string())
             }
             EdgeError::ForbiddenDatastore
+            | EdgeError::InternalOnly
             | EdgeError::OriginNotAllowed
             | EdgeError::NotSignedRoute => (403, self.to_string()),
             EdgeError::NotFound(_) => (404, self.to_string()),

@@ -17,6 +17,7 @@ pub mod config;
 pub mod cors;
 pub mod errors;
 pub mod http_rules;
+pub mod internal;
 pub mod lambda_edge;
 pub mod routes;
 pub mod signer;

@@ -98,9 +98,28 @@ pub enum Route {
         tag: u32,
         image_set: Option<ImageSetId>,
     },
+    /// Internal ([`crate::internal`]): the image sets holding a study, as SearchImageSets
+    /// lists them.
+    ResolveStudy {
+        datastore: DatastoreId,
+        study: Uid,
+    },
+    /// Internal: one image set's metadata document (its current version).
+    ResolveImageSet {
+        datastore: DatastoreId,
+        image_set: ImageSetId,
+    },
 }
 
 impl Route {
+    /// Whether only the translator may fetch it ([`crate::internal`]).
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            Route::ResolveStudy { .. } | Route::ResolveImageSet { .. }
+        )
+    }
+
     /// The datastore the request is for.
     pub fn datastore(&self) -> &DatastoreId {
         match self {
@@ -116,7 +135,9 @@ impl Route {
             | Route::StudyMetadata { datastore, .. }
             | Route::SeriesMetadata { datastore, .. }
             | Route::InstanceMetadata { datastore, .. }
-            | Route::Bulkdata { datastore, .. } => datastore,
+            | Route::Bulkdata { datastore, .. }
+            | Route::ResolveStudy { datastore, .. }
+            | Route::ResolveImageSet { datastore, .. } => datastore,
         }
     }
 }
@@ -337,8 +358,28 @@ fn parse_path(method: &str, path: &str, query: Option<&str>) -> Result<Route, Ro
                 .map_err(|e: InvalidFrameList| invalid("frame list", e))?,
             image_set: image_set_param(query)?,
         }),
+        ["internal", "studies", st] => get_only(Route::ResolveStudy {
+            datastore,
+            study: uid("study UID", st)?,
+        }),
+        ["internal", "image-sets", is] => get_only(Route::ResolveImageSet {
+            datastore,
+            image_set: is
+                .parse()
+                .map_err(|e: healthimaging::InvalidId| invalid("image set id", e))?,
+        }),
         _ => Err(RouteError::NotFound),
     }
+}
+
+/// The path of a study's internal resource.
+pub fn resolve_study_path(datastore: &DatastoreId, study: &Uid) -> String {
+    format!("/datastore/{datastore}/internal/studies/{study}")
+}
+
+/// The path of an image set's internal resource.
+pub fn resolve_image_set_path(datastore: &DatastoreId, image_set: &ImageSetId) -> String {
+    format!("/datastore/{datastore}/internal/image-sets/{image_set}")
 }
 
 #[cfg(test)]

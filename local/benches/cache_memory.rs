@@ -57,7 +57,12 @@ async fn traffic(cache: &EdgeCache, total: usize, size: Option<usize>, seed: u64
                 .body(Body::from_stream(futures_util::stream::iter(chunks)))
                 .unwrap();
             let key = format!("/datastore/d/studies/1.2/series/3.4/instances/{i}/frames/1");
-            let served = cache.store(key, resp).into_body().collect().await.unwrap();
+            let served = cache
+                .store(key, resp, None)
+                .into_body()
+                .collect()
+                .await
+                .unwrap();
             assert_eq!(served.to_bytes().len(), len);
             tokio::task::yield_now().await;
         })

@@ -9,11 +9,16 @@
 //!   (`s-maxage` or `max-age` > 0; not `no-store`, `private` or `no-cache`), for that long;
 //! - a response is stored only once its body has been read completely (an aborted stream is
 //!   never stored) and only up to a size limit per object;
-//! - a fresh hit is answered with `Age`, and with 304 when `If-None-Match` matches its ETag.
+//! - a fresh hit is answered with `Age`, and with 304 when `If-None-Match` matches its ETag;
+//! - simultaneous misses of one key are collapsed ("Simultaneous requests for the same object
+//!   (request collapsing)", CloudFront developer guide): the first goes to the origin, the
+//!   others wait for its answer to be stored and are answered from the cache, or go to the
+//!   origin themselves if it was not stored.
 
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -25,6 +30,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use moka::Expiry;
 use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
+use tokio::sync::watch;
 
 use edge::http_rules::{accept_header, accepts_gzip, if_none_match};
 
@@ -69,6 +75,37 @@ pub struct EdgeCache {
     max_object_bytes: usize,
     /// Bytes inserted since moka last applied its pending inserts and evictions.
     unapplied: Arc<AtomicUsize>,
+    /// Keys being fetched from the origin; the receivers learn when the fetch has ended.
+    in_flight: Arc<Mutex<HashMap<String, watch::Receiver<()>>>>,
+}
+
+/// How long a collapsed request waits for the first one's answer before going to the
+/// origin itself.
+const COLLAPSE_WAIT: Duration = Duration::from_secs(30);
+
+/// A miss's place among simultaneous misses of its key.
+pub enum Flight {
+    /// The first: fetch from the origin and pass the guard to [`EdgeCache::store`].
+    Leader(FlightGuard),
+    /// Another fetch of the key was under way and has ended (or taken too long): look
+    /// the key up again.
+    Followed,
+}
+
+/// Held while the first miss of a key is being fetched and stored; dropping it releases
+/// the requests waiting for it.
+pub struct FlightGuard {
+    in_flight: Arc<Mutex<HashMap<String, watch::Receiver<()>>>>,
+    key: String,
+    _done: watch::Sender<()>,
+}
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.in_flight.lock() {
+            m.remove(&self.key);
+        }
+    }
 }
 
 impl EdgeCache {
@@ -86,7 +123,36 @@ impl EdgeCache {
                 .build(),
             max_object_bytes: usize::try_from(capacity_bytes / 8).unwrap_or(usize::MAX),
             unapplied: Arc::new(AtomicUsize::new(0)),
+            in_flight: Arc::new(Mutex::new(HashMap::new())),
         }
+    }
+
+    /// Joins the misses of `key`: the first leads, the others wait until it has ended.
+    pub async fn collapse(&self, key: &str) -> Flight {
+        let waiting = {
+            let Ok(mut m) = self.in_flight.lock() else {
+                return Flight::Followed;
+            };
+            match m.get(key) {
+                Some(rx) => rx.clone(),
+                None => {
+                    let (tx, rx) = watch::channel(());
+                    m.insert(key.to_owned(), rx);
+                    return Flight::Leader(FlightGuard {
+                        in_flight: self.in_flight.clone(),
+                        key: key.to_owned(),
+                        _done: tx,
+                    });
+                }
+            }
+        };
+        let mut waiting = waiting;
+        // `changed` fails once the leader's sender is dropped: the fetch has ended.
+        let _ = tokio::time::timeout(COLLAPSE_WAIT, async {
+            while waiting.changed().await.is_ok() {}
+        })
+        .await;
+        Flight::Followed
     }
 
     /// The cache key of a request, `None` when the method is not cacheable.
@@ -133,8 +199,14 @@ impl EdgeCache {
     }
 
     /// Passes `resp` through, storing it under `key` once its body has been read completely
-    /// if its headers allow.
-    pub fn store(&self, key: String, resp: Response<Body>) -> Response<Body> {
+    /// if its headers allow; `guard` (of the miss that led) is released once it is stored
+    /// or will not be.
+    pub fn store(
+        &self,
+        key: String,
+        resp: Response<Body>,
+        guard: Option<FlightGuard>,
+    ) -> Response<Body> {
         let Some(ttl) = shared_lifetime(resp.headers()) else {
             return resp;
         };
@@ -154,6 +226,7 @@ impl EdgeCache {
                 ttl,
                 chunks: Vec::new(),
                 len: 0,
+                _guard: guard,
             }),
         };
         Response::from_parts(parts, Body::from_stream(tee))
@@ -211,6 +284,8 @@ struct Sink {
     /// stored is one allocation of exactly its length).
     chunks: Vec<Bytes>,
     len: usize,
+    /// Released with the sink: when the answer is stored, or abandoned.
+    _guard: Option<FlightGuard>,
 }
 
 /// Forwards a body while keeping a copy; the copy is stored when the body ends normally.
@@ -341,6 +416,60 @@ mod tests {
         assert_eq!(shared_lifetime(&HeaderMap::new()), None);
     }
 
+    /// The origin of the collapsing test: counts its calls, answers after a pause.
+    async fn slow_origin(calls: &AtomicUsize, cache_control: &'static str) -> Response<Body> {
+        calls.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let mut r = Response::new(Body::from("answer"));
+        r.headers_mut().insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static(cache_control),
+        );
+        r
+    }
+
+    #[tokio::test]
+    async fn simultaneous_misses_are_collapsed_into_one_origin_request() {
+        for (cache_control, origin_calls) in [("max-age=60", 1), ("no-store", 8)] {
+            let cache = EdgeCache::new(1 << 20);
+            let calls = AtomicUsize::new(0);
+            let req = parts("GET", "/collapsed", None);
+            let key = EdgeCache::key(&req).unwrap();
+            let one = || async {
+                let resp = match cache.lookup(&key, &req) {
+                    Some(hit) => hit,
+                    None => match cache.collapse(&key).await {
+                        Flight::Leader(g) => {
+                            let r = slow_origin(&calls, cache_control).await;
+                            cache.store(key.clone(), r, Some(g))
+                        }
+                        Flight::Followed => match cache.lookup(&key, &req) {
+                            Some(hit) => hit,
+                            None => {
+                                let r = slow_origin(&calls, cache_control).await;
+                                cache.store(key.clone(), r, None)
+                            }
+                        },
+                    },
+                };
+                axum::body::to_bytes(resp.into_body(), 100).await.unwrap()
+            };
+            let bodies = futures_util::future::join_all((0..8).map(|_| one())).await;
+            assert!(
+                bodies.iter().all(|b| &b[..] == b"answer"),
+                "{cache_control}"
+            );
+            // A cacheable answer serves the waiting requests; one that may not be stored
+            // sends each of them to the origin.
+            assert_eq!(
+                calls.load(Ordering::SeqCst),
+                origin_calls,
+                "{cache_control}"
+            );
+            assert!(cache.in_flight.lock().unwrap().is_empty());
+        }
+    }
+
     #[tokio::test]
     async fn stores_complete_bodies_only() {
         let cache = EdgeCache::new(1 << 20);
@@ -360,11 +489,11 @@ mod tests {
             r
         };
         // Dropped before the end: not stored.
-        let r = cache.store(key.clone(), ok());
+        let r = cache.store(key.clone(), ok(), None);
         drop(r);
         assert!(cache.lookup(&key, &req).is_none());
         // Read to the end: stored, served with Age, and 304 on a matching If-None-Match.
-        let r = cache.store(key.clone(), ok());
+        let r = cache.store(key.clone(), ok(), None);
         let body = axum::body::to_bytes(r.into_body(), 100).await.unwrap();
         assert_eq!(&body[..], b"abcd");
         let hit = cache.lookup(&key, &req).unwrap();
@@ -391,7 +520,7 @@ mod tests {
             header::CACHE_CONTROL,
             HeaderValue::from_static("max-age=60"),
         );
-        let r = cache.store(other.clone(), broken);
+        let r = cache.store(other.clone(), broken, None);
         assert!(axum::body::to_bytes(r.into_body(), 100).await.is_err());
         assert!(cache.lookup(&other, &req).is_none());
     }
@@ -408,7 +537,7 @@ mod tests {
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("max-age=60"),
             );
-            let r = cache.store(format!("/{i}"), r);
+            let r = cache.store(format!("/{i}"), r, None);
             axum::body::to_bytes(r.into_body(), 2 << 20).await.unwrap();
             let alive: u64 = cache
                 .entries

@@ -31,7 +31,7 @@ use http::request::Parts;
 use http::{HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use tokio::sync::Mutex;
 
-use crate::cache::{CacheStatus, EdgeCache};
+use crate::cache::{CacheStatus, EdgeCache, Flight};
 use crate::keys::Keys;
 use edge::cloudfront::{self, CustomOrigin, HeaderEntry, Origin, RequestBody, RequestResult};
 use translator::Translator;
@@ -157,7 +157,9 @@ impl NativeOrigin {
 
 /// The local stand-in for the CloudFront distribution.
 pub struct LocalEdge {
-    translator: Arc<Translator>,
+    /// The translator instances; each origin request goes to one at random, as Lambda
+    /// gives a request to whichever instance is free.
+    translators: Vec<Arc<Translator>>,
     cache: Option<EdgeCache>,
     /// One viewer-request function, as in one Lambda@Edge container: requests pass through
     /// it one at a time, key fetches included.
@@ -178,7 +180,7 @@ impl LocalEdge {
         native: Option<NativeOrigin>,
     ) -> Self {
         Self {
-            translator,
+            translators: vec![translator],
             cache,
             cors: viewer.authorizer().config().cors.clone(),
             viewer: Mutex::new(viewer),
@@ -186,6 +188,21 @@ impl LocalEdge {
             native,
             body_read_timeout: Timeouts::default().body_read,
         }
+    }
+
+    /// Spreads origin requests over `instances` (each with its own caches and client)
+    /// instead of the one translator given to [`LocalEdge::new`].
+    pub fn with_translators(mut self, instances: Vec<Arc<Translator>>) -> Self {
+        if !instances.is_empty() {
+            self.translators = instances;
+        }
+        self
+    }
+
+    /// The instance that takes the next origin request.
+    fn translator(&self) -> &Translator {
+        let i = rand::random_range(0..self.translators.len());
+        &self.translators[i]
     }
 
     /// The time a client has to send a POST body ([`Timeouts::body_read`]).
@@ -269,8 +286,21 @@ impl LocalEdge {
             (Some(cache), Some(key)) => match cache.lookup(&key, &parts) {
                 Some(hit) => (hit, Some(CacheStatus::Hit)),
                 None => {
-                    let r = self.origin(&parts, *forwarded).await;
-                    (cache.store(key, r), Some(CacheStatus::Miss))
+                    let guard = match cache.collapse(&key).await {
+                        Flight::Leader(g) => Some(g),
+                        Flight::Followed => None,
+                    };
+                    match guard
+                        .is_none()
+                        .then(|| cache.lookup(&key, &parts))
+                        .flatten()
+                    {
+                        Some(hit) => (hit, Some(CacheStatus::Hit)),
+                        None => {
+                            let r = self.origin(&parts, *forwarded).await;
+                            (cache.store(key, r, guard), Some(CacheStatus::Miss))
+                        }
+                    }
                 }
             },
             _ => (self.origin(&parts, *forwarded).await, None),
@@ -311,7 +341,7 @@ impl LocalEdge {
     /// The origin phase: through the origin-request function where the behavior has one.
     async fn origin(&self, parts: &Parts, forwarded: cloudfront::Request) -> Response<Body> {
         if !edge::behaviors::for_path(parts.uri.path()).signer {
-            return self.translator.handle(parts).await;
+            return self.translator().handle(parts).await;
         }
         let native = match self.native() {
             Ok(n) => n,
@@ -429,7 +459,7 @@ impl LocalEdge {
         };
         let (mut parts, ()) = req.into_parts();
         parts.headers = headers;
-        self.translator.handle(&parts).await
+        self.translator().handle(&parts).await
     }
 }
 

@@ -75,6 +75,12 @@ pub struct StackOptions {
     /// functions' `jwks_refetch_cooldown_seconds`, with the same default).
     pub jwks_cooldown_seconds: u64,
     pub timeouts: crate::server::Timeouts,
+    /// Translator instances, each with its own caches and HealthImaging client (as Lambda
+    /// instances are); requests are spread over them at random.
+    pub translators: usize,
+    /// Whether the instances share what they resolve through the edge
+    /// ([`translator::shared`]); otherwise each resolves alone.
+    pub shared_resolution: bool,
 }
 
 impl StackOptions {
@@ -96,6 +102,8 @@ impl StackOptions {
             datastores: Vec::new(),
             jwks_cooldown_seconds: edge::config::DEFAULT_JWKS_COOLDOWN_SECONDS,
             timeouts: crate::server::Timeouts::default(),
+            translators: 1,
+            shared_resolution: true,
         }
     }
 }
@@ -183,7 +191,8 @@ pub async fn import(config: EmulatorConfig) -> anyhow::Result<(Emulator, ImportR
 /// Imports the data (if emulated), binds both servers and starts serving.
 pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
     let mut tasks = Vec::new();
-    let (client, emulator, datastores, native) = match opts.upstream {
+    let instances = opts.translators.max(1);
+    let (clients, emulator, datastores, native) = match opts.upstream {
         Upstream::Emulator {
             data_dirs,
             listen,
@@ -203,12 +212,16 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
             let url = format!("http://{}", listener.local_addr()?);
             tasks.push(tokio::spawn(emulator.clone().serve(listener)));
             let creds = emulator_credentials();
-            let client = HealthImagingClient::for_endpoint(
-                &url,
-                DEFAULT_REGION,
-                aws_credentials(&creds),
-                &opts.client,
-            );
+            let clients = (0..instances)
+                .map(|_| {
+                    HealthImagingClient::for_endpoint(
+                        &url,
+                        DEFAULT_REGION,
+                        aws_credentials(&creds),
+                        &opts.client,
+                    )
+                })
+                .collect();
             let datastores = emulator
                 .datastores()
                 .map(|d| DatastoreInfo {
@@ -239,7 +252,7 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
                 region: DEFAULT_REGION.into(),
                 report,
             };
-            (client, Some(embedded), datastores, native)
+            (clients, Some(embedded), datastores, native)
         }
         Upstream::Aws { region, datastores } => {
             let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
@@ -259,7 +272,11 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
                     .context("no AWS credentials provider")?,
                 client: NativeOrigin::http_client(),
             };
-            let client = HealthImagingClient::from_env(Some(region), &opts.client).await;
+            let mut clients = Vec::new();
+            for _ in 0..instances {
+                clients
+                    .push(HealthImagingClient::from_env(Some(region.clone()), &opts.client).await);
+            }
             let datastores = datastores
                 .into_iter()
                 .map(|id| DatastoreInfo {
@@ -268,7 +285,7 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
                     image_sets: 0,
                 })
                 .collect();
-            (client, None, datastores, native)
+            (clients, None, datastores, native)
         }
     };
     let listener = tokio::net::TcpListener::bind(opts.listen)
@@ -280,7 +297,16 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
         .public_url
         .get_or_insert_with(|| base_url.clone());
     let public_url = translator.public_url.clone();
-    let translator = Arc::new(Translator::new(Arc::new(client), translator));
+    // The key of the edge's internal requests, new with every start: only this process's
+    // translators can fetch the internal resources.
+    let internal_key = opts
+        .shared_resolution
+        .then(|| edge::internal::InternalKey::new(rand::random()));
+    translator.internal_key = internal_key.clone();
+    let translators: Vec<Arc<Translator>> = clients
+        .into_iter()
+        .map(|c: HealthImagingClient| Arc::new(Translator::new(Arc::new(c), translator.clone())))
+        .collect();
     let cache = (opts.cache_bytes > 0).then(|| EdgeCache::new(opts.cache_bytes));
     // The development issuer's keys are known and published here; an issuer's are fetched
     // when the viewer-request function asks for them.
@@ -318,6 +344,7 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
     let mut auth = AuthConfig::new(mode);
     auth.cors = opts.cors;
     auth.datastores = opts.datastores;
+    auth.internal_key = internal_key;
     let viewer = ViewerRequestFunction::from_parts(
         Authorizer::new(auth),
         jwks_url,
@@ -326,7 +353,8 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
         public_url,
     );
     let edge = Arc::new(
-        LocalEdge::new(translator, cache, viewer, keys, Some(native))
+        LocalEdge::new(translators[0].clone(), cache, viewer, keys, Some(native))
+            .with_translators(translators)
             .with_body_read_timeout(opts.timeouts.body_read),
     );
     edge.prefetch_keys().await;

@@ -351,3 +351,69 @@ fn verified_tokens_are_remembered_until_they_expire() {
     );
     assert_eq!(d.refusal, Some(Refusal::Expired));
 }
+
+/// Internal resources take the internal signature, never a user's token; the signature is
+/// checked against the path and time, and removed from whatever is forwarded.
+#[test]
+fn internal_resources_need_the_internal_signature() {
+    use edge::internal::{HEADER, InternalKey};
+    let key = InternalKey::new([9; 32]);
+    let mut config = oidc();
+    config.internal_key = Some(key.clone());
+    let a = Authorizer::new(config);
+    let jwks = issuer().jwks();
+    let path = format!("/datastore/{DS}/internal/studies/1.2.3");
+    let token = format!("Bearer {}", issuer().sign(&claims()).unwrap());
+    let refused = |d: &Decision, what: &str| {
+        assert_eq!(d.refusal, Some(Refusal::NotInternal), "{what}");
+        let RequestResult::Respond(r) = &d.result else {
+            panic!("{what}: forwarded")
+        };
+        assert_eq!(r.status, "403", "{what}");
+    };
+    let signed = key.sign(&path, NOW);
+    let d = a.viewer_request(request(&path, "", &[(HEADER, &signed)]), &jwks, NOW);
+    let RequestResult::Forward(f) = &d.result else {
+        panic!("a signed internal request was refused: {:?}", d.refusal)
+    };
+    assert_eq!(f.header(HEADER), None, "the signature goes no further");
+    // A user's valid token is not enough; nor a signature for another path, time or key.
+    refused(
+        &a.viewer_request(request(&path, "", &[("Authorization", &token)]), &jwks, NOW),
+        "a user's token",
+    );
+    let other = format!("/datastore/{DS}/internal/studies/1.2.4");
+    for (what, header) in [
+        ("another path", key.sign(&other, NOW)),
+        ("expired", key.sign(&path, NOW - 400)),
+        ("another key", InternalKey::new([1; 32]).sign(&path, NOW)),
+        ("garbage", "x".into()),
+    ] {
+        refused(
+            &a.viewer_request(request(&path, "", &[(HEADER, &header)]), &jwks, NOW),
+            what,
+        );
+    }
+    // Without a configured key, nothing opens them.
+    let plain = Authorizer::new(oidc());
+    refused(
+        &plain.viewer_request(request(&path, "", &[(HEADER, &signed)]), &jwks, NOW),
+        "no key configured",
+    );
+    // On a viewer's path the header is dropped, and the token still decides.
+    let d = a.viewer_request(
+        request(
+            &frames_uri(),
+            "",
+            &[("Authorization", &token), (HEADER, &signed)],
+        ),
+        &jwks,
+        NOW,
+    );
+    let RequestResult::Forward(f) = &d.result else {
+        panic!("refused: {:?}", d.refusal)
+    };
+    assert_eq!(f.header(HEADER), None);
+    let d = a.viewer_request(request(&frames_uri(), "", &[(HEADER, &signed)]), &jwks, NOW);
+    assert_eq!(d.refusal, Some(Refusal::MissingToken));
+}

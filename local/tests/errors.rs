@@ -226,7 +226,12 @@ async fn bad_requests_and_unknown_resources() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_failures_map_to_gateway_statuses() {
-    let s = start_demo(|o| o.cache_bytes = 0).await;
+    // Throttling is waited out for 300 ms here (20 s by default) before the 503.
+    let s = start_demo(|o| {
+        o.cache_bytes = 0;
+        o.translator.throttle_patience = std::time::Duration::from_millis(300);
+    })
+    .await;
     let em = s.emulator.as_ref().unwrap().emulator.clone();
     let ct = demo_series(&s, "Axial 3mm HTJ2K");
     // Resolve first, so the faults below hit GetImageFrame.

@@ -14,17 +14,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use common::{arg, first_value, get_json, load, proc_status_kib};
+use common::{arg, first_value, get_json, load, path_arg, proc_status_kib};
 use e2e::{Process, workspace};
 use futures_util::StreamExt;
 
 const AS_STORED: &str = r#"multipart/related; type="application/octet-stream"; transfer-syntax=*"#;
-
-fn data_arg() -> Option<PathBuf> {
-    let args: Vec<String> = std::env::args().collect();
-    let i = args.iter().position(|a| a == "--data")?;
-    args.get(i + 1).map(PathBuf::from)
-}
 
 fn files_below(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -74,7 +68,7 @@ async fn frame_urls(base: &str, client: &reqwest::Client) -> Vec<String> {
 async fn main() {
     let concurrency = arg("--concurrency", 16);
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = data_arg().unwrap_or_else(|| {
+    let dir = path_arg("--data").unwrap_or_else(|| {
         let gigabytes = arg("--gigabytes", 5);
         let out = tmp.path().join("folder");
         let status = std::process::Command::new("python3")

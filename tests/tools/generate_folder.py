@@ -8,7 +8,11 @@ until the folder holds at least the requested size. Pixel values are a phantom (
 a gradient) that changes from slice to slice, so no two frames are equal.
 
 Usage: python3 tests/tools/generate_folder.py OUT_DIR [--gigabytes 5] [--slices 200]
-Needs pydicom>=3 and numpy (the test command installs them into .cache/venv).
+       [--size 512] [--studies N]
+`--slices A-B` gives study k A + (97 k mod (B - A + 1)) slices, so sizes vary over the
+range; `--studies N` stops after N studies whatever their size; `--size` is the slices'
+rows and columns. Needs pydicom>=3 and numpy (the test command installs them into
+.cache/venv).
 Output is deterministic for the same arguments.
 """
 
@@ -55,9 +59,9 @@ def ct_slice(study: int, series_uid: UID, study_uid: UID, n: int, pixels: np.nda
     ds.StudyDescription = "GENERATED CT"
     ds.Modality = "CT"
     ds.SeriesNumber = 1
-    ds.SeriesDescription = "AXIAL 512"
+    ds.SeriesDescription = f"AXIAL {pixels.shape[0]}"
     ds.InstanceNumber = n + 1
-    ds.ImagePositionPatient = [-256.0, -256.0, float(n)]
+    ds.ImagePositionPatient = [-pixels.shape[1] / 2, -pixels.shape[0] / 2, float(n)]
     ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
     ds.PixelSpacing = [1.0, 1.0]
     ds.SliceThickness = 1.0
@@ -80,18 +84,24 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
     ap.add_argument("--gigabytes", type=float, default=5.0)
-    ap.add_argument("--slices", type=int, default=200)
+    ap.add_argument("--slices", default="200", help="N, or A-B for sizes varying over A..B")
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--studies", type=int, default=None)
     args = ap.parse_args()
+    low, _, high = args.slices.partition("-")
+    low, high = int(low), int(high or low)
     target = int(args.gigabytes * (1 << 30))
     demo = sorted(DEMO_HTJ2K.glob("*.dcm"))
-    yy, xx = np.mgrid[0:512, 0:512]
-    disc = ((xx - 256) ** 2 + (yy - 256) ** 2 < 200**2).astype(np.int32) * 1000 - 1000
+    size = args.size
+    yy, xx = np.mgrid[0:size, 0:size]
+    r = size * 200 // 512
+    disc = ((xx - size // 2) ** 2 + (yy - size // 2) ** 2 < r**2).astype(np.int32) * 1000 - 1000
     written, files, study, started = 0, 0, 0, time.monotonic()
-    while written < target:
+    while (written < target) if args.studies is None else (study < args.studies):
         job = args.out / f"study{study:04d}"
         job.mkdir(parents=True, exist_ok=True)
         study_uid, series_uid = uid("study", study), uid("series", study, 1)
-        for n in range(args.slices):
+        for n in range(low + (97 * study) % (high - low + 1)):
             pixels = disc + (xx + yy + 7 * n + 13 * study) % 256
             path = job / f"CT{n:04d}.dcm"
             ct_slice(study, series_uid, study_uid, n, pixels).save_as(path, enforce_file_format=True)

@@ -19,6 +19,7 @@ pub mod plan;
 pub mod resolve;
 pub mod retrieve;
 pub mod search;
+pub mod shared;
 pub mod source;
 pub mod transcode;
 
@@ -50,6 +51,12 @@ pub struct TranslatorConfig {
     /// offered as stored, so a decode never allocates more than this per frame.
     pub max_decoded_frame_bytes: u64,
     pub resolver: ResolverConfig,
+    /// How long a HealthImaging call may wait out throttling ([`source::Patient`]); zero
+    /// answers the first refusal with 503.
+    pub throttle_patience: std::time::Duration,
+    /// With the edge's internal key, instances share what they resolve through the
+    /// distribution ([`shared`]); without it each resolves alone.
+    pub internal_key: Option<edge::internal::InternalKey>,
 }
 
 impl Default for TranslatorConfig {
@@ -61,6 +68,8 @@ impl Default for TranslatorConfig {
             public_url: None,
             max_decoded_frame_bytes: 256 << 20,
             resolver: ResolverConfig::default(),
+            internal_key: None,
+            throttle_patience: std::time::Duration::from_secs(20),
         }
     }
 }
@@ -68,6 +77,7 @@ impl Default for TranslatorConfig {
 /// The translator's state: where data comes from and the resolution caches.
 pub struct Translator {
     upstream: Arc<dyn Upstream>,
+    shared: Option<Arc<shared::SharedUpstream>>,
     resolver: Resolver,
     config: TranslatorConfig,
 }
@@ -75,9 +85,26 @@ pub struct Translator {
 impl Translator {
     /// A translator over `upstream` (HealthImaging's client, or a [`source::MemorySource`]).
     pub fn new(upstream: Arc<dyn Upstream>, config: TranslatorConfig) -> Self {
+        let upstream: Arc<dyn Upstream> = if config.throttle_patience.is_zero() {
+            upstream
+        } else {
+            Arc::new(source::Patient::new(upstream, config.throttle_patience))
+        };
+        let shared = config.internal_key.clone().map(|key| {
+            Arc::new(shared::SharedUpstream::new(
+                upstream.clone(),
+                key,
+                config.public_url.clone(),
+            ))
+        });
+        let resolving: Arc<dyn Upstream> = match &shared {
+            Some(s) => s.clone(),
+            None => upstream.clone(),
+        };
         Self {
-            resolver: Resolver::new(upstream.clone(), &config.resolver),
+            resolver: Resolver::new(resolving, &config.resolver),
             upstream,
+            shared,
             config,
         }
     }
@@ -85,6 +112,16 @@ impl Translator {
     /// The origin phase: answers one request (errors included, from the edge's one table,
     /// [`edge::errors`]).
     pub async fn handle(&self, req: &Parts) -> Response<Body> {
+        if let Some(s) = &self.shared
+            && self.config.public_url.is_none()
+            && let Some(url) = req
+                .headers
+                .get(edge::lambda_edge::PUBLIC_URL_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(edge::lambda_edge::public_url)
+        {
+            s.learn_base(&url);
+        }
         match self.dispatch(req).await {
             Ok(r) => r,
             Err(e) => error_response(&e),
@@ -164,6 +201,9 @@ impl Translator {
             } => {
                 let scope = Scope::Instance(target.study, target.series, target.sop);
                 metadata::retrieve(self, req, datastore, scope, image_set).await
+            }
+            r @ (Route::ResolveStudy { .. } | Route::ResolveImageSet { .. }) => {
+                Ok(shared::answer(self, req, r).await)
             }
         }
     }

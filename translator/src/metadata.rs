@@ -159,7 +159,7 @@ fn merged(
 /// The URL clients reach this deployment by: the configured one, else the one the
 /// viewer-request function names ([`edge::lambda_edge::PUBLIC_URL_HEADER`]; the translator
 /// is reachable only through the distribution), else `http://{Host}`.
-fn public_origin(tr: &Translator, req: &Parts) -> String {
+pub(crate) fn public_origin(tr: &Translator, req: &Parts) -> String {
     if let Some(url) = &tr.config.public_url {
         return url.trim_end_matches('/').to_owned();
     }
@@ -263,19 +263,29 @@ pub async fn covered(
 pub fn json_answer(tr: &Translator, req: &Parts, items: &[Value]) -> Response<Body> {
     // Serialising `Value`s cannot fail.
     let json = serde_json::to_vec(items).unwrap_or_default();
+    json_bytes_answer(
+        req,
+        "application/dicom+json",
+        json,
+        tr.config.metadata_max_age_seconds,
+    )
+}
+
+/// A JSON document as [`json_answer`] answers it, of type `content_type`, fresh for
+/// `max_age` seconds.
+pub(crate) fn json_bytes_answer(
+    req: &Parts,
+    content_type: &'static str,
+    json: Vec<u8>,
+    max_age: u64,
+) -> Response<Body> {
     let etag = edge::http_rules::Identity::of(&[&json]).etag;
     let mut headers = vec![
-        (
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/dicom+json"),
-        ),
+        (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
         (
             header::CACHE_CONTROL,
-            HeaderValue::from_str(&format!(
-                "public, max-age={}",
-                tr.config.metadata_max_age_seconds
-            ))
-            .unwrap_or(HeaderValue::from_static("no-store")),
+            HeaderValue::from_str(&format!("public, max-age={max_age}"))
+                .unwrap_or(HeaderValue::from_static("no-store")),
         ),
         (
             header::VARY,

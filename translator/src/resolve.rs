@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use dicomweb::Uid;
 use edge::routes::Instance;
-use healthimaging::api::{ImageSetSummary, Operator, SearchCriteria, SearchFilter, SearchValue};
+use healthimaging::api::ImageSetSummary;
 use healthimaging::{DatastoreId, ImageSetId, ImageSetMetadata};
 use moka::Expiry;
 use moka::future::Cache;
@@ -202,13 +202,7 @@ impl Resolver {
         let key = (datastore.clone(), study.clone());
         self.studies
             .try_get_with(key, async {
-                let criteria = SearchCriteria {
-                    filters: vec![SearchFilter {
-                        operator: Operator::Equal,
-                        values: vec![SearchValue::StudyInstanceUid(study.as_str().to_owned())],
-                    }],
-                    sort: None,
-                };
+                let criteria = crate::shared::study_criteria(study);
                 let mut found = self.upstream.search(datastore, &criteria).await?;
                 found.sort_by(crate::resolve::preference);
                 Ok::<_, healthimaging::ClientError>(

@@ -5,14 +5,17 @@
 //! sockets, SigV4 or the emulator.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use healthimaging::api::{ImageSetSummary, SearchCriteria, SearchValue};
 use healthimaging::client::{FrameSegments, HealthImagingClient};
-use healthimaging::{ClientError, DatastoreId, ImageFrameId, ImageSetId, ImageSetMetadata};
+use healthimaging::{
+    ClientError, DatastoreId, ErrorKind, ImageFrameId, ImageSetId, ImageSetMetadata,
+};
 
 /// The calls the translator makes upstream.
 pub trait Upstream: Send + Sync {
@@ -66,6 +69,71 @@ impl Upstream for HealthImagingClient {
     }
 }
 
+/// HealthImaging's throttling waited out: a call refused with `ThrottlingException` is made
+/// again after an exponential backoff with full jitter (a random wait up to a ceiling that
+/// doubles from 100 ms to 5 s; AWS Architecture Blog, "Exponential Backoff And Jitter"),
+/// until `patience` has passed since the first attempt; then the refusal stands (503 with
+/// `Retry-After`). Over a quota, viewers so get their frames later rather than not at all.
+/// The SDK's own retries (three attempts, from a small shared budget) run inside each call.
+pub struct Patient {
+    inner: Arc<dyn Upstream>,
+    patience: Duration,
+}
+
+impl Patient {
+    pub fn new(inner: Arc<dyn Upstream>, patience: Duration) -> Self {
+        Self { inner, patience }
+    }
+
+    async fn call<T, Fut>(&self, mut attempt: impl FnMut() -> Fut) -> Result<T, ClientError>
+    where
+        Fut: std::future::Future<Output = Result<T, ClientError>>,
+    {
+        let started = tokio::time::Instant::now();
+        let mut ceiling = Duration::from_millis(100);
+        loop {
+            match attempt().await {
+                Err(e) if e.kind() == Some(ErrorKind::Throttling) => {
+                    let left = self.patience.saturating_sub(started.elapsed());
+                    if left.is_zero() {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(ceiling.mul_f64(rand::random::<f64>()).min(left)).await;
+                    ceiling = (ceiling * 2).min(Duration::from_secs(5));
+                }
+                r => return r,
+            }
+        }
+    }
+}
+
+impl Upstream for Patient {
+    fn search<'a>(
+        &'a self,
+        datastore: &'a DatastoreId,
+        criteria: &'a SearchCriteria,
+    ) -> BoxFuture<'a, Result<Vec<ImageSetSummary>, ClientError>> {
+        Box::pin(self.call(move || self.inner.search(datastore, criteria)))
+    }
+
+    fn metadata<'a>(
+        &'a self,
+        datastore: &'a DatastoreId,
+        image_set: &'a ImageSetId,
+    ) -> BoxFuture<'a, Result<ImageSetMetadata, ClientError>> {
+        Box::pin(self.call(move || self.inner.metadata(datastore, image_set)))
+    }
+
+    fn frame<'a>(
+        &'a self,
+        datastore: &'a DatastoreId,
+        image_set: &'a ImageSetId,
+        frame: &'a ImageFrameId,
+    ) -> BoxFuture<'a, Result<FrameSegments, ClientError>> {
+        Box::pin(self.call(move || self.inner.frame(datastore, image_set, frame)))
+    }
+}
+
 /// Image sets and frames held in memory, counting the calls made to it. Searches match
 /// `DICOMStudyInstanceUID` equality filters (what the translator pushes down) and return
 /// every image set otherwise.
@@ -73,10 +141,13 @@ impl Upstream for HealthImagingClient {
 pub struct MemorySource {
     image_sets: Vec<(ImageSetSummary, ImageSetMetadata)>,
     frames: HashMap<ImageFrameId, (String, Bytes)>,
-    /// Frames that fail with this error instead.
-    failing: Mutex<HashMap<ImageFrameId, fn() -> ClientError>>,
+    failing: Mutex<HashMap<ImageFrameId, Failing>>,
     pub calls: Calls,
 }
+
+/// A frame that fails with this error instead of being served: the next `n` calls, or all
+/// when `None`.
+type Failing = (fn() -> ClientError, Option<usize>);
 
 /// Calls made to a [`MemorySource`], per operation.
 #[derive(Default, Debug)]
@@ -114,7 +185,14 @@ impl MemorySource {
     /// Makes a frame fail with `error` from now on.
     pub fn fail_frame(&self, id: ImageFrameId, error: fn() -> ClientError) {
         if let Ok(mut f) = self.failing.lock() {
-            f.insert(id, error);
+            f.insert(id, (error, None));
+        }
+    }
+
+    /// Makes the next `times` calls for a frame fail with `error`.
+    pub fn fail_frame_times(&self, id: ImageFrameId, times: usize, error: fn() -> ClientError) {
+        if let Ok(mut f) = self.failing.lock() {
+            f.insert(id, (error, Some(times)));
         }
     }
 }
@@ -176,7 +254,17 @@ impl Upstream for MemorySource {
         frame: &'a ImageFrameId,
     ) -> BoxFuture<'a, Result<FrameSegments, ClientError>> {
         self.calls.frame.fetch_add(1, Ordering::Relaxed);
-        let failing = self.failing.lock().ok().and_then(|f| f.get(frame).copied());
+        let failing = self.failing.lock().ok().and_then(|mut f| {
+            let (error, left) = f.get_mut(frame)?;
+            match left {
+                Some(0) => None,
+                Some(n) => {
+                    *n -= 1;
+                    Some(*error)
+                }
+                None => Some(*error),
+            }
+        });
         let found = match failing {
             Some(error) => Err(error()),
             None => self

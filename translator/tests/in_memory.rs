@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use healthimaging::api::ImageSetSummary;
-use healthimaging::{AhiError, ClientError, ErrorKind, ImageSetMetadata};
+use healthimaging::{AhiError, ClientError, ErrorKind, ImageFrameId, ImageSetMetadata};
 use http_body_util::BodyExt;
 use serde_json::json;
 use translator::source::MemorySource;
@@ -208,7 +208,12 @@ async fn refusals_are_decided_before_any_frame_is_fetched() {
 
 #[tokio::test]
 async fn a_throttled_first_frame_is_503_with_retry_after_and_no_upstream_text() {
-    let (tr, source) = translator();
+    let source = Arc::new(source());
+    let config = TranslatorConfig {
+        throttle_patience: std::time::Duration::ZERO,
+        ..TranslatorConfig::default()
+    };
+    let tr = Translator::new(source.clone(), config);
     source.fail_frame(frame_id(1).parse().unwrap(), || {
         ClientError::Service(AhiError::new(
             ErrorKind::Throttling,
@@ -219,4 +224,56 @@ async fn a_throttled_first_frame_is_503_with_retry_after_and_no_upstream_text() 
     assert_eq!(status, 503);
     assert_eq!(h[http::header::RETRY_AFTER], "1");
     assert!(!String::from_utf8_lossy(&body).contains("arn:aws"));
+}
+
+/// Throttling is waited out with backoff and jitter, within the patience (paused clock: the
+/// waits take no real time).
+#[tokio::test(start_paused = true)]
+async fn throttled_frames_are_retried_until_the_patience_runs_out() {
+    let (tr, source) = translator();
+    let throttled = || ClientError::Service(AhiError::new(ErrorKind::Throttling, "Rate exceeded"));
+    let id: ImageFrameId = frame_id(1).parse().unwrap();
+    // Refused five times, then served: the viewer gets its frame, later.
+    source.fail_frame_times(id.clone(), 5, throttled);
+    let started = tokio::time::Instant::now();
+    let (status, _, _) = get(&tr, &frames_path(HTJ2K_SOP, "1"), Some(OHIF)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        source.calls.counts().2,
+        6,
+        "five refusals and the call that got through"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    // Refused for good: 503 once the 20 s of patience have passed, not before.
+    source.fail_frame(id, throttled);
+    let started = tokio::time::Instant::now();
+    let (status, h, _) = get(&tr, &frames_path(HTJ2K_SOP, "1"), Some(OHIF)).await;
+    assert_eq!(status, 503);
+    assert_eq!(h[http::header::RETRY_AFTER], "1");
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_secs(20) && waited < std::time::Duration::from_secs(21),
+        "{waited:?}"
+    );
+}
+
+/// Sharing through a distribution that cannot be reached falls back to HealthImaging.
+#[tokio::test]
+async fn an_unreachable_distribution_falls_back_to_direct_calls() {
+    let source = Arc::new(source());
+    let config = TranslatorConfig {
+        internal_key: Some(edge::internal::InternalKey::new([3; 32])),
+        public_url: Some(format!("http://127.0.0.1:{}", closed_port())),
+        ..TranslatorConfig::default()
+    };
+    let tr = Translator::new(source.clone(), config);
+    let (status, _, _) = get(&tr, &frames_path(HTJ2K_SOP, "1"), Some(OHIF)).await;
+    assert_eq!(status, 200);
+    assert_eq!(source.calls.counts(), (1, 1, 1));
+}
+
+/// A loopback port nothing listens on.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
 }

@@ -34,7 +34,12 @@ pub fn run(
     edge_only: bool,
     bootstrap: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let config = load_config(config_path)?;
+    let mut config = load_config(config_path)?;
+    // The internal key goes into the edge functions' config and the translator's parameter:
+    // both must come from the same packaging run (or the file names one).
+    config
+        .internal_key
+        .get_or_insert_with(|| edge::internal::InternalKey::new(rand::random()).to_hex());
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let config_json = serde_json::to_vec_pretty(&config)?;
 
@@ -188,6 +193,9 @@ fn parameter_files(
     }
     if let Some(a) = &c.distribution.certificate_arn {
         put("CertificateArn", a.clone());
+    }
+    if let Some(k) = &c.internal_key {
+        put("InternalKey", k.clone());
     }
     put("ViewerRequestCodeSha256", viewer_sha.to_owned());
     put("OriginRequestCodeSha256", origin_sha.to_owned());

@@ -141,6 +141,11 @@ pub struct ServeArgs {
     /// Seconds a study's list of image sets is reused.
     #[arg(long, default_value_t = 60)]
     pub search_ttl: u64,
+    /// Seconds a HealthImaging call may spend waiting out throttling (retried with
+    /// exponential backoff and jitter) before the viewer gets 503; 0 answers the first
+    /// refusal.
+    #[arg(long, default_value_t = 20)]
+    pub throttle_patience: u64,
     /// Time limit of one HealthImaging call attempt, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub upstream_timeout_ms: u64,
@@ -148,6 +153,15 @@ pub struct ServeArgs {
     /// previous answer on a kept-alive connection (the idle timeout); then it is closed.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub header_timeout: u64,
+    /// Translator instances, each with its own caches and HealthImaging client, requests
+    /// spread over them at random: a deployment's Lambda instances, on one machine (the
+    /// scale bench uses it).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub translators: u16,
+    /// Each translator instance resolves studies alone, instead of sharing what it
+    /// resolves through the edge's cache (for comparison).
+    #[arg(long)]
+    pub no_shared_resolution: bool,
     /// Seconds a client has to send a POST body once its head has arrived (then 408).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout: u64,

@@ -77,6 +77,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
                 search_ttl: Duration::from_secs(args.search_ttl),
                 ..ResolverConfig::default()
             },
+            internal_key: None,
+            throttle_patience: Duration::from_secs(args.throttle_patience),
         },
         client: ClientOptions {
             attempt_timeout: Duration::from_millis(args.upstream_timeout_ms),
@@ -94,6 +96,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             header_read: Duration::from_secs(args.header_timeout),
             body_read: Duration::from_secs(args.body_timeout),
         },
+        translators: usize::from(args.translators),
+        shared_resolution: !args.no_shared_resolution,
     };
     let running = stack::start(options).await?;
     // Scripts read these lines; a closed stdout must not stop the server.

@@ -1,7 +1,7 @@
 //! What the benchmarks share (not every bench uses all of it): a load generator that reports throughput and latency
 //! percentiles, the serve process's memory from /proc, and `--name value` arguments.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -54,6 +54,13 @@ pub fn arg(name: &str, default: usize) -> usize {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The path after `name` on the command line.
+pub fn path_arg(name: &str) -> Option<std::path::PathBuf> {
+    let args: Vec<String> = std::env::args().collect();
+    let i = args.iter().position(|a| a == name)?;
+    args.get(i + 1).map(std::path::PathBuf::from)
 }
 
 /// The DICOM JSON answer to `GET {base}{path}`.
