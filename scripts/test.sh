@@ -6,8 +6,9 @@
 # scripts/install-ohif.sh), then checks formatting and lints, builds the Lambda@Edge module
 # (`cargo xtask wasm`: scripts/build-wasm.sh installs Debian's wasm-capable toolchain if no
 # rustup target exists), and runs every test with the Python oracles required. The
-# deployment tests package the edge zips and the release translator with `cargo xtask
-# package` and run them under Node's test runner and cargo-lambda.
+# deployment tests package the edge zips and the translator with `cargo xtask package` (the
+# translator's bootstrap as the tests built it, `--bootstrap`, rather than a second build in
+# the release-like `lambda` profile) and run them under Node's test runner and cargo-lambda.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -139,7 +139,8 @@ fn deploy_config() -> &'static DeployConfig {
         serde_json::from_value(serde_json::json!({
             "auth": {"mode": "oidc", "issuer": "https://issuer.example", "audiences": ["fuzz"]},
             "healthimaging": {"region": "us-east-1", "datastores": [DS]},
-            "cors": {"origins": ["https://viewer.example"]}
+            "cors": {"origins": ["https://viewer.example"]},
+            "internal_key": "07".repeat(32)
         }))
         .expect("config")
     })

@@ -78,8 +78,8 @@ pub struct StackOptions {
     /// Translator instances, each with its own caches and HealthImaging client (as Lambda
     /// instances are); requests are spread over them at random.
     pub translators: usize,
-    /// Whether the instances share what they resolve through the edge
-    /// ([`translator::shared`]); otherwise each resolves alone.
+    /// Whether the instances share what they resolve through the edge's cache
+    /// ([`translator::shared`]; not without a cache); otherwise each resolves alone.
     pub shared_resolution: bool,
 }
 
@@ -298,9 +298,9 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
         .get_or_insert_with(|| base_url.clone());
     let public_url = translator.public_url.clone();
     // The key of the edge's internal requests, new with every start: only this process's
-    // translators can fetch the internal resources.
-    let internal_key = opts
-        .shared_resolution
+    // translators can fetch the internal resources. Without an edge cache there is nothing
+    // to share them through.
+    let internal_key = (opts.shared_resolution && opts.cache_bytes > 0)
         .then(|| edge::internal::InternalKey::new(rand::random()));
     translator.internal_key = internal_key.clone();
     let translators: Vec<Arc<Translator>> = clients

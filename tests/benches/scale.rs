@@ -7,11 +7,14 @@
 //!
 //! For each K and V it reports the HealthImaging calls per operation, those throttled, the
 //! 5xx answers viewers saw, frame latency p50/p99 and the time to each study's last frame,
-//! once with instances resolving alone (`--no-shared-resolution`) and once sharing through
-//! the edge's cache (the default).
+//! for the design before sharing (`--no-shared-resolution --throttle-patience 0`: each
+//! instance resolves alone, throttling retried by the SDK only) and after (the defaults:
+//! resolution shared through the edge's cache, throttling waited out up to 20 s). Every run
+//! starts a new process, so every instance and the edge start cold.
 //!
 //! `cargo bench -p e2e --bench scale -- --instances 1,10,50 --viewers 1,10,50
-//! --concurrency 25 --latency-ms 10` (defaults; `--data DIR` for an existing folder, else
+//! --concurrency 25 --latency-ms 10` (defaults; `--frame-rate N` raises GetImageFrame's
+//! quota to N/s, burst 2N; `--data DIR` for an existing folder, else
 //! `tests/tools/generate_folder.py` writes enough studies of 100–500 64×64 slices, each with
 //! a copy of the demo's HTJ2K series).
 
@@ -21,7 +24,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{arg, first_value, get_json, path_arg};
+use common::{arg, first_value, path_arg};
 use e2e::{Process, workspace};
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -143,7 +146,10 @@ async fn main() {
     let viewers = list_arg("--viewers", &[1, 10, 50]);
     let concurrency = arg("--concurrency", 25);
     let latency_ms = arg("--latency-ms", 10);
-    let needed: usize = viewers.iter().sum();
+    // A raised GetImageFrame quota (requests per second, burst twice that), to see what
+    // raising it buys; 0 keeps AHI's default.
+    let frame_rate = arg("--frame-rate", 0);
+    let needed = viewers.iter().copied().max().unwrap_or(1);
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = path_arg("--data").unwrap_or_else(|| {
         let out: PathBuf = tmp.path().join("folder");
@@ -172,109 +178,151 @@ async fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "| resolution | K instances | V viewers | searches | metadata reads | frames read | throttled (search/metadata/frame) | viewer 5xx | frame p50 / p99 | last frame, median / slowest |"
+        "| design | K instances | V viewers | SearchImageSets (throttled) | GetImageSetMetadata (throttled) | GetImageFrame (throttled) | viewer 5xx | frame p50 / p99 | last frame: median viewer / all |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    // The studies, listed from the emulator itself so no edge or translator cache is warm.
+    let studies = {
+        let p = start(&dir, 1, true);
+        let sdk = p.upstream_sdk();
+        let ds: healthimaging::DatastoreId = p.datastores()[0].parse().unwrap();
+        let all = healthimaging::api::SearchCriteria::default();
+        let mut uids: Vec<String> = sdk
+            .search_all(&ds, &all)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|s| s.dicom_tags.study_instance_uid)
+            .collect();
+        uids.sort();
+        uids.dedup();
+        uids
+    };
+    let most = viewers.iter().copied().max().unwrap_or(1);
+    assert!(
+        studies.len() >= most,
+        "{} studies, {most} needed",
+        studies.len()
+    );
     for shared in [false, true] {
         for &k in &instances {
-            let k_arg = k.to_string();
-            let mut args = vec![
-                "serve",
-                "--auth",
-                "none",
-                "--listen",
-                "127.0.0.1:0",
-                "--emulator-listen",
-                "127.0.0.1:0",
-                "--data",
-                dir.to_str().unwrap(),
-                "--quotas",
-                "aws-default",
-                "--translators",
-                &k_arg,
-                "--cache-mb",
-                "4096",
-            ];
-            if !shared {
-                args.push("--no-shared-resolution");
-            }
-            let p = Process::start(&args, &[]);
-            let base = p.dicomweb_url();
-            let emulator = p.upstream_url();
-            let all = get_json(&client, &base, "/studies?limit=1000").await;
-            let mut studies: Vec<String> = all
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| first_value(s, "0020000D"))
-                .collect();
-            studies.sort();
-            assert!(
-                studies.len() >= needed,
-                "{} studies, {needed} needed",
-                studies.len()
-            );
-            let mut next = 0;
             for &v in &viewers {
-                // Full buckets, fresh counters, then the latency again (reset clears it).
-                client
-                    .post(format!("{emulator}/_emulator/reset"))
-                    .send()
-                    .await
-                    .unwrap();
+                // A new process for every run: every instance and the edge start cold.
+                let p = start(&dir, k, shared);
+                let base = p.dicomweb_url();
+                let emulator = p.upstream_url();
                 client
                     .put(format!("{emulator}/_emulator/faults"))
                     .body(format!(r#"{{"latency_ms": {latency_ms}}}"#))
                     .send()
                     .await
                     .unwrap();
-                // Studies no earlier run opened, so every instance starts cold for them.
-                let mine = &studies[next..next + v];
-                next += v;
+                if frame_rate > 0 {
+                    let mut q = healthimaging::emulator::quotas::Quotas::aws_default();
+                    q.0.insert(
+                        "GetImageFrame".into(),
+                        healthimaging::emulator::quotas::Quota {
+                            rate: frame_rate as f64,
+                            burst: 2 * frame_rate as u32,
+                        },
+                    );
+                    client
+                        .put(format!("{emulator}/_emulator/quotas"))
+                        .body(serde_json::to_vec(&q).unwrap())
+                        .send()
+                        .await
+                        .unwrap();
+                }
+                let started = Instant::now();
                 let seen: Vec<Viewer> = futures_util::future::join_all(
-                    mine.iter()
+                    studies[..v]
+                        .iter()
                         .map(|st| open_study(&client, &base, st, concurrency)),
                 )
                 .await;
+                let wall = started.elapsed();
                 let calls = admin(&client, &format!("{emulator}/_emulator/calls")).await;
                 let quotas = admin(&client, &format!("{emulator}/_emulator/quotas")).await;
-                let n = |v: &Value, op: &str| v[op].as_u64().unwrap_or(0);
-                let throttled = &quotas["throttled"];
-                let mut latencies: Vec<Duration> = seen
-                    .iter()
-                    .flat_map(|s| s.frame_latencies.clone())
-                    .collect();
-                latencies.sort();
-                let mut last: Vec<Duration> = seen.iter().map(|s| s.last_frame).collect();
-                last.sort();
-                let server_errors: usize = seen.iter().map(|s| s.server_errors).sum();
-                let other: usize = seen.iter().map(|s| s.other_errors).sum();
-                let mut by_op = BTreeMap::new();
-                for op in ["SearchImageSets", "GetImageSetMetadata", "GetImageFrame"] {
-                    by_op.insert(op, (n(&calls, op), n(throttled, op)));
-                }
-                println!(
-                    "| {} | {k} | {v} | {} ({:.1}/study) | {} ({:.1}/study) | {} | {} / {} / {} | {server_errors}{} | {:.0} / {:.0} ms | {:.1} / {:.1} s |",
-                    if shared { "shared" } else { "alone" },
-                    by_op["SearchImageSets"].0,
-                    by_op["SearchImageSets"].0 as f64 / v as f64,
-                    by_op["GetImageSetMetadata"].0,
-                    by_op["GetImageSetMetadata"].0 as f64 / v as f64,
-                    by_op["GetImageFrame"].0,
-                    by_op["SearchImageSets"].1,
-                    by_op["GetImageSetMetadata"].1,
-                    by_op["GetImageFrame"].1,
-                    if other > 0 {
-                        format!(" (+{other} other)")
-                    } else {
-                        String::new()
-                    },
-                    percentile(&latencies, 50),
-                    percentile(&latencies, 99),
-                    last[last.len() / 2].as_secs_f64(),
-                    last[last.len() - 1].as_secs_f64(),
-                );
+                drop(p);
+                report(shared, k, v, &seen, &calls, &quotas["throttled"], wall);
             }
         }
     }
+}
+
+/// `serve` over `dir` with `k` translator instances, sharing resolution or not.
+fn start(dir: &std::path::Path, k: usize, shared: bool) -> Process {
+    let args = serve_args(dir, k, shared);
+    Process::start(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[])
+}
+
+fn serve_args(dir: &std::path::Path, k: usize, shared: bool) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "serve",
+        "--auth",
+        "none",
+        "--listen",
+        "127.0.0.1:0",
+        "--emulator-listen",
+        "127.0.0.1:0",
+        "--quotas",
+        "aws-default",
+        "--cache-mb",
+        "4096",
+    ]
+    .map(str::to_owned)
+    .into();
+    args.extend(["--data".into(), dir.display().to_string()]);
+    args.extend(["--translators".into(), k.to_string()]);
+    if !shared {
+        // The design before sharing: each instance resolves alone, and a throttled call is
+        // retried only by the SDK (three attempts) before the viewer gets 503.
+        args.extend(["--no-shared-resolution", "--throttle-patience", "0"].map(String::from));
+    }
+    args
+}
+
+/// One row of the table.
+fn report(
+    shared: bool,
+    k: usize,
+    v: usize,
+    seen: &[Viewer],
+    calls: &Value,
+    throttled: &Value,
+    wall: Duration,
+) {
+    let n = |v: &Value, op: &str| v[op].as_u64().unwrap_or(0);
+    let mut latencies: Vec<Duration> = seen
+        .iter()
+        .flat_map(|s| s.frame_latencies.clone())
+        .collect();
+    latencies.sort();
+    let mut last: Vec<Duration> = seen.iter().map(|s| s.last_frame).collect();
+    last.sort();
+    let server_errors: usize = seen.iter().map(|s| s.server_errors).sum();
+    let other: usize = seen.iter().map(|s| s.other_errors).sum();
+    let mut by_op = BTreeMap::new();
+    for op in ["SearchImageSets", "GetImageSetMetadata", "GetImageFrame"] {
+        by_op.insert(op, (n(calls, op), n(throttled, op)));
+    }
+    println!(
+        "| {} | {k} | {v} | {} ({}) | {} ({}) | {} ({}) | {server_errors}{} | {:.0} / {:.0} ms | {:.1} / {:.1} s |",
+        if shared { "after" } else { "before" },
+        by_op["SearchImageSets"].0,
+        by_op["SearchImageSets"].1,
+        by_op["GetImageSetMetadata"].0,
+        by_op["GetImageSetMetadata"].1,
+        by_op["GetImageFrame"].0,
+        by_op["GetImageFrame"].1,
+        if other > 0 {
+            format!(" (+{other} other)")
+        } else {
+            String::new()
+        },
+        percentile(&latencies, 50),
+        percentile(&latencies, 99),
+        last[last.len() / 2].as_secs_f64(),
+        wall.as_secs_f64(),
+    );
 }

@@ -68,15 +68,18 @@ origins = ["https://viewer.example"]
     )
     .unwrap();
     let out = dir.path().join("dist");
-    let (ok, stdout, stderr) = xtask(&[
-        "package",
-        "--config",
-        config.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--edge-only",
-    ]);
-    assert!(ok, "package failed:\n{stdout}\n{stderr}");
+    let package = || {
+        let (ok, stdout, stderr) = xtask(&[
+            "package",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--edge-only",
+        ]);
+        assert!(ok, "package failed:\n{stdout}\n{stderr}");
+    };
+    package();
     let viewer_zip = out.join("viewer-request.zip");
     let size = std::fs::metadata(&viewer_zip).unwrap().len();
     assert!(size < 1024 * 1024, "viewer-request.zip is {size} bytes");
@@ -103,6 +106,25 @@ origins = ["https://viewer.example"]
         sha(&viewer_zip).as_str()
     );
     assert_eq!(params["Parameters"]["Components"], "all");
+    // One internal key for the edge functions and the translator, kept in dist/ for the
+    // owner only, and reused by the next packaging (the same zips again).
+    let key = std::fs::read_to_string(out.join("internal-key")).unwrap();
+    assert_eq!(key.len(), 64);
+    assert_eq!(baked["internal_key"], key.as_str());
+    assert_eq!(params["Parameters"]["InternalKey"], key.as_str());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(out.join("internal-key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let first = std::fs::read(&viewer_zip).unwrap();
+    package();
+    assert_eq!(
+        std::fs::read(&viewer_zip).unwrap(),
+        first,
+        "packaging again changed the zip"
+    );
 
     let test = workspace().join("edge/js/test/packages.test.mjs");
     let node = Command::new("node")

@@ -35,12 +35,10 @@ pub fn run(
     bootstrap: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let mut config = load_config(config_path)?;
-    // The internal key goes into the edge functions' config and the translator's parameter:
-    // both must come from the same packaging run (or the file names one).
-    config
-        .internal_key
-        .get_or_insert_with(|| edge::internal::InternalKey::new(rand::random()).to_hex());
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    if config.internal_key.is_none() {
+        config.internal_key = Some(internal_key(out)?);
+    }
     let config_json = serde_json::to_vec_pretty(&config)?;
 
     let module = crate::wasm::build()?;
@@ -112,6 +110,30 @@ pub fn run(
         println!("{}", path.display());
     }
     Ok(())
+}
+
+/// The edge's internal key for a package in `out`: the one an earlier run wrote to
+/// `out/internal-key` (so packaging again gives the same zips), else a new random one,
+/// written there readable by its owner only. The edge functions' config and the
+/// translator's `InternalKey` parameter must hold the same key, so both stacks of a
+/// two-stack deployment come from one `dist/`.
+fn internal_key(out: &Path) -> anyhow::Result<String> {
+    let path = out.join("internal-key");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let key = edge::internal::InternalKey::from_hex(&text)
+            .with_context(|| format!("{} is not 64 hexadecimal digits", path.display()))?;
+        return Ok(key.to_hex());
+    }
+    let key = edge::internal::InternalKey::new(rand::random()).to_hex();
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(key.as_bytes())?;
+    Ok(key)
 }
 
 /// Reads and checks the config. A deployment without authentication (`auth.mode =

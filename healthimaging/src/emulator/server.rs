@@ -385,18 +385,23 @@ async fn admin(em: &Emulator, peer: SocketAddr, req: Request) -> Response {
         );
     }
     let (parts, body) = req.into_parts();
+    let body = if parts.method == Method::PUT {
+        let Ok(body) = to_bytes(body, MAX_BODY).await else {
+            return response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "text/plain",
+                "body too large\n",
+            );
+        };
+        body
+    } else {
+        Bytes::new()
+    };
     match (&parts.method, parts.uri.path()) {
         (&Method::GET, "/_emulator/calls") => json_response(&em.calls()),
         (&Method::GET, "/_emulator/faults") => json_response(&em.faults()),
         (&Method::GET, "/_emulator/quotas") => quotas_response(em),
         (&Method::PUT, "/_emulator/quotas") => {
-            let Ok(body) = to_bytes(body, MAX_BODY).await else {
-                return response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "text/plain",
-                    "body too large\n",
-                );
-            };
             let quotas = match serde_json::from_slice::<Quotas>(&body) {
                 Ok(q) => q,
                 Err(e) => {
@@ -425,13 +430,6 @@ async fn admin(em: &Emulator, peer: SocketAddr, req: Request) -> Response {
             quotas_response(em)
         }
         (&Method::PUT, "/_emulator/faults") => {
-            let Ok(body) = to_bytes(body, MAX_BODY).await else {
-                return response(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "text/plain",
-                    "body too large\n",
-                );
-            };
             match serde_json::from_slice::<Faults>(&body) {
                 Ok(f)
                     if f.error_type
