@@ -429,54 +429,52 @@ async fn admin(em: &Emulator, peer: SocketAddr, req: Request) -> Response {
             em.set_quotas(quotas);
             quotas_response(em)
         }
-        (&Method::PUT, "/_emulator/faults") => {
-            match serde_json::from_slice::<Faults>(&body) {
-                Ok(f)
-                    if f.error_type
-                        .as_deref()
-                        .is_some_and(|t| ErrorKind::from_type_name(t).is_none()) =>
-                {
-                    response(
-                        StatusCode::BAD_REQUEST,
-                        "text/plain",
-                        "error_type is not an AWS HealthImaging error type\n",
-                    )
-                }
-                Ok(f)
-                    if f.operations
-                        .iter()
-                        .any(|o| !Operation::ALL.iter().any(|k| k.name() == o)) =>
-                {
-                    response(
-                        StatusCode::BAD_REQUEST,
-                        "text/plain",
-                        "operations must name GetImageFrame, GetImageSetMetadata, GetImageSet or SearchImageSets\n",
-                    )
-                }
-                Ok(f) if f.latency_ms > MAX_LATENCY_MS => response(
+        (&Method::PUT, "/_emulator/faults") => match serde_json::from_slice::<Faults>(&body) {
+            Ok(f)
+                if f.error_type
+                    .as_deref()
+                    .is_some_and(|t| ErrorKind::from_type_name(t).is_none()) =>
+            {
+                response(
                     StatusCode::BAD_REQUEST,
                     "text/plain",
-                    format!("latency_ms must be at most {MAX_LATENCY_MS}\n"),
-                ),
-                Ok(f)
-                    if (0.0..=1.0).contains(&f.throttle_rate)
-                        && (0.0..=1.0).contains(&f.error_rate) =>
-                {
-                    em.set_faults(f);
-                    json_response(&em.faults())
-                }
-                Ok(_) => response(
-                    StatusCode::BAD_REQUEST,
-                    "text/plain",
-                    "rates must be between 0 and 1\n",
-                ),
-                Err(e) => response(
-                    StatusCode::BAD_REQUEST,
-                    "text/plain",
-                    format!("invalid faults: {e}\n"),
-                ),
+                    "error_type is not an AWS HealthImaging error type\n",
+                )
             }
-        }
+            Ok(f)
+                if f.operations
+                    .iter()
+                    .any(|o| !Operation::ALL.iter().any(|k| k.name() == o)) =>
+            {
+                response(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    "operations must name GetImageFrame, GetImageSetMetadata, GetImageSet or SearchImageSets\n",
+                )
+            }
+            Ok(f) if f.latency_ms > MAX_LATENCY_MS => response(
+                StatusCode::BAD_REQUEST,
+                "text/plain",
+                format!("latency_ms must be at most {MAX_LATENCY_MS}\n"),
+            ),
+            Ok(f)
+                if (0.0..=1.0).contains(&f.throttle_rate)
+                    && (0.0..=1.0).contains(&f.error_rate) =>
+            {
+                em.set_faults(f);
+                json_response(&em.faults())
+            }
+            Ok(_) => response(
+                StatusCode::BAD_REQUEST,
+                "text/plain",
+                "rates must be between 0 and 1\n",
+            ),
+            Err(e) => response(
+                StatusCode::BAD_REQUEST,
+                "text/plain",
+                format!("invalid faults: {e}\n"),
+            ),
+        },
         (&Method::POST, "/_emulator/reset") => {
             em.reset();
             response(StatusCode::NO_CONTENT, "text/plain", Body::empty())
