@@ -26,6 +26,7 @@ pub fn conformance_binary() -> PathBuf {
 
 /// The translator's Lambda `bootstrap` of this build profile, for `cargo xtask package
 /// --bootstrap` (packaging would otherwise build it again in the `lambda` profile).
+/// `cargo test --workspace` builds it for `translator/lambda/tests/config.rs`.
 pub fn bootstrap_binary() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| build("bootstrap")).clone()
