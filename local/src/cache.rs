@@ -87,9 +87,10 @@ const COLLAPSE_WAIT: Duration = Duration::from_secs(30);
 pub enum Flight {
     /// The first: fetch from the origin and pass the guard to [`EdgeCache::store`].
     Leader(FlightGuard),
-    /// Another fetch of the key was under way and has ended (or taken too long): look
-    /// the key up again.
-    Followed,
+    /// Another fetch of the key has ended and stored its answer: this one.
+    Hit(Response<Body>),
+    /// Another fetch ended without storing (or took too long): fetch alone.
+    Alone,
 }
 
 /// Held while the first miss of a key is being fetched and stored; dropping it releases
@@ -127,11 +128,12 @@ impl EdgeCache {
         }
     }
 
-    /// Joins the misses of `key`: the first leads, the others wait until it has ended.
-    pub async fn collapse(&self, key: &str) -> Flight {
+    /// Joins the misses of `key`: the first leads, the others wait until it has ended and
+    /// are then answered from what it stored, if it stored anything.
+    pub async fn collapse(&self, key: &str, req: &Parts) -> Flight {
         let waiting = {
             let Ok(mut m) = self.in_flight.lock() else {
-                return Flight::Followed;
+                return Flight::Alone;
             };
             match m.get(key) {
                 Some(rx) => rx.clone(),
@@ -152,7 +154,7 @@ impl EdgeCache {
             while waiting.changed().await.is_ok() {}
         })
         .await;
-        Flight::Followed
+        self.lookup(key, req).map_or(Flight::Alone, Flight::Hit)
     }
 
     /// The cache key of a request, `None` when the method is not cacheable.
@@ -438,18 +440,16 @@ mod tests {
             let one = || async {
                 let resp = match cache.lookup(&key, &req) {
                     Some(hit) => hit,
-                    None => match cache.collapse(&key).await {
+                    None => match cache.collapse(&key, &req).await {
+                        Flight::Hit(hit) => hit,
                         Flight::Leader(g) => {
                             let r = slow_origin(&calls, cache_control).await;
                             cache.store(key.clone(), r, Some(g))
                         }
-                        Flight::Followed => match cache.lookup(&key, &req) {
-                            Some(hit) => hit,
-                            None => {
-                                let r = slow_origin(&calls, cache_control).await;
-                                cache.store(key.clone(), r, None)
-                            }
-                        },
+                        Flight::Alone => {
+                            let r = slow_origin(&calls, cache_control).await;
+                            cache.store(key.clone(), r, None)
+                        }
                     },
                 };
                 axum::body::to_bytes(resp.into_body(), 100).await.unwrap()

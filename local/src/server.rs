@@ -285,23 +285,17 @@ impl LocalEdge {
         let (resp, cache_status) = match (&self.cache, EdgeCache::key(&parts)) {
             (Some(cache), Some(key)) => match cache.lookup(&key, &parts) {
                 Some(hit) => (hit, Some(CacheStatus::Hit)),
-                None => {
-                    let guard = match cache.collapse(&key).await {
-                        Flight::Leader(g) => Some(g),
-                        Flight::Followed => None,
-                    };
-                    match guard
-                        .is_none()
-                        .then(|| cache.lookup(&key, &parts))
-                        .flatten()
-                    {
-                        Some(hit) => (hit, Some(CacheStatus::Hit)),
-                        None => {
-                            let r = self.origin(&parts, *forwarded).await;
-                            (cache.store(key, r, guard), Some(CacheStatus::Miss))
-                        }
+                None => match cache.collapse(&key, &parts).await {
+                    Flight::Hit(hit) => (hit, Some(CacheStatus::Hit)),
+                    flight => {
+                        let guard = match flight {
+                            Flight::Leader(g) => Some(g),
+                            _ => None,
+                        };
+                        let r = self.origin(&parts, *forwarded).await;
+                        (cache.store(key, r, guard), Some(CacheStatus::Miss))
                     }
-                }
+                },
             },
             _ => (self.origin(&parts, *forwarded).await, None),
         };

@@ -114,11 +114,7 @@ impl Translator {
     pub async fn handle(&self, req: &Parts) -> Response<Body> {
         if let Some(s) = &self.shared
             && self.config.public_url.is_none()
-            && let Some(url) = req
-                .headers
-                .get(edge::lambda_edge::PUBLIC_URL_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(edge::lambda_edge::public_url)
+            && let Some(url) = metadata::forwarded_public_url(req)
         {
             s.learn_base(&url);
         }
@@ -202,9 +198,13 @@ impl Translator {
                 let scope = Scope::Instance(target.study, target.series, target.sop);
                 metadata::retrieve(self, req, datastore, scope, image_set).await
             }
-            r @ (Route::ResolveStudy { .. } | Route::ResolveImageSet { .. }) => {
-                Ok(shared::answer(self, req, r).await)
+            Route::ResolveStudy { datastore, study } => {
+                Ok(shared::answer_study(self, req, &datastore, &study).await)
             }
+            Route::ResolveImageSet {
+                datastore,
+                image_set,
+            } => Ok(shared::answer_image_set(self, req, &datastore, &image_set).await),
         }
     }
 }

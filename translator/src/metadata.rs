@@ -156,19 +156,23 @@ fn merged(
     out
 }
 
+/// The URL the viewer-request function names for this deployment
+/// ([`edge::lambda_edge::PUBLIC_URL_HEADER`]), when it is a valid one.
+pub(crate) fn forwarded_public_url(req: &Parts) -> Option<String> {
+    req.headers
+        .get(edge::lambda_edge::PUBLIC_URL_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(edge::lambda_edge::public_url)
+}
+
 /// The URL clients reach this deployment by: the configured one, else the one the
 /// viewer-request function names ([`edge::lambda_edge::PUBLIC_URL_HEADER`]; the translator
 /// is reachable only through the distribution), else `http://{Host}`.
-pub(crate) fn public_origin(tr: &Translator, req: &Parts) -> String {
+fn public_origin(tr: &Translator, req: &Parts) -> String {
     if let Some(url) = &tr.config.public_url {
         return url.trim_end_matches('/').to_owned();
     }
-    let named = req
-        .headers
-        .get(edge::lambda_edge::PUBLIC_URL_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(edge::lambda_edge::public_url);
-    if let Some(url) = named {
+    if let Some(url) = forwarded_public_url(req) {
         return url;
     }
     let host = req

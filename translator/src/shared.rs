@@ -20,9 +20,9 @@ use std::time::{Duration, SystemTime};
 use axum::body::Body;
 use bytes::Bytes;
 use dicomweb::Uid;
+use edge::EdgeError;
 use edge::internal::{HEADER, InternalKey};
 use edge::routes::{resolve_image_set_path, resolve_study_path};
-use edge::{EdgeError, routes::Route};
 use futures_util::future::BoxFuture;
 use healthimaging::api::{
     AhiError, ImageSetSummary, Operator, SearchCriteria, SearchFilter, SearchValue,
@@ -226,46 +226,58 @@ impl Upstream for SharedUpstream {
     }
 }
 
-/// Answers an internal route: HealthImaging's answer for the whole distribution, from
-/// HealthImaging itself (never from this instance's caches, which may be older).
-pub async fn answer(tr: &Translator, req: &Parts, route: Route) -> Response<Body> {
-    let r = match route {
-        Route::ResolveStudy { datastore, study } => {
-            let criteria = study_criteria(&study);
-            tr.upstream
-                .search(&datastore, &criteria)
-                .await
-                .map(|found| {
-                    let ttl = if found.is_empty() {
-                        tr.config.resolver.negative_ttl
-                    } else {
-                        tr.config.resolver.search_ttl
-                    };
-                    (serde_json::to_vec(&found), ttl)
-                })
+/// Answers `…/internal/studies/{study}`: the study's image sets, from HealthImaging itself
+/// (never from this instance's caches, which may be older).
+pub async fn answer_study(
+    tr: &Translator,
+    req: &Parts,
+    datastore: &DatastoreId,
+    study: &Uid,
+) -> Response<Body> {
+    match tr.upstream.search(datastore, &study_criteria(study)).await {
+        Ok(found) => {
+            let ttl = if found.is_empty() {
+                tr.config.resolver.negative_ttl
+            } else {
+                tr.config.resolver.search_ttl
+            };
+            json(req, serde_json::to_vec(&found), ttl)
         }
-        Route::ResolveImageSet {
-            datastore,
-            image_set,
-        } => tr
-            .upstream
-            .metadata(&datastore, &image_set)
-            .await
-            .map(|doc| {
-                let ttl = Duration::from_secs(tr.config.metadata_max_age_seconds);
-                (serde_json::to_vec(&doc), ttl)
-            }),
-        _ => return crate::error_response(&EdgeError::Route(edge::RouteError::NotFound)),
-    };
-    match r {
-        Ok((Ok(json), ttl)) => {
-            crate::metadata::json_bytes_answer(req, "application/json", json, ttl.as_secs())
+        Err(e) => failure(e),
+    }
+}
+
+/// Answers `…/internal/image-sets/{id}`: the image set's metadata, from HealthImaging itself.
+pub async fn answer_image_set(
+    tr: &Translator,
+    req: &Parts,
+    datastore: &DatastoreId,
+    image_set: &ImageSetId,
+) -> Response<Body> {
+    match tr.upstream.metadata(datastore, image_set).await {
+        Ok(doc) => {
+            let ttl = Duration::from_secs(tr.config.metadata_max_age_seconds);
+            json(req, serde_json::to_vec(&doc), ttl)
         }
-        Ok((Err(_), _)) => crate::error_response(&EdgeError::Misconfigured(
+        Err(e) => failure(e),
+    }
+}
+
+fn json(req: &Parts, json: serde_json::Result<Vec<u8>>, ttl: Duration) -> Response<Body> {
+    match json {
+        Ok(j) => crate::metadata::json_bytes_answer(req, "application/json", j, ttl.as_secs()),
+        Err(_) => crate::error_response(&EdgeError::Misconfigured(
             "cannot serialise HealthImaging's answer",
         )),
-        Err(ClientError::Service(e)) => refusal(&e),
-        Err(e) => crate::error_response(&EdgeError::from(e)),
+    }
+}
+
+/// HealthImaging's refusals as it sends them; the edge's own failures (timeouts,
+/// unreachable) from the error table.
+fn failure(e: ClientError) -> Response<Body> {
+    match e {
+        ClientError::Service(e) => refusal(&e),
+        e => crate::error_response(&EdgeError::from(e)),
     }
 }
 
