@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need beyond the Rust
 # toolchain (Python packages into .cache/venv: pydicom, numpy, pydicom-data, boto3,
-# dicomweb-client, pylibjpeg and pyjpegls, cfn-lint, cargo-lambda; checkov into .cache/checkov;
+# dicomweb-client, pylibjpeg and pyjpegls, cfn-lint, cargo-lambda, lxml; checkov into
+# .cache/checkov; the JUnit XML schema into .cache/junit;
 # DCMTK and Orthanc; Chromium, playwright-core and the OHIF viewer via
 # scripts/install-ohif.sh), then checks formatting and lints, builds the Lambda@Edge module
 # (`cargo xtask wasm`: scripts/build-wasm.sh installs Debian's wasm-capable toolchain if no
@@ -32,6 +33,18 @@ if [ ! -x "$checkov_venv/bin/checkov" ]; then
   "$checkov_venv/bin/python3" -m pip install --quiet --disable-pip-version-check checkov==3.3.30
 fi
 export DICOMWEB_EDGE_CHECKOV="$PWD/$checkov_venv/bin/checkov"
+# The JUnit schema CI tools validate reports against (Jenkins xUnit's junit-10.xsd), from
+# pytest's source distribution on PyPI, where pytest keeps it to test its own reports.
+junit_xsd=.cache/junit/junit-10.xsd
+if [ ! -s "$junit_xsd" ]; then
+  mkdir -p .cache/junit
+  "$venv/bin/python3" -m pip download --quiet --disable-pip-version-check --no-deps \
+    --no-binary :all: pytest==8.3.5 -d .cache/junit
+  tar -xzf .cache/junit/pytest-8.3.5.tar.gz -O pytest-8.3.5/testing/example_scripts/junit-10.xsd \
+    > "$junit_xsd"
+  rm -f .cache/junit/pytest-8.3.5.tar.gz
+fi
+export DICOMWEB_EDGE_JUNIT_XSD="$PWD/$junit_xsd"
 # DCMTK's dcmdump reads the Part 10 files the retrieve tests rebuild; Orthanc's DICOMweb
 # plugin pulls a study through `serve`.
 if ! command -v dcmdump >/dev/null || ! command -v Orthanc >/dev/null ||

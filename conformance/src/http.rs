@@ -1,7 +1,10 @@
 //! The suite's HTTP client: requests described as values, answers read to the end, and a
-//! printable summary of what was sent in which tokens never appear.
+//! printable summary of what was sent in which tokens and signatures never appear.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4::SigningParams;
 
 use bytes::Bytes;
 use reqwest::Method;
@@ -10,12 +13,94 @@ use reqwest::header::HeaderMap;
 /// How a request authenticates.
 #[derive(Debug, Clone)]
 pub enum Auth {
-    /// The session's token, if it has one.
+    /// The session's credentials, if it has any: its bearer token, or its SigV4 signature.
     Session,
     /// No `Authorization` header.
     Omit,
     /// This bearer value, shown in summaries as `label` (it may be derived from the real token).
     Bearer { value: String, label: &'static str },
+    /// Signed with the session's SigV4 key, then one character of the signature changed.
+    TamperedSignature,
+}
+
+/// What a session authenticates with.
+#[derive(Clone, Default)]
+pub enum Credentials {
+    #[default]
+    None,
+    /// An OAuth 2.0 bearer token (RFC 6750).
+    Bearer(String),
+    /// AWS Signature Version 4 in the `Authorization` header.
+    SigV4(SigV4),
+}
+
+/// A SigV4 key and where it signs for.
+#[derive(Clone)]
+pub struct SigV4 {
+    pub credentials: aws_credential_types::Credentials,
+    pub region: String,
+    /// The signing name, e.g. `medical-imaging` for AWS HealthImaging.
+    pub service: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Credentials::None => "None",
+            Credentials::Bearer(_) => "Bearer(<token>)",
+            Credentials::SigV4(_) => "SigV4(<key>)",
+        })
+    }
+}
+
+impl SigV4 {
+    /// The `Authorization`, `x-amz-date` and (for temporary keys) `x-amz-security-token`
+    /// headers of a request signed at `now` (AWS General Reference, "Signature Version 4
+    /// signing process"; the payload is hashed, as every non-S3 service requires).
+    pub fn headers(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+        now: SystemTime,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        let identity = self.credentials.clone().into();
+        let params = SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name(&self.service)
+            .time(now)
+            .settings(SigningSettings::default())
+            .build()?
+            .into();
+        let signable = SignableRequest::new(
+            method,
+            url,
+            headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
+            SignableBody::Bytes(body),
+        )?;
+        let (instructions, _) = sign(signable, &params)?.into_parts();
+        Ok(instructions
+            .headers()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect())
+    }
+}
+
+/// Changes one hex digit of the `Signature=` in a SigV4 `Authorization` value.
+fn tamper(authorization: &str) -> String {
+    match authorization.rfind("Signature=") {
+        Some(i) => {
+            let at = i + "Signature=".len() + 10;
+            let mut bytes = authorization.as_bytes().to_vec();
+            if let Some(b) = bytes.get_mut(at) {
+                *b = if *b == b'0' { b'1' } else { b'0' };
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        None => authorization.to_owned(),
+    }
 }
 
 /// One request to send.
@@ -124,20 +209,35 @@ pub fn snippet(body: &[u8]) -> String {
 /// A client bound to one target's credentials.
 pub struct Session {
     client: reqwest::Client,
-    token: Option<String>,
+    credentials: Credentials,
 }
 
 impl Session {
-    pub fn new(token: Option<String>, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(credentials: Credentials, timeout: Duration) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        Ok(Self { client, token })
+        Ok(Self {
+            client,
+            credentials,
+        })
     }
 
+    /// The bearer token, when the session has one.
     pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
+        match &self.credentials {
+            Credentials::Bearer(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The SigV4 key, when the session signs.
+    pub fn sigv4(&self) -> Option<&SigV4> {
+        match &self.credentials {
+            Credentials::SigV4(k) => Some(k),
+            _ => None,
+        }
     }
 
     /// Sends `req` and reads the whole answer; transport failures become an exchange with
@@ -149,12 +249,47 @@ impl Session {
             sent.push_str(&format!(" | {name}: {value}"));
             builder = builder.header(name, value);
         }
-        match (&req.auth, &self.token) {
-            (Auth::Session, Some(token)) => {
+        match (&req.auth, &self.credentials) {
+            (Auth::Session, Credentials::Bearer(token)) => {
                 sent.push_str(" | Authorization: Bearer <token>");
                 builder = builder.bearer_auth(token);
             }
-            (Auth::Session, None) | (Auth::Omit, _) => {}
+            (Auth::Session | Auth::TamperedSignature, Credentials::SigV4(key)) => {
+                let tampered = matches!(req.auth, Auth::TamperedSignature);
+                let body = req.body.as_deref().unwrap_or_default();
+                match key.headers(
+                    req.method.as_str(),
+                    &req.url,
+                    &req.headers,
+                    body,
+                    SystemTime::now(),
+                ) {
+                    Ok(headers) => {
+                        sent.push_str(if tampered {
+                            " | Authorization: AWS4-HMAC-SHA256 <signature with one digit changed>"
+                        } else {
+                            " | Authorization: AWS4-HMAC-SHA256 <signature>"
+                        });
+                        for (name, value) in headers {
+                            if name.eq_ignore_ascii_case("authorization") && tampered {
+                                builder = builder.header(name, tamper(&value));
+                            } else {
+                                builder = builder.header(name, value);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        return Exchange {
+                            sent,
+                            status: 0,
+                            headers: HeaderMap::new(),
+                            body: Bytes::new(),
+                            error: Some(format!("could not sign the request: {e}")),
+                        };
+                    }
+                }
+            }
+            (Auth::Session | Auth::TamperedSignature, _) | (Auth::Omit, _) => {}
             (Auth::Bearer { value, label }, _) => {
                 sent.push_str(&format!(" | Authorization: Bearer <{label}>"));
                 builder = builder.bearer_auth(value);

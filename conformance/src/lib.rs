@@ -1,6 +1,7 @@
-//! A black-box DICOMweb conformance suite for WADO-RS frame retrieval and the HealthImaging
-//! native path, runnable against any base URL: the local stack, a CloudFront deployment, or
-//! another DICOMweb server.
+//! A black-box conformance suite for a DICOMweb Studies Service (QIDO-RS search, WADO-RS
+//! metadata, bulk data, frames and instances) and the HealthImaging native path, runnable
+//! against any base URL: the local stack, a CloudFront deployment, AHI's own DICOMweb API
+//! (signed with SigV4), or another DICOMweb server.
 //!
 //! The flow is `target::discover` (which instance to test, and what is known about it) →
 //! `checks::run` (each check sends its requests and judges the answers) → `report` (table,
@@ -8,6 +9,7 @@
 //! check that does not apply to a target says so instead of passing.
 
 pub mod checks;
+pub mod dicom_json;
 pub mod http;
 pub mod multipart;
 pub mod profiles;
@@ -15,5 +17,5 @@ pub mod report;
 pub mod target;
 
 pub use checks::{Ctx, Finding, Group, Outcome, Verdict};
-pub use http::Session;
+pub use http::{Credentials, Session};
 pub use target::{Given, Target};

@@ -8,14 +8,16 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::Parser;
 use conformance::checks::{self, Ctx, Group};
+use conformance::http::SigV4;
 use conformance::report::{self, Summary};
-use conformance::{Given, Session, profiles, target};
+use conformance::{Credentials, Given, Session, profiles, target};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "dicomweb-conformance",
-    about = "Checks a DICOMweb server's frame retrieval (and the HealthImaging native path) \
-             against PS3.18 and what real viewers need."
+    about = "Checks a DICOMweb server's Studies Service (QIDO-RS, WADO-RS metadata, bulk data, \
+             frames, instances) and the HealthImaging native path against PS3.18 and what real \
+             viewers need."
 )]
 struct Args {
     /// The DICOMweb root, e.g. https://d111.cloudfront.net/datastore/<id> or
@@ -24,11 +26,22 @@ struct Args {
     base_url: Option<String>,
     /// A bearer token for every request (prefer --token-command: arguments are visible to
     /// other users of the machine).
-    #[arg(long, conflicts_with = "token_command")]
+    #[arg(long, conflicts_with_all = ["token_command", "sigv4"])]
     token: Option<String>,
     /// A shell command that prints a bearer token, e.g. "dicomweb-edge token".
-    #[arg(long)]
+    #[arg(long, conflicts_with = "sigv4")]
     token_command: Option<String>,
+    /// Sign every request with AWS Signature Version 4, with the key of the standard AWS
+    /// credential chain (environment, shared config and credentials files, SSO, web
+    /// identity, container and instance roles), e.g. for AHI's own DICOMweb API.
+    #[arg(long)]
+    sigv4: bool,
+    /// The region to sign for (default: the chain's, e.g. AWS_REGION).
+    #[arg(long, requires = "sigv4")]
+    region: Option<String>,
+    /// The SigV4 signing name.
+    #[arg(long, requires = "sigv4", default_value = "medical-imaging")]
+    sigv4_service: String,
     /// Study, series and SOP instance to test; found by QIDO-RS when not given.
     #[arg(long)]
     study: Option<String>,
@@ -56,10 +69,14 @@ struct Args {
     #[arg(long)]
     origin: Option<String>,
     /// Run only these groups (comma-separated or repeated): frames, multipart, negotiation,
-    /// errors, cors, auth, caching, native, decoded, retrieve.
+    /// errors, cors, auth, caching, native, decoded, retrieve, qido, metadata, bulkdata.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
-    /// Write a report: `--report json FILE` or `--report junit FILE` (repeatable).
+    /// What to print on stdout: the readable table, the JSON report or the JUnit XML report.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Also write a report to a file: `--report json FILE`, `--report junit FILE` or
+    /// `--report text FILE` (repeatable).
     #[arg(long, num_args = 2, value_names = ["FORMAT", "FILE"])]
     report: Vec<String>,
     /// Known deviations of a server to expect (`orthanc`); see conformance/src/profiles.rs.
@@ -71,6 +88,36 @@ struct Args {
     /// List the checks and exit.
     #[arg(long)]
     list: bool,
+}
+
+/// Report formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Junit,
+}
+
+impl Format {
+    fn parse(s: &str) -> Option<Self> {
+        <Self as clap::ValueEnum>::from_str(s, false).ok()
+    }
+
+    fn render(
+        self,
+        target: &target::Target,
+        findings: &[checks::Finding],
+    ) -> anyhow::Result<String> {
+        Ok(match self {
+            Format::Text => report::table(target, findings),
+            Format::Json => {
+                let mut s = serde_json::to_string_pretty(&report::json(target, findings))?;
+                s.push('\n');
+                s
+            }
+            Format::Junit => report::junit(findings)?,
+        })
+    }
 }
 
 fn main() -> ExitCode {
@@ -119,17 +166,20 @@ async fn run(args: Args) -> anyhow::Result<bool> {
         let [format, file] = pair else {
             bail!("--report takes a format and a file")
         };
-        if format != "json" && format != "junit" {
-            bail!("--report format is json or junit, not {format:?}");
-        }
-        reports.push((format.clone(), PathBuf::from(file)));
+        let Some(format) = Format::parse(format) else {
+            bail!("--report format is text, json or junit, not {format:?}");
+        };
+        reports.push((format, PathBuf::from(file)));
     }
-    let token = match (&args.token, &args.token_command) {
-        (Some(t), _) => Some(t.trim().to_owned()),
-        (None, Some(cmd)) => Some(token_from(cmd)?),
-        (None, None) => None,
+    let credentials = match (&args.token, &args.token_command) {
+        (Some(t), _) => Credentials::Bearer(t.trim().to_owned()),
+        (None, Some(cmd)) => Credentials::Bearer(token_from(cmd)?),
+        (None, None) if args.sigv4 => {
+            Credentials::SigV4(sigv4_key(args.region.clone(), &args.sigv4_service).await?)
+        }
+        (None, None) => Credentials::None,
     };
-    let session = Session::new(token, Duration::from_secs(args.timeout))?;
+    let session = Session::new(credentials, Duration::from_secs(args.timeout))?;
     let given = Given {
         study: args.study,
         series: args.series,
@@ -157,16 +207,38 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     if let Some(profile) = profile {
         profiles::apply(profile, &mut findings);
     }
-    print!("{}", report::table(&ctx.target, &findings));
+    print!("{}", args.format.render(&ctx.target, &findings)?);
     for (format, file) in reports {
-        let text = if format == "json" {
-            serde_json::to_string_pretty(&report::json(&ctx.target, &findings))?
-        } else {
-            report::junit(&findings)?
-        };
+        let text = format.render(&ctx.target, &findings)?;
         std::fs::write(&file, text).with_context(|| format!("writing {}", file.display()))?;
     }
     Ok(Summary::of(&findings).failed == 0)
+}
+
+/// The key and region of the standard AWS credential chain, resolved once for the run.
+async fn sigv4_key(region: Option<String>, service: &str) -> anyhow::Result<SigV4> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(r) = region {
+        loader = loader.region(aws_config::Region::new(r));
+    }
+    let config = loader.load().await;
+    let region = config
+        .region()
+        .map(|r| r.to_string())
+        .context("--sigv4 needs a region: --region, AWS_REGION or the shared config file")?;
+    let provider = config
+        .credentials_provider()
+        .context("--sigv4: no AWS credential provider")?;
+    let credentials = provider
+        .provide_credentials()
+        .await
+        .context("--sigv4: the AWS credential chain found no key")?;
+    Ok(SigV4 {
+        credentials,
+        region,
+        service: service.to_owned(),
+    })
 }
 
 /// Runs `cmd` with `sh -c` and takes its trimmed stdout as the token (never printed).

@@ -79,17 +79,13 @@ pub async fn studies(
         }
         entry.1.push(s.image_set_id.clone());
     }
-    let by_modality = query
-        .filters
-        .iter()
-        .any(|f| f.keyword == "ModalitiesInStudy");
+    let by_details = query.filters.iter().any(|f| {
+        f.keyword == "ModalitiesInStudy" || DETAILS_FROM_METADATA.contains(&f.keyword.as_str())
+    });
     let mut found = Vec::new();
     for (_, (mut record, image_sets)) in studies {
-        if by_modality {
-            record.insert(
-                "ModalitiesInStudy".into(),
-                modalities(tr, &datastore, &image_sets).await?,
-            );
+        if by_details {
+            record.extend(study_details(tr, &datastore, &image_sets).await?);
         }
         if query.matches(&record) {
             found.push((record, image_sets));
@@ -108,11 +104,8 @@ pub async fn studies(
     });
     let mut answer = Vec::new();
     for (mut record, image_sets) in query.page(found) {
-        if !by_modality {
-            record.insert(
-                "ModalitiesInStudy".into(),
-                modalities(tr, &datastore, &image_sets).await?,
-            );
+        if !by_details {
+            record.extend(study_details(tr, &datastore, &image_sets).await?);
         }
         answer.push(project(&record, STUDY_DEFAULTS, &query));
     }
@@ -197,13 +190,16 @@ fn add_counts(record: &mut Map<String, Value>, s: &ImageSetSummary) {
     }
 }
 
-/// The distinct Modality values of a study's series, sorted.
-async fn modalities(
+/// Study attributes a search summary lacks, read from the study's metadata documents:
+/// ModalitiesInStudy (the distinct Modality values of its series, sorted) and the study-level
+/// attributes of PS3.18 Table 10.6.3-3 that AHI's summaries leave out (ReferringPhysicianName).
+async fn study_details(
     tr: &Translator,
     datastore: &DatastoreId,
     image_sets: &[ImageSetId],
-) -> Result<Value, EdgeError> {
+) -> Result<Map<String, Value>, EdgeError> {
     let mut set = BTreeSet::new();
+    let mut details = Map::new();
     for is in image_sets {
         let doc = tr.resolver.document(datastore, is).await?;
         for s in doc.metadata.study.series.values() {
@@ -211,9 +207,23 @@ async fn modalities(
                 set.insert(m.to_owned());
             }
         }
+        for k in DETAILS_FROM_METADATA {
+            if let Some(v) = doc.metadata.study.dicom.get(*k)
+                && !details.contains_key(*k)
+            {
+                details.insert((*k).to_owned(), v.clone());
+            }
+        }
     }
-    Ok(Value::Array(set.into_iter().map(Value::String).collect()))
+    details.insert(
+        "ModalitiesInStudy".into(),
+        Value::Array(set.into_iter().map(Value::String).collect()),
+    );
+    Ok(details)
 }
+
+/// Study-level attributes taken from the metadata documents rather than the summaries.
+const DETAILS_FROM_METADATA: &[&str] = &["ReferringPhysicianName"];
 
 /// The study's documents, primary first; 404 when no image set holds it.
 async fn documents(

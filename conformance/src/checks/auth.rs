@@ -77,3 +77,46 @@ pub async fn with_token(ctx: &Ctx) -> Outcome {
         Err(got) => Outcome::judge(false, ex.sent, "200", got),
     }
 }
+
+fn needs_sigv4(ctx: &Ctx) -> Option<Outcome> {
+    ctx.session
+        .sigv4()
+        .is_none()
+        .then(|| Outcome::not_applicable("no --sigv4 given"))
+}
+
+/// AWS refuses a request without a valid signature with 403 (`MissingAuthenticationToken`,
+/// `SignatureDoesNotMatch`); some SigV4 front ends answer 401.
+fn refused(ex: &Exchange) -> Outcome {
+    Outcome::judge(
+        matches!(ex.status, 401 | 403),
+        ex.sent.clone(),
+        "403 (or 401)",
+        ex.summary(),
+    )
+}
+
+pub async fn sigv4_unsigned(ctx: &Ctx) -> Outcome {
+    if let Some(na) = needs_sigv4(ctx) {
+        return na;
+    }
+    refused(&frame_with(ctx, Auth::Omit).await)
+}
+
+pub async fn sigv4_tampered(ctx: &Ctx) -> Outcome {
+    if let Some(na) = needs_sigv4(ctx) {
+        return na;
+    }
+    refused(&frame_with(ctx, Auth::TamperedSignature).await)
+}
+
+pub async fn sigv4_signed(ctx: &Ctx) -> Outcome {
+    if let Some(na) = needs_sigv4(ctx) {
+        return na;
+    }
+    let ex = frame_with(ctx, Auth::Session).await;
+    match frames_answer(&ex, 1) {
+        Ok(_) => Outcome::judge(true, ex.sent.clone(), "200", ex.summary()),
+        Err(got) => Outcome::judge(false, ex.sent, "200", got),
+    }
+}

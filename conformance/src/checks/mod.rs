@@ -14,14 +14,17 @@ use crate::multipart::{self, Multipart};
 use crate::target::Target;
 
 mod auth;
+mod bulkdata;
 mod caching;
 mod cors;
 mod decoded;
 mod errors;
 mod frames;
+mod metadata;
 mod multipart_syntax;
 mod native;
 mod negotiation;
+mod qido;
 mod retrieve;
 
 /// OHIF v3's default frame Accept (docs/clients.md, "What real clients send").
@@ -42,10 +45,13 @@ pub enum Group {
     Native,
     Decoded,
     Retrieve,
+    Qido,
+    Metadata,
+    Bulkdata,
 }
 
 impl Group {
-    pub const ALL: [Group; 10] = [
+    pub const ALL: [Group; 13] = [
         Group::Frames,
         Group::Multipart,
         Group::Negotiation,
@@ -56,6 +62,9 @@ impl Group {
         Group::Native,
         Group::Decoded,
         Group::Retrieve,
+        Group::Qido,
+        Group::Metadata,
+        Group::Bulkdata,
     ];
 
     pub fn name(self) -> &'static str {
@@ -70,6 +79,9 @@ impl Group {
             Group::Native => "native",
             Group::Decoded => "decoded",
             Group::Retrieve => "retrieve",
+            Group::Qido => "qido",
+            Group::Metadata => "metadata",
+            Group::Bulkdata => "bulkdata",
         }
     }
 
@@ -131,23 +143,36 @@ impl Outcome {
 
 type Run = for<'a> fn(&'a Ctx) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
+/// Whether a check states a requirement of the standard (PS3.18, or the RFC it relies on),
+/// or a rule of this product (its CDN caching, its native path, what real viewers need
+/// beyond the standard), so that another server's deviation from the latter is not taken
+/// for a defect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    Standard,
+    Product,
+}
+
 /// One check: an identifier (`group.name`), what it tests, and where the rule comes from.
 pub struct Check {
     pub id: &'static str,
     pub group: Group,
+    pub basis: Basis,
     pub title: &'static str,
     pub cite: &'static str,
     run: Run,
 }
 
 macro_rules! check {
-    ($id:literal, $group:ident, $title:literal, $cite:expr, $f:path) => {{
+    ($id:literal, $group:ident, $basis:ident, $title:literal, $cite:expr, $f:path) => {{
         fn run(ctx: &Ctx) -> Pin<Box<dyn Future<Output = Outcome> + Send + '_>> {
             Box::pin($f(ctx))
         }
         Check {
             id: $id,
             group: Group::$group,
+            basis: Basis::$basis,
             title: $title,
             cite: $cite,
             run,
@@ -163,6 +188,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "frames.single",
             Frames,
+            Standard,
             "one frame answers 200 with one part",
             "PS3.18 §10.4",
             frames::single
@@ -170,6 +196,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "frames.order",
             Frames,
+            Product,
             "a non-sorted frame list answers parts in request order",
             "docs/clients.md, \"Frames on the wire\"",
             frames::order
@@ -177,6 +204,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "frames.last",
             Frames,
+            Standard,
             "the last frame answers 200",
             FRAMES,
             frames::last
@@ -184,6 +212,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "frames.zero",
             Frames,
+            Standard,
             "frame 0 answers 400",
             FRAMES,
             frames::zero
@@ -191,6 +220,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "frames.negative",
             Frames,
+            Standard,
             "a negative frame number answers 400",
             FRAMES,
             frames::negative
@@ -198,6 +228,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "frames.non-numeric",
             Frames,
+            Standard,
             "a non-numeric frame number answers 400",
             FRAMES,
             frames::non_numeric
@@ -205,6 +236,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "frames.duplicate",
             Frames,
+            Standard,
             "a frame listed twice answers 400",
             FRAMES,
             frames::duplicate
@@ -212,6 +244,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "frames.beyond-end",
             Frames,
+            Standard,
             "a frame past NumberOfFrames answers 400",
             FRAMES,
             frames::beyond_end
@@ -219,6 +252,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "multipart.boundary",
             Multipart,
+            Standard,
             "the boundary is in the header and not in any payload",
             PARTS,
             multipart_syntax::boundary
@@ -226,6 +260,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "multipart.start",
             Multipart,
+            Product,
             "the body begins with --boundary",
             "docs/clients.md, \"Frames on the wire\" (Cornerstone3D reads the first line)",
             multipart_syntax::start
@@ -233,6 +268,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "multipart.crlf",
             Multipart,
+            Standard,
             "delimiters and part headers use CRLF",
             PARTS,
             multipart_syntax::crlf
@@ -240,6 +276,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "multipart.close",
             Multipart,
+            Standard,
             "the body ends with the close delimiter --boundary--",
             PARTS,
             multipart_syntax::close
@@ -247,6 +284,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "multipart.part-type",
             Multipart,
+            Standard,
             "each part has Content-Type: <type>; transfer-syntax=<UID>",
             "PS3.18 §8.7.3.5, §8.7.8.2; docs/clients.md (Cornerstone3D matches `Content-Type:` exactly)",
             multipart_syntax::part_type
@@ -254,6 +292,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "multipart.part-location",
             Multipart,
+            Product,
             "each part has a Content-Location",
             "docs/clients.md, \"Frames on the wire\"",
             multipart_syntax::part_location
@@ -261,6 +300,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "negotiation.quoted",
             Negotiation,
+            Standard,
             "OHIF's default Accept (quoted parameters)",
             "PS3.18 §8.7.3.5; docs/clients.md, \"What real clients send\"",
             negotiation::quoted
@@ -268,6 +308,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "negotiation.unquoted",
             Negotiation,
+            Standard,
             "unquoted parameters (OHIF omitQuotationForMultipartRequest, Cornerstone3D)",
             "PS3.18 §8.7.3.5 (quoted and unquoted values are equivalent)",
             negotiation::unquoted
@@ -275,6 +316,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "negotiation.any-syntax",
             Negotiation,
+            Standard,
             "transfer-syntax=* answers the stored syntax",
             "PS3.18 §8.7.3.7, §8.7.8.2",
             negotiation::any_syntax
@@ -282,6 +324,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "negotiation.explicit",
             Negotiation,
+            Standard,
             "an explicit supported syntax answers that syntax",
             "PS3.18 §8.7.8.2",
             negotiation::explicit
@@ -289,6 +332,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "negotiation.unsupported",
             Negotiation,
+            Standard,
             "an unsupported media type and syntax answers 406",
             "PS3.18 §8.7.5, §9.4.2.4",
             negotiation::unsupported
@@ -296,6 +340,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "negotiation.accept-query",
             Negotiation,
+            Standard,
             "?accept= works without an Accept header",
             "PS3.18 §8.3.3.1",
             negotiation::accept_query
@@ -303,6 +348,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "negotiation.accept-list",
             Negotiation,
+            Standard,
             "a comma-joined Accept list selects the multipart entry",
             "PS3.18 §8.7.5; docs/clients.md (older OHIF builds)",
             negotiation::accept_list
@@ -310,6 +356,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "negotiation.ohif-requested-syntax",
             Negotiation,
+            Product,
             "OHIF's duplicate transfer-syntax parameter takes the first",
             "docs/clients.md, \"What real clients send\" (requestTransferSyntaxUID)",
             negotiation::ohif_requested
@@ -317,6 +364,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "negotiation.dicomweb-client",
             Negotiation,
+            Standard,
             "dicomweb-client's Accept answers Explicit VR LE or 406",
             "PS3.18 §8.7.3 (default syntax); docs/clients.md",
             negotiation::dicomweb_client
@@ -324,6 +372,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "errors.malformed-uid",
             Errors,
+            Standard,
             "malformed study, series and instance UIDs answer 400",
             "PS3.18 §10.4 (400 Bad Request); PS3.5 §9.1 (UID syntax)",
             errors::malformed_uid
@@ -331,6 +380,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "errors.unknown-study",
             Errors,
+            Standard,
             "an unknown study answers 404",
             "PS3.18 §10.4 (404 Not Found)",
             errors::unknown_study
@@ -338,6 +388,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "errors.unknown-series",
             Errors,
+            Standard,
             "an unknown series answers 404",
             "PS3.18 §10.4 (404 Not Found)",
             errors::unknown_series
@@ -345,6 +396,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "errors.unknown-instance",
             Errors,
+            Standard,
             "an unknown instance answers 404",
             "PS3.18 §10.4 (404 Not Found)",
             errors::unknown_instance
@@ -352,6 +404,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "errors.short-body",
             Errors,
+            Product,
             "error bodies are short text without internals",
             "README: error answers; PS3.18 §8.5 (may include a payload describing the error)",
             errors::short_body
@@ -359,6 +412,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "errors.cors",
             Errors,
+            Product,
             "error answers carry CORS headers",
             "docs/clients.md, \"What real clients send\" (CORS)",
             errors::cors
@@ -366,6 +420,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "cors.preflight",
             Cors,
+            Product,
             "a preflight from an allowed origin allows Authorization and Accept",
             "Fetch Standard §3.2 (CORS protocol); docs/clients.md",
             cors::preflight
@@ -373,6 +428,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "cors.expose",
             Cors,
+            Product,
             "frame answers expose Content-Length, Content-Range and ETag",
             "Fetch Standard §3.2.3; docs/clients.md (Cornerstone3D reads Content-Range)",
             cors::expose
@@ -380,6 +436,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "auth.no-token",
             Auth,
+            Standard,
             "no token answers 401 with WWW-Authenticate: Bearer",
             "RFC 6750 §3",
             auth::no_token
@@ -387,6 +444,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "auth.bad-token",
             Auth,
+            Standard,
             "a malformed token answers 401",
             "RFC 6750 §3.1 (invalid_token)",
             auth::bad_token
@@ -394,6 +452,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "auth.tampered-token",
             Auth,
+            Standard,
             "the token with its signature altered answers 401",
             "RFC 7515 §5.2 (JWS validation)",
             auth::tampered_token
@@ -401,13 +460,39 @@ pub fn all() -> Vec<Check> {
         check!(
             "auth.with-token",
             Auth,
+            Standard,
             "the token answers 200",
             "RFC 6750 §2.1",
             auth::with_token
         ),
         check!(
+            "auth.sigv4-unsigned",
+            Auth,
+            Standard,
+            "with --sigv4, a request without a signature is refused",
+            "AWS General Reference: Signature Version 4 (unsigned requests are refused)",
+            auth::sigv4_unsigned
+        ),
+        check!(
+            "auth.sigv4-tampered",
+            Auth,
+            Standard,
+            "with --sigv4, a request whose signature was altered is refused",
+            "AWS General Reference: Signature Version 4 (SignatureDoesNotMatch)",
+            auth::sigv4_tampered
+        ),
+        check!(
+            "auth.sigv4-signed",
+            Auth,
+            Standard,
+            "with --sigv4, the signed request answers 200",
+            "AWS General Reference: Signature Version 4 (Authorization header)",
+            auth::sigv4_signed
+        ),
+        check!(
             "caching.etag",
             Caching,
+            Product,
             "frame answers carry an ETag",
             "RFC 9110 §8.8.3; docs/architecture.md, \"Caching\"",
             caching::etag
@@ -415,6 +500,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "caching.cache-control",
             Caching,
+            Product,
             "frame answers are publicly cacheable",
             "RFC 9111 §5.2.2; docs/architecture.md, \"Caching\" (frames are immutable)",
             caching::cache_control
@@ -422,6 +508,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "caching.if-none-match",
             Caching,
+            Standard,
             "If-None-Match with the ETag answers 304",
             "RFC 9110 §13.1.2",
             caching::if_none_match
@@ -429,6 +516,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "native.post",
             Native,
+            Product,
             "POST …/getImageFrame answers the DICOMweb frame's bytes",
             "AWS HealthImaging API: GetImageFrame; docs/architecture.md, \"URL space\"",
             native::post
@@ -436,6 +524,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "native.get",
             Native,
+            Product,
             "GET …/getImageFrame?imageFrameId= answers the same bytes",
             "docs/architecture.md, \"URL space\" (native, cacheable)",
             native::get
@@ -443,6 +532,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "decoded.length",
             Decoded,
+            Standard,
             "an uncompressed frame is Rows × Columns × SamplesPerPixel × BitsAllocated/8 bytes",
             "PS3.5 §8.1.1; PS3.18 §8.7.3 (Explicit VR LE payload)",
             decoded::length
@@ -450,6 +540,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "decoded.default",
             Decoded,
+            Standard,
             "application/octet-stream without a transfer syntax answers Explicit VR Little Endian",
             "PS3.18 §8.7.3.5.2 (the default syntax of application/octet-stream), §8.7.3.3.2",
             decoded::default_syntax
@@ -457,6 +548,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "retrieve.instance",
             Retrieve,
+            Standard,
             "an instance as application/dicom is a Part 10 file in Explicit VR Little Endian",
             "PS3.18 §10.4.1.1.1, §8.7.3.5.2 (the default syntax of application/dicom); PS3.10 §7",
             retrieve::instance_default
@@ -464,6 +556,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "retrieve.any-syntax",
             Retrieve,
+            Standard,
             "transfer-syntax=* answers a Part 10 file",
             "PS3.18 §8.7.3.5.2 (\"*\": any syntax); PS3.10 §7",
             retrieve::instance_any
@@ -471,6 +564,7 @@ pub fn all() -> Vec<Check> {
         check!(
             "retrieve.series",
             Retrieve,
+            Standard,
             "a series is one Part 10 file per instance, in the requested (default) syntax",
             "PS3.18 §10.4.1.1.1, §8.7.3.5.2",
             retrieve::series
@@ -478,9 +572,226 @@ pub fn all() -> Vec<Check> {
         check!(
             "retrieve.unavailable",
             Retrieve,
+            Standard,
             "a syntax the server cannot produce is 406",
             "PS3.18 §8.7.3.5 (406 when no acceptable representation)",
             retrieve::unavailable
+        ),
+        check!(
+            "qido.studies",
+            Qido,
+            Standard,
+            "{base}/studies answers application/dicom+json: valid DICOM JSON with StudyInstanceUIDs",
+            "PS3.18 §10.6 (Search), §8.7.3.2 (application/dicom+json); PS3.18 Annex F",
+            qido::studies
+        ),
+        check!(
+            "qido.study-attributes",
+            Qido,
+            Standard,
+            "a study's record carries the default study attributes with the instances' values",
+            "PS3.18 Table 10.6.3-3",
+            qido::study_attributes
+        ),
+        check!(
+            "qido.series-attributes",
+            Qido,
+            Standard,
+            "a series' record carries the default series attributes with the instances' values",
+            "PS3.18 Table 10.6.3-4",
+            qido::series_attributes
+        ),
+        check!(
+            "qido.instance-attributes",
+            Qido,
+            Standard,
+            "an instance's record carries the default instance attributes with its metadata's values",
+            "PS3.18 Table 10.6.3-5",
+            qido::instance_attributes
+        ),
+        check!(
+            "qido.counts",
+            Qido,
+            Standard,
+            "the study and series counts agree with the series and instances found",
+            "PS3.18 Tables 10.6.3-3, 10.6.3-4 (Number of Study/Series Related Series/Instances)",
+            qido::counts
+        ),
+        check!(
+            "qido.uid-match",
+            Qido,
+            Standard,
+            "StudyInstanceUID and SeriesInstanceUID match exactly one",
+            "PS3.18 §8.3.4; PS3.4 §C.2.2.2.1 (single value matching)",
+            qido::uid_match
+        ),
+        check!(
+            "qido.uid-list",
+            Qido,
+            Standard,
+            "a comma-separated UID list matches each listed study",
+            "PS3.18 §8.3.4; PS3.4 §C.2.2.2.2 (list of UID matching)",
+            qido::uid_list
+        ),
+        check!(
+            "qido.exact",
+            Qido,
+            Standard,
+            "PatientID matches the studies with that ID, and only those",
+            "PS3.18 §8.3.4; PS3.4 §C.2.2.2.1 (single value matching)",
+            qido::exact
+        ),
+        check!(
+            "qido.wildcard",
+            Qido,
+            Standard,
+            "PatientName with * and ? matches as a wildcard",
+            "PS3.18 §8.3.4; PS3.4 §C.2.2.2.4 (wild card matching)",
+            qido::wildcard
+        ),
+        check!(
+            "qido.date-range",
+            Qido,
+            Standard,
+            "StudyDate ranges (closed, open at either end) match, and a range outside does not",
+            "PS3.18 §8.3.4; PS3.4 §C.2.2.2.5 (range matching)",
+            qido::date_range
+        ),
+        check!(
+            "qido.universal",
+            Qido,
+            Standard,
+            "an empty value matches any value",
+            "PS3.18 §8.3.4; PS3.4 §C.2.2.2.3 (universal matching)",
+            qido::universal
+        ),
+        check!(
+            "qido.includefield",
+            Qido,
+            Standard,
+            "includefield={tag} adds that attribute",
+            "PS3.18 §8.3.4 (includefield)",
+            qido::includefield_tag
+        ),
+        check!(
+            "qido.includefield-all",
+            Qido,
+            Standard,
+            "includefield=all adds the instance's other attributes",
+            "PS3.18 §8.3.4 (includefield=all)",
+            qido::includefield_all
+        ),
+        check!(
+            "qido.paging",
+            Qido,
+            Standard,
+            "limit and offset page through the studies without repeats",
+            "PS3.18 §8.3.4 (limit, offset)",
+            qido::paging
+        ),
+        check!(
+            "qido.fuzzymatching",
+            Qido,
+            Standard,
+            "fuzzymatching=true is accepted, and an exact name still matches",
+            "PS3.18 §8.3.4 (fuzzymatching)",
+            qido::fuzzymatching
+        ),
+        check!(
+            "qido.no-match",
+            Qido,
+            Standard,
+            "a search that matches nothing answers 200 with [] (or 204)",
+            "PS3.18 §8.3.4.4.1 (204); DICOM CP-2473 (200 with an empty array)",
+            qido::no_match
+        ),
+        check!(
+            "qido.bad-parameter",
+            Qido,
+            Standard,
+            "a malformed limit, a malformed date and an unknown attribute answer 400",
+            "PS3.18 §8.3.4, §10.6.1 (400 Bad Request)",
+            qido::bad_parameter
+        ),
+        check!(
+            "qido.levels",
+            Qido,
+            Standard,
+            "{base}/series, {base}/instances and {base}/studies/{study}/instances search across levels",
+            "PS3.18 §10.6.1 (Table 10.6.1-2, the Search resources)",
+            qido::levels
+        ),
+        check!(
+            "metadata.instance",
+            Metadata,
+            Standard,
+            "an instance's metadata is one valid DICOM JSON object of that instance",
+            "PS3.18 §10.4.1.1.2 (metadata), Annex F (DICOM JSON: keys, VRs, value types, PN objects, InlineBinary and BulkDataURI)",
+            metadata::instance
+        ),
+        check!(
+            "metadata.series",
+            Metadata,
+            Standard,
+            "a series' metadata holds each of its instances once, as QIDO-RS counts them, equal to their instance metadata",
+            "PS3.18 §10.4.1.1.2, Table 10.6.3-4",
+            metadata::series
+        ),
+        check!(
+            "metadata.study",
+            Metadata,
+            Standard,
+            "a study's metadata covers QIDO-RS's series of the study and its instance count",
+            "PS3.18 §10.4.1.1.2, Table 10.6.3-3",
+            metadata::study
+        ),
+        check!(
+            "metadata.qido-consistent",
+            Metadata,
+            Standard,
+            "QIDO-RS and metadata give an instance the same values",
+            "PS3.18 §10.4.1.1.2, §10.6.3 (both describe the same stored instance)",
+            metadata::qido_consistent
+        ),
+        check!(
+            "metadata.gzip",
+            Metadata,
+            Product,
+            "Accept-Encoding: gzip compresses metadata, and only then",
+            "RFC 9110 §8.4, §12.5.3",
+            metadata::gzip
+        ),
+        check!(
+            "metadata.validators",
+            Metadata,
+            Product,
+            "metadata carries an ETag and If-None-Match answers 304",
+            "RFC 9110 §8.8.3, §13.1.2; docs/architecture.md, \"Caching\"",
+            metadata::validators
+        ),
+        check!(
+            "metadata.unknown",
+            Metadata,
+            Standard,
+            "the metadata of an unknown instance answers 404",
+            "PS3.18 §10.4 (404 Not Found)",
+            metadata::unknown
+        ),
+        check!(
+            "bulkdata.uris",
+            Bulkdata,
+            Standard,
+            "every BulkDataURI in the instance's metadata answers its bulk data",
+            "PS3.18 §F.2.7 (BulkDataURI), §10.4.1.1.5 (bulk data)",
+            bulkdata::uris_resolve
+        ),
+        check!(
+            "bulkdata.pixel-data",
+            Bulkdata,
+            Standard,
+            "Pixel Data's bulk data holds the instance's frames, byte for byte",
+            "PS3.18 §10.4.1.1.5, §10.4 (frames); PS3.5 §A.4 (encapsulated pixel data: fragments per frame)",
+            bulkdata::pixel_data
         ),
     ]
 }
@@ -490,6 +801,7 @@ pub fn all() -> Vec<Check> {
 pub struct Finding {
     pub id: &'static str,
     pub group: Group,
+    pub basis: Basis,
     pub title: &'static str,
     pub cite: &'static str,
     #[serde(flatten)]
@@ -507,6 +819,7 @@ pub async fn run(ctx: &Ctx, groups: &[Group]) -> Vec<Finding> {
         findings.push(Finding {
             id: check.id,
             group: check.group,
+            basis: check.basis,
             title: check.title,
             cite: check.cite,
             outcome,
@@ -514,6 +827,9 @@ pub async fn run(ctx: &Ctx, groups: &[Group]) -> Vec<Finding> {
     }
     findings
 }
+
+/// The media type of QIDO-RS and metadata answers (PS3.18 §8.7.3.2).
+pub const DICOM_JSON: &str = "application/dicom+json";
 
 /// What checks share: the session, the target, and the answers already fetched.
 pub struct Ctx {
@@ -535,17 +851,47 @@ impl Ctx {
         self.session.send(req).await
     }
 
-    /// `GET …/frames/{list}` with `accept`, fetched once per run.
-    pub async fn frames(&self, list: &str, accept: &str) -> Exchange {
-        let key = (list.to_owned(), accept.to_owned());
+    /// `GET url` with `accept`, fetched once per run.
+    pub async fn get(&self, url: String, accept: &str) -> Exchange {
+        let key = (url, accept.to_owned());
         if let Some(ex) = self.memo.lock().await.get(&key) {
             return ex.clone();
         }
-        let ex = self
-            .send(Request::get(self.target.frames_url(list)).accept(accept))
-            .await;
+        let ex = self.send(Request::get(&key.0).accept(accept)).await;
         self.memo.lock().await.insert(key, ex.clone());
         ex
+    }
+
+    /// `GET …/frames/{list}` with `accept`, fetched once per run.
+    pub async fn frames(&self, list: &str, accept: &str) -> Exchange {
+        self.get(self.target.frames_url(list), accept).await
+    }
+
+    /// `GET {base}{path}` as DICOM JSON (QIDO-RS or metadata), fetched once per run.
+    pub async fn json(&self, path: &str) -> Exchange {
+        self.get(format!("{}{path}", self.target.base_url), DICOM_JSON)
+            .await
+    }
+
+    /// The target instance's WADO-RS metadata object, which the QIDO-RS and metadata checks
+    /// compare answers with; `Err` is the outcome of a check that needs it.
+    pub async fn instance_metadata(
+        &self,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, Outcome> {
+        let url = format!("{}/metadata", self.target.instance_url());
+        let ex = self.get(url, DICOM_JSON).await;
+        match crate::dicom_json::objects(&ex) {
+            Ok(mut objects) if objects.len() == 1 => Ok(objects.remove(0)),
+            Ok(objects) => Err(Outcome::judge(
+                false,
+                ex.sent.clone(),
+                "the instance's metadata: one DICOM JSON object",
+                format!("{} objects", objects.len()),
+            )),
+            Err(got) => Err(Outcome::not_applicable(format!(
+                "the instance's WADO-RS metadata is not available ({got})"
+            ))),
+        }
     }
 
     /// The frame list the multipart checks read: two frames when the instance has them.
