@@ -951,3 +951,51 @@ pub fn expect_status(ex: &Exchange, status: u16) -> Outcome {
         ex.summary(),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A user of the suite has the repository, so a check may cite the standards and the
+    /// repository's own documents, and nothing else.
+    #[test]
+    fn checks_cite_only_standards_and_files_in_the_repository() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        for c in all() {
+            for word in c
+                .cite
+                .split(|ch: char| ch.is_whitespace() || ",;()\"".contains(ch))
+            {
+                let word = word.trim_end_matches(':');
+                if word.ends_with(".md") || word.starts_with("docs/") {
+                    assert!(root.join(word).is_file(), "{}: cites {word}", c.id);
+                }
+                if word == "README" {
+                    assert!(root.join("README.md").is_file());
+                }
+                assert!(
+                    !word.contains("REFERENCE") && !word.contains("DESIGN"),
+                    "{}: cites {word}",
+                    c.id
+                );
+            }
+            let cites_standard = ["PS3.", "RFC ", "Fetch Standard", "AWS ", "CP-"]
+                .iter()
+                .any(|s| c.cite.contains(s));
+            let cites_repository = c.cite.contains("docs/") || c.cite.contains("README");
+            assert!(cites_standard || cites_repository, "{}: {}", c.id, c.cite);
+        }
+    }
+
+    #[test]
+    fn identifiers_are_unique_and_name_their_group() {
+        let checks = all();
+        let mut ids: Vec<_> = checks.iter().map(|c| c.id).collect();
+        for c in &checks {
+            assert!(c.id.starts_with(&format!("{}.", c.group)), "{}", c.id);
+        }
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), checks.len());
+    }
+}
