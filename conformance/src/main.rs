@@ -124,7 +124,11 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if args.list {
         for c in checks::all() {
-            println!("{:<36} {}  ({})", c.id, c.title, c.cite);
+            let basis = match c.basis {
+                checks::Basis::Standard => "",
+                checks::Basis::Product => " [this product's rule]",
+            };
+            println!("{:<36} {}  ({}){basis}", c.id, c.title, c.cite);
         }
         return ExitCode::SUCCESS;
     }
