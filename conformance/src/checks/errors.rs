@@ -1,10 +1,7 @@
 //! Status codes and bodies of refusals.
 
-use super::{ANY_SYNTAX, Ctx, Outcome, expect_status};
+use super::{ANY_SYNTAX, Ctx, Outcome, UNKNOWN_UID, expect_each_status, expect_status};
 use crate::http::{Exchange, Request};
-
-/// A syntactically valid UID (2.25 form, PS3.5 §B.2) that no server holds.
-const UNKNOWN_UID: &str = "2.25.329800735698586629295641978511506172918";
 
 /// Frame 1 of the target's instance with one of its UIDs replaced.
 fn frame_url(ctx: &Ctx, study: &str, series: &str, instance: &str) -> String {
@@ -26,16 +23,11 @@ pub async fn malformed_uid(ctx: &Ctx) -> Outcome {
         frame_url(ctx, &t.study, "1..2", &t.instance),
         frame_url(ctx, &t.study, &t.series, &too_long),
     ];
-    let mut sent = Vec::new();
-    let mut got = Vec::new();
-    let mut ok = true;
+    let mut answers = Vec::new();
     for url in cases {
-        let ex = get(ctx, url).await;
-        ok &= ex.status == 400;
-        sent.push(ex.sent.clone());
-        got.push(ex.summary());
+        answers.push(get(ctx, url).await);
     }
-    Outcome::judge(ok, sent.join("\n"), "400 for each", got.join("\n"))
+    expect_each_status(&answers, 400)
 }
 
 pub async fn unknown_study(ctx: &Ctx) -> Outcome {

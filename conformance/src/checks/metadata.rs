@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::io::Read;
 
-use super::qido::{SERIES_INSTANCES, SERIES_UID, SOP_UID, STUDY_UID, UNKNOWN_UID};
-use super::{Ctx, DICOM_JSON, Outcome, expect_status};
+use super::qido::{SERIES_INSTANCES, SERIES_UID, SOP_UID, STUDY_UID};
+use super::{Ctx, DICOM_JSON, Outcome, UNKNOWN_UID, expect_status};
 use crate::dicom_json::{self, Object, first, values};
 use crate::http::Request;
 
@@ -158,15 +158,11 @@ pub async fn series(ctx: &Ctx) -> Outcome {
             }
         }
     }
-    Outcome::judge(
-        wrong.is_empty(),
+    Outcome::listing(
         sent,
         expected,
-        if wrong.is_empty() {
-            format!("{} objects, consistent", objects.len())
-        } else {
-            wrong.join("; ")
-        },
+        &wrong,
+        format!("{} objects, consistent", objects.len()),
     )
 }
 
@@ -222,19 +218,15 @@ pub async fn study(ctx: &Ctx) -> Outcome {
     {
         wrong.push("the instance is missing".into());
     }
-    Outcome::judge(
-        wrong.is_empty(),
+    Outcome::listing(
         sent,
         expected,
-        if wrong.is_empty() {
-            format!(
-                "{} objects in {} series, consistent",
-                objects.len(),
-                in_metadata.len()
-            )
-        } else {
-            wrong.join("; ")
-        },
+        &wrong,
+        format!(
+            "{} objects in {} series, consistent",
+            objects.len(),
+            in_metadata.len()
+        ),
     )
 }
 

@@ -131,6 +131,22 @@ impl Outcome {
         }
     }
 
+    /// Passes when nothing is `wrong`; `fine` describes a pass, the list of what is wrong a
+    /// failure.
+    pub fn listing(
+        sent: impl Into<String>,
+        expected: impl Into<String>,
+        wrong: &[String],
+        fine: impl Into<String>,
+    ) -> Self {
+        let got = if wrong.is_empty() {
+            fine.into()
+        } else {
+            wrong.join("; ")
+        };
+        Self::judge(wrong.is_empty(), sent, expected, got)
+    }
+
     pub fn not_applicable(reason: impl Into<String>) -> Self {
         Self {
             verdict: Verdict::NotApplicable,
@@ -941,6 +957,21 @@ pub fn describe(ex: &Exchange, m: &Multipart) -> String {
         .collect();
     format!("{}, parts: [{}]", ex.status, parts.join(", "))
 }
+
+/// Judges answers that must each be exactly `status`.
+pub fn expect_each_status(answers: &[Exchange], status: u16) -> Outcome {
+    let sent: Vec<&str> = answers.iter().map(|ex| ex.sent.as_str()).collect();
+    let got: Vec<String> = answers.iter().map(Exchange::summary).collect();
+    Outcome::judge(
+        answers.iter().all(|ex| ex.status == status),
+        sent.join("\n"),
+        format!("{status} for each"),
+        got.join("\n"),
+    )
+}
+
+/// A syntactically valid UID (2.25 form, PS3.5 §B.2) that no server holds.
+pub const UNKNOWN_UID: &str = "2.25.329800735698586629295641978511506172918";
 
 /// Judges an answer that must be exactly `status`.
 pub fn expect_status(ex: &Exchange, status: u16) -> Outcome {

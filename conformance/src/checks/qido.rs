@@ -5,7 +5,7 @@
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-use super::{Ctx, DICOM_JSON, Outcome};
+use super::{Ctx, DICOM_JSON, Outcome, UNKNOWN_UID, expect_each_status};
 use crate::dicom_json::{self, Object, first, values};
 use crate::http::Exchange;
 
@@ -20,9 +20,6 @@ const MODALITIES_IN_STUDY: &str = "00080061";
 const STUDY_SERIES: &str = "00201206";
 const STUDY_INSTANCES: &str = "00201208";
 pub const SERIES_INSTANCES: &str = "00201209";
-
-/// A syntactically valid UID (2.25 form, PS3.5 §B.2) that no server holds.
-pub const UNKNOWN_UID: &str = "2.25.329800735698586629295641978511506172918";
 
 /// Study attributes returned by default (PS3.18 Table 10.6.3-3) that instances carry.
 const STUDY_TABLE: &[(&str, &str)] = &[
@@ -275,16 +272,7 @@ async fn level_attributes(
             wrong.push(format!("{name} ({tag}) missing"));
         }
     }
-    Outcome::judge(
-        wrong.is_empty(),
-        ex.sent,
-        expected,
-        if wrong.is_empty() {
-            "all present and equal".to_owned()
-        } else {
-            wrong.join("; ")
-        },
-    )
+    Outcome::listing(ex.sent, expected, &wrong, "all present and equal")
 }
 
 pub async fn study_attributes(ctx: &Ctx) -> Outcome {
@@ -694,16 +682,11 @@ pub async fn no_match(ctx: &Ctx) -> Outcome {
 }
 
 pub async fn bad_parameter(ctx: &Ctx) -> Outcome {
-    let mut sent = Vec::new();
-    let mut got = Vec::new();
-    let mut ok = true;
+    let mut answers = Vec::new();
     for query in ["limit=many", "StudyDate=not-a-date", "NoSuchAttribute=1"] {
-        let ex = ctx.json(&format!("/studies?{query}")).await;
-        ok &= ex.status == 400;
-        sent.push(ex.sent.clone());
-        got.push(ex.summary());
+        answers.push(ctx.json(&format!("/studies?{query}")).await);
     }
-    Outcome::judge(ok, sent.join("\n"), "400 for each", got.join("\n"))
+    expect_each_status(&answers, 400)
 }
 
 pub async fn levels(ctx: &Ctx) -> Outcome {
