@@ -63,6 +63,8 @@ enum Fault {
     BulkdataMissing,
     /// Each bulk data part loses its last byte.
     BulkdataTruncated,
+    /// Instances asked for in a named syntax come in the default one.
+    RetrieveIgnoresSyntax,
 }
 
 #[derive(Clone)]
@@ -201,6 +203,14 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
         .body(body);
     for (name, value) in &parts.headers {
         let dropped = p.fault == Fault::NoGzip && name == http::header::ACCEPT_ENCODING;
+        if p.fault == Fault::RetrieveIgnoresSyntax && name == http::header::ACCEPT {
+            let accept = value.to_str().unwrap_or_default();
+            if let Some(i) = accept.find(r#"type="application/dicom"; transfer-syntax=1."#) {
+                let kept = &accept[..i + r#"type="application/dicom""#.len()];
+                upstream = upstream.header(name, kept);
+                continue;
+            }
+        }
         if name != http::header::HOST && !dropped {
             upstream = upstream.header(name, value);
         }
@@ -441,7 +451,7 @@ async fn each_broken_rule_fails_its_checks() {
     );
 
     // (fault, checks that must fail, checks that may also fail)
-    let cases: [(Fault, &[&str], &[&str]); 5] = [
+    let cases: [(Fault, &[&str], &[&str]); 6] = [
         (
             Fault::DropTransferSyntax,
             &["multipart.part-type", "negotiation.any-syntax"],
@@ -459,6 +469,7 @@ async fn each_broken_rule_fails_its_checks() {
                 "decoded.length",
                 "decoded.default",
                 "retrieve.instance",
+                "retrieve.explicit",
                 "retrieve.any-syntax",
                 "retrieve.series",
             ],
@@ -467,6 +478,12 @@ async fn each_broken_rule_fails_its_checks() {
             Fault::NoCors,
             &["cors.preflight", "cors.expose", "errors.cors"],
             &[],
+        ),
+        // MPEG-2 is dropped too, so the unavailable syntax is answered.
+        (
+            Fault::RetrieveIgnoresSyntax,
+            &["retrieve.explicit"],
+            &["retrieve.unavailable"],
         ),
     ];
     for (fault, must, may) in cases {

@@ -570,6 +570,14 @@ pub fn all() -> Vec<Check> {
             retrieve::instance_default
         ),
         check!(
+            "retrieve.explicit",
+            Retrieve,
+            Standard,
+            "the stored syntax asked for by name answers a Part 10 file in that syntax",
+            "PS3.18 §8.7.3.5.2 (the transfer-syntax parameter); PS3.10 §7",
+            retrieve::instance_explicit
+        ),
+        check!(
             "retrieve.any-syntax",
             Retrieve,
             Standard,

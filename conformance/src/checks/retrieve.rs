@@ -63,19 +63,21 @@ fn files(ex: &Exchange, parts: Option<usize>) -> Result<Vec<(String, String)>, S
     Ok(out)
 }
 
-pub async fn instance_default(ctx: &Ctx) -> Outcome {
+/// Retrieves the instance with `accept` and judges that it is one Part 10 file of that SOP
+/// instance in `syntax`.
+async fn one_file(ctx: &Ctx, accept: &str, syntax: &str) -> Outcome {
     let ex = ctx
-        .send(Request::get(ctx.target.instance_url()).accept(INSTANCES))
+        .send(Request::get(ctx.target.instance_url()).accept(accept))
         .await;
     let expected = format!(
-        "200, one application/dicom part: a Part 10 file of SOP instance {} in Explicit VR Little Endian ({EXPLICIT_VR_LE})",
+        "200, one application/dicom part: a Part 10 file of SOP instance {} in {syntax}",
         ctx.target.instance
     );
     match files(&ex, Some(1)) {
         Ok(f) => {
             let (ts, sop) = &f[0];
             Outcome::judge(
-                ts == EXPLICIT_VR_LE && *sop == ctx.target.instance,
+                ts == syntax && *sop == ctx.target.instance,
                 ex.sent.clone(),
                 expected,
                 format!("{}, file in {ts}, SOP instance {sop}", ex.status),
@@ -83,6 +85,34 @@ pub async fn instance_default(ctx: &Ctx) -> Outcome {
         }
         Err(got) => Outcome::judge(false, ex.sent, expected, got),
     }
+}
+
+pub async fn instance_default(ctx: &Ctx) -> Outcome {
+    one_file(ctx, INSTANCES, EXPLICIT_VR_LE).await
+}
+
+pub async fn instance_explicit(ctx: &Ctx) -> Outcome {
+    // The stored syntax, from the metadata or else from the file `transfer-syntax=*` answers.
+    let stored = match ctx.target.stored_transfer_syntax.clone() {
+        Some(ts) => ts,
+        None => {
+            let ex = ctx
+                .send(Request::get(ctx.target.instance_url()).accept(INSTANCES_AS_STORED))
+                .await;
+            match files(&ex, Some(1)) {
+                Ok(f) => f[0].0.clone(),
+                Err(e) => {
+                    return Outcome::not_applicable(format!(
+                        "the stored syntax is unknown: no metadata says, and transfer-syntax=* \
+                         answered {e}"
+                    ));
+                }
+            }
+        }
+    };
+    let accept =
+        format!(r#"multipart/related; type="application/dicom"; transfer-syntax={stored}"#);
+    one_file(ctx, &accept, &stored).await
 }
 
 pub async fn instance_any(ctx: &Ctx) -> Outcome {
