@@ -9,5 +9,6 @@ pub mod cache;
 pub mod cli;
 pub mod dev_issuer;
 pub mod keys;
+pub mod ohif;
 pub mod server;
 pub mod stack;

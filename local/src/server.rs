@@ -168,6 +168,8 @@ pub struct LocalEdge {
     keys: Keys,
     native: Option<NativeOrigin>,
     body_read_timeout: Duration,
+    /// The OHIF viewer on every path that is not the edge's ([`crate::ohif`]).
+    ohif: Option<Arc<crate::ohif::OhifViewer>>,
 }
 
 impl LocalEdge {
@@ -187,7 +189,14 @@ impl LocalEdge {
             keys,
             native,
             body_read_timeout: Timeouts::default().body_read,
+            ohif: None,
         }
+    }
+
+    /// Serves the OHIF viewer beside the edge, as a distribution's default behavior would.
+    pub fn with_ohif(mut self, ohif: Option<Arc<crate::ohif::OhifViewer>>) -> Self {
+        self.ohif = ohif;
+        self
     }
 
     /// Spreads origin requests over `instances` (each with its own caches and client)
@@ -255,6 +264,12 @@ impl LocalEdge {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         if let Some(r) = self.keys.published(&parts) {
+            return log_access(&parts, r, None, started);
+        }
+        if let Some(ohif) = &self.ohif
+            && crate::ohif::serves(parts.uri.path())
+        {
+            let r = ohif.answer(&parts).await;
             return log_access(&parts, r, None, started);
         }
         let body = if parts.method == http::Method::POST {

@@ -81,6 +81,8 @@ pub struct StackOptions {
     /// Whether the instances share what they resolve through the edge's cache
     /// ([`translator::shared`]; not without a cache); otherwise each resolves alone.
     pub shared_resolution: bool,
+    /// The folder of the prebuilt OHIF viewer to serve beside the edge ([`crate::ohif`]).
+    pub viewer: Option<PathBuf>,
 }
 
 impl StackOptions {
@@ -104,6 +106,7 @@ impl StackOptions {
             timeouts: crate::server::Timeouts::default(),
             translators: 1,
             shared_resolution: true,
+            viewer: None,
         }
     }
 }
@@ -133,6 +136,8 @@ pub struct RunningStack {
     pub datastores: Vec<DatastoreInfo>,
     /// The development issuer, with `Auth::Dev`.
     pub dev_issuer: Option<Arc<DevIssuer>>,
+    /// Where the OHIF viewer is served, when it is.
+    pub viewer_url: Option<String>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
@@ -222,7 +227,7 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
                     )
                 })
                 .collect();
-            let datastores = emulator
+            let datastores: Vec<DatastoreInfo> = emulator
                 .datastores()
                 .map(|d| DatastoreInfo {
                     id: d.id.clone(),
@@ -341,6 +346,18 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
             )
         }
     };
+    let ohif = match opts.viewer {
+        Some(dist) => {
+            let root = public_url.clone().unwrap_or_else(|| base_url.clone());
+            let sources: Vec<_> = datastores
+                .iter()
+                .map(|d| crate::ohif::data_source(&format!("{root}/datastore/{}", d.id), &d.name))
+                .collect();
+            let app_config = crate::ohif::app_config(&sources);
+            Some(Arc::new(crate::ohif::OhifViewer::new(dist, app_config)?))
+        }
+        None => None,
+    };
     let mut auth = AuthConfig::new(mode);
     auth.cors = opts.cors;
     auth.datastores = opts.datastores;
@@ -352,10 +369,12 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
         opts.jwks_cooldown_seconds,
         public_url,
     );
+    let viewer_url = ohif.as_ref().map(|_| format!("{base_url}/"));
     let edge = Arc::new(
         LocalEdge::new(translators[0].clone(), cache, viewer, keys, Some(native))
             .with_translators(translators)
-            .with_body_read_timeout(opts.timeouts.body_read),
+            .with_body_read_timeout(opts.timeouts.body_read)
+            .with_ohif(ohif),
     );
     edge.prefetch_keys().await;
     let router = edge.clone().router();
@@ -371,6 +390,7 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
         emulator,
         datastores,
         dev_issuer,
+        viewer_url,
         tasks,
     })
 }

@@ -1,6 +1,7 @@
 // Opens the prebuilt OHIF viewer (npm @ohif/app's dist/) in Debian's Chromium, pointed at a
 // running `dicomweb-edge serve`: study list, then the CT study, until the viewport renders.
-// Serves OHIF itself on a loopback port with an app-config.js for the edge.
+// Serves OHIF itself on a loopback port with an app-config.js for the edge, unless OHIF_URL
+// names where the edge serves it (`serve`'s own viewer), which is then opened instead.
 //
 // Usage: node ohif_e2e.mjs OHIF_DIST DICOMWEB_ROOT STUDY_UID LIST_TEXTS OUT_DIR [TOKEN]
 // LIST_TEXTS: `|`-separated texts the study list must show (e.g. study descriptions).
@@ -37,7 +38,8 @@ const dataSource = {
       : {}),
   },
 };
-const runName = process.env.OHIF_REQUEST_TRANSFER_SYNTAX ? '-requested-syntax' : '';
+const runName = process.env.OHIF_REQUEST_TRANSFER_SYNTAX ? '-requested-syntax'
+  : process.env.OHIF_URL ? '-served' : '';
 const appConfig = `window.config = ${JSON.stringify({
   routerBasename: '/',
   extensions: [],
@@ -78,8 +80,13 @@ const server = http.createServer(async (req, res) => {
   });
   res.end(body);
 });
-await new Promise(r => server.listen(0, '127.0.0.1', r));
-const ohif = `http://127.0.0.1:${server.address().port}`;
+let ohif;
+if (process.env.OHIF_URL) {
+  ohif = process.env.OHIF_URL.replace(/\/$/, '');
+} else {
+  await new Promise(r => server.listen(0, '127.0.0.1', r));
+  ohif = `http://127.0.0.1:${server.address().port}`;
+}
 
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
@@ -126,7 +133,7 @@ try {
       await page.getByText(text, { exact: true }).first().waitFor({ timeout: 60000 });
     }
     result.studyList = texts;
-    await page.screenshot({ path: path.join(outDir, 'ohif-study-list.png') });
+    await page.screenshot({ path: path.join(outDir, `ohif-study-list${runName}.png`) });
   }
   const auth = token ? `&token=${encodeURIComponent(token)}` : '';
   await page.goto(`${ohif}/viewer?StudyInstanceUIDs=${study}${auth}`, { waitUntil: 'domcontentloaded' });
@@ -149,14 +156,14 @@ try {
     if (sd > 10 && lit > 0.02) break;
   }
   result.pixels = stats;
-  result.screenshot = path.join(outDir, token ? 'ohif-ct-with-token.png' : `ohif-ct${runName}.png`);
+  result.screenshot = path.join(outDir, token ? `ohif-ct-with-token${runName}.png` : `ohif-ct${runName}.png`);
   await page.screenshot({ path: result.screenshot });
 } catch (e) {
   result.error = String(e);
   await page.screenshot({ path: path.join(outDir, 'ohif-failure.png') }).catch(() => {});
 } finally {
   await browser.close();
-  server.close();
+  if (server.listening) server.close();
 }
 await writeFile(path.join(outDir, `ohif-result${runName}.json`), JSON.stringify(result, null, 2));
 console.log(JSON.stringify(result));

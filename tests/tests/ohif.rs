@@ -16,6 +16,9 @@ const CT_STUDY: &str = "2.25.43013641727009647318637766896963722706";
 /// What OHIF sends for frames with `omitQuotationForMultipartRequest`.
 const OHIF_FRAMES_ACCEPT: &str =
     "multipart/related; type=application/octet-stream; transfer-syntax=*";
+/// What OHIF sends for frames by default (the configuration `serve` writes).
+const OHIF_DEFAULT_FRAMES_ACCEPT: &str =
+    r#"multipart/related; type="application/octet-stream"; transfer-syntax="*""#;
 
 /// The OHIF dist folder, or `None` (skipping) when the browser parts are not installed.
 fn ohif_dist() -> Option<PathBuf> {
@@ -52,10 +55,28 @@ fn drive(dist: &PathBuf, root: &str, token: Option<&str>) -> Value {
 
 /// As `drive`, with OHIF's `requestTransferSyntaxUID` set to `syntax`.
 fn drive_with(dist: &PathBuf, root: &str, token: Option<&str>, syntax: Option<&str>) -> Value {
+    drive_command(dist, root, token, |cmd| {
+        if let Some(ts) = syntax {
+            cmd.env("OHIF_REQUEST_TRANSFER_SYNTAX", ts);
+        }
+    })
+}
+
+/// Drives the viewer `serve` itself serves at `url`.
+fn drive_served(dist: &PathBuf, url: &str, root: &str, token: Option<&str>) -> Value {
+    drive_command(dist, root, token, |cmd| {
+        cmd.env("OHIF_URL", url);
+    })
+}
+
+fn drive_command(
+    dist: &PathBuf,
+    root: &str,
+    token: Option<&str>,
+    setup: impl FnOnce(&mut Command),
+) -> Value {
     let mut cmd = Command::new("node");
-    if let Some(ts) = syntax {
-        cmd.env("OHIF_REQUEST_TRANSFER_SYNTAX", ts);
-    }
+    setup(&mut cmd);
     cmd.arg(workspace().join("tests/ohif/ohif_e2e.mjs"))
         .arg(dist)
         .arg(root)
@@ -106,8 +127,12 @@ fn check_frames(result: &Value, with_token: bool, frames_accept: &str) {
         );
     }
     if with_token {
+        // Every DICOMweb request; the viewer's own files, where `serve` serves them, need none.
         assert!(
-            requests.iter().all(|r| !r["authorization"].is_null()),
+            requests
+                .iter()
+                .filter(|r| r["url"].as_str().unwrap().starts_with("/datastore/"))
+                .all(|r| !r["authorization"].is_null()),
             "a request without the token"
         );
     }
@@ -199,4 +224,126 @@ async fn ohif_sends_development_tokens() {
     let token = String::from_utf8(token.stdout).unwrap();
     let result = drive(&dist, &root, Some(token.trim()));
     check(&result, true);
+}
+
+/// The viewer in one command: `serve` finds the viewer's files, serves them at `/` with an
+/// `app-config.js` of its own, and prints the link; OHIF opened from that link lists the
+/// studies, opens the CT and renders it, every request to the same origin.
+#[tokio::test]
+async fn serve_serves_the_viewer_and_prints_its_link() {
+    let Some(dist) = ohif_dist() else { return };
+    let dist_arg = dist.display().to_string();
+    let p = Process::start(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--auth",
+            "none",
+            "--viewer",
+            &dist_arg,
+        ],
+        &[],
+    );
+    let link = p
+        .lines
+        .iter()
+        .find_map(|l| l.strip_prefix("viewer "))
+        .expect("a viewer line")
+        .to_owned();
+    assert_eq!(link, format!("{}/", p.url));
+    let root = format!("{}/datastore/{}", p.url, p.datastores()[0]);
+
+    // The generated configuration names this edge; the files carry cross-origin isolation,
+    // hashed files a year's lifetime, and navigations to the viewer's routes get index.html.
+    let http = reqwest::Client::new();
+    let config = http
+        .get(format!("{link}app-config.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(config.headers()["cache-control"], "no-cache");
+    let config = config.text().await.unwrap();
+    assert!(
+        config.contains(&format!("\"wadoRoot\":\"{root}\"")),
+        "{config}"
+    );
+    let index = http
+        .get(format!("{link}viewer?StudyInstanceUIDs={CT_STUDY}"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(index.status(), 200);
+    assert_eq!(
+        index.headers()["cross-origin-embedder-policy"],
+        "require-corp"
+    );
+    assert!(index.text().await.unwrap().contains("app-config.js"));
+    let missing = http
+        .get(format!("{link}no-such-file.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let bundle = std::fs::read_dir(&dist)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .find(|n| n.starts_with("app.bundle.") && n.ends_with(".js"))
+        .expect("OHIF's app bundle");
+    let js = http.get(format!("{link}{bundle}")).send().await.unwrap();
+    assert_eq!(js.status(), 200);
+    assert_eq!(
+        js.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    // The edge keeps its own paths.
+    let studies = http.get(format!("{root}/studies")).send().await.unwrap();
+    assert_eq!(studies.headers()["content-type"], "application/dicom+json");
+
+    let result = drive_served(&dist, &link, &root, None);
+    check_frames(&result, false, OHIF_DEFAULT_FRAMES_ACCEPT);
+    assert_eq!(
+        result["studyList"],
+        serde_json::json!(["CT PHANTOM", "MR AND PHOTO"])
+    );
+}
+
+/// With development tokens (`serve`'s default), the printed link opens the CT study with a
+/// token, which OHIF sends on every request.
+#[tokio::test]
+async fn the_printed_viewer_link_carries_a_development_token() {
+    let Some(dist) = ohif_dist() else { return };
+    let state = tempfile::tempdir().unwrap();
+    let dist_arg = dist.display().to_string();
+    let p = Process::start(
+        &["serve", "--listen", "127.0.0.1:0", "--viewer", &dist_arg],
+        &[("DICOMWEB_EDGE_STATE_DIR", state.path().to_str().unwrap())],
+    );
+    let line = p
+        .lines
+        .iter()
+        .find_map(|l| l.strip_prefix("viewer "))
+        .expect("a viewer line")
+        .to_owned();
+    let link = line.split_whitespace().next().unwrap();
+    let prefix = format!("{}/viewer?StudyInstanceUIDs={CT_STUDY}&token=", p.url);
+    let token = link
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{line}"));
+    let root = format!("{}/datastore/{}", p.url, p.datastores()[0]);
+    // The viewer's files need no token; the DICOMweb root does.
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(format!("{}/", p.url))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let refused = http.get(format!("{root}/studies")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let result = drive_served(&dist, &format!("{}/", p.url), &root, Some(token));
+    check_frames(&result, true, OHIF_DEFAULT_FRAMES_ACCEPT);
 }

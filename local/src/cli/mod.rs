@@ -162,6 +162,18 @@ pub struct ServeArgs {
     /// resolves through the edge's cache (for comparison).
     #[arg(long)]
     pub no_shared_resolution: bool,
+    /// The prebuilt OHIF viewer to serve at `/` (a folder with its index.html); by default
+    /// the one `scripts/viewer.sh` puts in `.cache/ohif`, when it is there.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "DICOMWEB_EDGE_VIEWER",
+        conflicts_with = "no_viewer"
+    )]
+    pub viewer: Option<std::path::PathBuf>,
+    /// Serve no viewer.
+    #[arg(long)]
+    pub no_viewer: bool,
     /// Seconds a client has to send a POST body once its head has arrived (then 408).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout: u64,

@@ -1,6 +1,6 @@
 //! `dicomweb-edge serve`: the local stack. Prints what a user and scripts need on stdout
-//! (datastores, the upstream, each DICOMweb root, a sample request, an OHIF data source),
-//! then the ready line `listening on http://HOST:PORT`.
+//! (datastores, the upstream, each DICOMweb root, a sample request, an OHIF data source, the
+//! viewer's link), then the ready line `listening on http://HOST:PORT`.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -98,6 +98,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         translators: usize::from(args.translators),
         shared_resolution: !args.no_shared_resolution,
+        viewer: if args.no_viewer {
+            None
+        } else {
+            args.viewer.clone().or_else(crate::ohif::default_dist)
+        },
     };
     let running = stack::start(options).await?;
     // Scripts read these lines; a closed stdout must not stop the server.
@@ -151,6 +156,7 @@ fn print_banner(s: &RunningStack, out: &mut impl Write) -> std::io::Result<()> {
     } else {
         String::new()
     };
+    let mut demo_study = None;
     if let Some(e) = &s.emulator
         && let Some((ds, study, series, sop)) = e.emulator.datastores().find_map(|d| {
             let set = d.image_sets.values().find(|s| s.is_primary)?;
@@ -168,31 +174,47 @@ fn print_banner(s: &RunningStack, out: &mut impl Write) -> std::io::Result<()> {
             out,
             "try: curl -sD- -o frame.bin{token_flag} -H 'Accept: multipart/related; type=\"application/octet-stream\"; transfer-syntax=*' {base}/datastore/{ds}/studies/{study}/series/{series}/instances/{sop}/frames/1"
         )?;
+        demo_study = Some(study);
     }
     if let Some(d) = s.datastores.first() {
         let root = format!("{base}/datastore/{}", d.id);
-        let ohif = serde_json::json!({
-            "namespace": "@ohif/extension-default.dataSourcesModule.dicomweb",
-            "sourceName": "dicomweb-edge",
-            "configuration": {
-                "friendlyName": "dicomweb-edge",
-                "name": "dicomweb-edge",
-                "wadoUriRoot": root,
-                "qidoRoot": root,
-                "wadoRoot": root,
-                "qidoSupportsIncludeField": true,
-                "imageRendering": "wadors",
-                "thumbnailRendering": "wadors",
-                "enableStudyLazyLoad": true,
-                "supportsFuzzyMatching": false,
-                "supportsWildcard": true,
-            }
-        });
+        let ohif = crate::ohif::data_source(&root, "dicomweb-edge");
         writeln!(out, "ohif data source: {ohif}")?;
+    }
+    match (&s.viewer_url, &s.dev_issuer) {
+        (Some(url), None) => writeln!(out, "viewer {url}")?,
+        // OHIF takes a bearer token from the URL of a study it opens (`?token=`, removed
+        // from the address once read) and sends it on every request; its study list alone
+        // has no such parameter.
+        (Some(url), Some(issuer)) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            match (demo_study, issuer.token(now, VIEWER_TOKEN_SECONDS, &[])) {
+                (Some(study), Ok(token)) => writeln!(
+                    out,
+                    "viewer {url}viewer?StudyInstanceUIDs={study}&token={token} (the demo \
+                     study, with a development token valid {} hours)",
+                    VIEWER_TOKEN_SECONDS / 3600
+                )?,
+                _ => writeln!(
+                    out,
+                    "viewer {url}viewer?StudyInstanceUIDs=<study UID>&token=<dicomweb-edge token>"
+                )?,
+            }
+        }
+        (None, _) => writeln!(
+            out,
+            "viewer none: scripts/viewer.sh fetches OHIF {} into .cache/ohif, then start serve again",
+            crate::ohif::OHIF_VERSION
+        )?,
     }
     writeln!(out, "listening on {base}")?;
     out.flush()
 }
+
+/// How long the development token in the printed viewer link lasts.
+const VIEWER_TOKEN_SECONDS: u64 = 12 * 3600;
 
 /// The default address of `serve`.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";

@@ -1,0 +1,232 @@
+//! The OHIF viewer beside the edge: the prebuilt viewer (npm `@ohif/app`'s `dist/`, which
+//! `scripts/viewer.sh` fetches into `.cache/ohif`) served at the root of `serve`, with an
+//! `app-config.js` generated for this edge, so that one URL opens the study list. The viewer
+//! owns every path but the edge's own (`/datastore/…` and the published keys), as a
+//! distribution's default behavior would; its files hold no patient data and need no token.
+//!
+//! Files come from `tower-http`'s `ServeDir` (paths confined to the folder, conditional and
+//! range requests). Unknown paths a browser navigates to get `index.html`, since the viewer
+//! routes in the page (`/viewer?StudyInstanceUIDs=…`); other unknown paths are 404.
+
+use std::path::{Path, PathBuf};
+
+use axum::body::Body;
+use http::request::Parts;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use tower_http::services::{ServeDir, ServeFile};
+
+/// The OHIF release `scripts/viewer.sh` fetches (and the end-to-end tests drive).
+pub const OHIF_VERSION: &str = "3.13.2";
+
+/// The OHIF data source for one DICOMweb root of this edge.
+pub fn data_source(root: &str, name: &str) -> Value {
+    json!({
+        "namespace": "@ohif/extension-default.dataSourcesModule.dicomweb",
+        "sourceName": name,
+        "configuration": {
+            "friendlyName": name,
+            "name": name,
+            "wadoUriRoot": root,
+            "qidoRoot": root,
+            "wadoRoot": root,
+            "qidoSupportsIncludeField": true,
+            "imageRendering": "wadors",
+            "thumbnailRendering": "wadors",
+            "enableStudyLazyLoad": true,
+            "supportsFuzzyMatching": false,
+            "supportsWildcard": true,
+        }
+    })
+}
+
+/// OHIF's `window.config` with `sources` (the first is the default).
+pub fn app_config(sources: &[Value]) -> String {
+    let default = sources
+        .first()
+        .and_then(|s| s["sourceName"].as_str())
+        .unwrap_or_default();
+    let config = json!({
+        "routerBasename": "/",
+        "extensions": [],
+        "modes": [],
+        "showStudyList": true,
+        "maxNumberOfWebWorkers": 3,
+        "showWarningMessageForCrossOrigin": false,
+        "showCPUFallbackMessage": false,
+        "strictZSpacingForVolumeViewport": false,
+        "defaultDataSourceName": default,
+        "dataSources": sources,
+    });
+    format!("window.config = {config};\n")
+}
+
+/// The viewer's files where `scripts/viewer.sh` puts them, looked for under the working
+/// directory and under the workspace this binary was built from.
+pub fn default_dist() -> Option<PathBuf> {
+    let rel = Path::new(".cache/ohif")
+        .join(OHIF_VERSION)
+        .join("package/dist");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    [PathBuf::from("."), workspace]
+        .into_iter()
+        .map(|root| root.join(&rel))
+        .find(|d| d.join("index.html").is_file())
+}
+
+/// Whether a path is the viewer's rather than the edge's.
+pub fn serves(path: &str) -> bool {
+    !path.starts_with("/datastore/") && path != crate::keys::JWKS_PATH
+}
+
+/// The OHIF viewer: its folder and its generated configuration.
+pub struct OhifViewer {
+    dist: PathBuf,
+    app_config: String,
+}
+
+impl OhifViewer {
+    /// A viewer from `dist` (a folder with OHIF's `index.html`).
+    pub fn new(dist: PathBuf, app_config: String) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            dist.join("index.html").is_file(),
+            "{} holds no viewer (no index.html); scripts/viewer.sh fetches OHIF {OHIF_VERSION}",
+            dist.display()
+        );
+        Ok(Self { dist, app_config })
+    }
+
+    /// Answers a GET or HEAD for one of the viewer's paths.
+    pub async fn answer(&self, parts: &Parts) -> Response<Body> {
+        if parts.method != http::Method::GET && parts.method != http::Method::HEAD {
+            return plain(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "the viewer's files take GET",
+            );
+        }
+        if parts.uri.path() == "/app-config.js" {
+            let mut r = Response::new(Body::from(self.app_config.clone()));
+            set(
+                &mut r,
+                header::CONTENT_TYPE,
+                "text/javascript; charset=utf-8",
+            );
+            set(&mut r, header::CACHE_CONTROL, "no-cache");
+            isolate(&mut r);
+            return r;
+        }
+        let mut r = file(ServeDir::new(&self.dist), parts).await;
+        let navigation = parts
+            .headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+        let is_index = parts.uri.path() == "/" || parts.uri.path().ends_with("/index.html");
+        if r.status() == StatusCode::NOT_FOUND && navigation {
+            r = file(ServeFile::new(self.dist.join("index.html")), parts).await;
+            set(&mut r, header::CACHE_CONTROL, "no-cache");
+        } else if r.status().is_success() || r.status() == StatusCode::NOT_MODIFIED {
+            let cache = if is_index {
+                "no-cache"
+            } else if is_hashed(parts.uri.path()) {
+                "public, max-age=31536000, immutable"
+            } else {
+                "public, max-age=3600"
+            };
+            set(&mut r, header::CACHE_CONTROL, cache);
+        }
+        isolate(&mut r);
+        r
+    }
+}
+
+/// Sends the request's method, path and conditional headers to a file service.
+async fn file<S>(svc: S, parts: &Parts) -> Response<Body>
+where
+    S: tower::Service<
+            Request<Body>,
+            Response = Response<tower_http::services::fs::ServeFileSystemResponseBody>,
+            Error = std::convert::Infallible,
+        >,
+{
+    let mut req = Request::new(Body::empty());
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = parts.uri.clone();
+    *req.headers_mut() = parts.headers.clone();
+    match svc.oneshot(req).await {
+        Ok(r) => r.map(Body::new),
+        Err(never) => match never {},
+    }
+}
+
+/// Webpack's content-hashed names (`1180.bundle.762993518ea30ae3.js`, `0ddf166f7a343eda.wasm`):
+/// the content never changes under them.
+fn is_hashed(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or_default();
+    name.split('.')
+        .any(|part| part.len() == 16 && part.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Cross-origin isolation, which OHIF's decoders need for SharedArrayBuffer (the edge is the
+/// same origin, so its answers need no CORP of their own).
+fn isolate(r: &mut Response<Body>) {
+    set(r, "cross-origin-opener-policy", "same-origin");
+    set(r, "cross-origin-embedder-policy", "require-corp");
+    set(r, "cross-origin-resource-policy", "same-origin");
+    set(r, "x-content-type-options", "nosniff");
+}
+
+fn set<K: header::IntoHeaderName>(r: &mut Response<Body>, name: K, value: &'static str) {
+    r.headers_mut()
+        .insert(name, HeaderValue::from_static(value));
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response<Body> {
+    let mut r = Response::new(Body::from(text));
+    *r.status_mut() = status;
+    set(&mut r, header::CONTENT_TYPE, "text/plain; charset=utf-8");
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashed_names_are_recognised() {
+        assert!(is_hashed("/1180.bundle.762993518ea30ae3.js"));
+        assert!(is_hashed("/0ddf166f7a343eda.wasm"));
+        assert!(!is_hashed("/app-config.js"));
+        assert!(!is_hashed("/assets/favicon.ico"));
+    }
+
+    #[test]
+    fn the_edge_keeps_its_paths() {
+        assert!(!serves(
+            "/datastore/fe979d40487394a75b813ff62a2f7451/studies"
+        ));
+        assert!(!serves(crate::keys::JWKS_PATH));
+        assert!(serves("/"));
+        assert!(serves("/viewer"));
+        assert!(serves("/app.bundle.0f6159c501addfe9.js"));
+    }
+
+    #[test]
+    fn the_configuration_names_every_root_and_defaults_to_the_first() {
+        let js = app_config(&[
+            data_source("http://127.0.0.1:8080/datastore/a", "demo"),
+            data_source("http://127.0.0.1:8080/datastore/b", "other"),
+        ]);
+        let json = js
+            .strip_prefix("window.config = ")
+            .and_then(|s| s.strip_suffix(";\n"))
+            .unwrap();
+        let v: Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v["defaultDataSourceName"], "demo");
+        assert_eq!(
+            v["dataSources"][1]["configuration"]["wadoRoot"],
+            "http://127.0.0.1:8080/datastore/b"
+        );
+    }
+}
