@@ -1,6 +1,6 @@
 //! HTTP rules every phase shares: validators and conditional requests (RFC 9110 §8.8,
-//! §13.1.2), cache directives (RFC 9111 §5.2), content coding (RFC 9110 §12.5.3) and the
-//! Accept value that governs a request (PS3.18 §8.3.3.1).
+//! §13.1.2), byte ranges (RFC 9110 §14), cache directives (RFC 9111 §5.2), content coding
+//! (RFC 9110 §12.5.3) and the Accept value that governs a request (PS3.18 §8.3.3.1).
 //!
 //! A frame response is identified by what determines its bytes: the datastore, image set,
 //! frame IDs in request order, the rendition and the request path (it appears in each part's
@@ -48,6 +48,95 @@ pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .any(|t| t.trim() == "*" || bare(t) == want)
+}
+
+/// What a request's `Range` makes of a single-part answer of `len` bytes whose strong
+/// validator is `etag` (RFC 9110 §14.2, §13.1.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ByteRange {
+    /// The whole answer, 200: no `Range`, one the server ignores (another unit, a malformed
+    /// value, which RFC 9110 §14.2 says to ignore, or several ranges, which this product
+    /// answers whole rather than as `multipart/byteranges`), or an `If-Range` that does not
+    /// match the strong ETag (a date never does: these answers carry no Last-Modified).
+    Whole,
+    /// 206 with bytes `first..=last` and `Content-Range: bytes first-last/len`.
+    Part { first: u64, last: u64 },
+    /// 416 with `Content-Range: bytes */len`: the one range starts past the end.
+    Unsatisfiable,
+}
+
+impl ByteRange {
+    /// The `Content-Range` value of a 206 or 416 answer of `len` bytes.
+    pub fn content_range(&self, len: u64) -> Option<String> {
+        match self {
+            ByteRange::Whole => None,
+            ByteRange::Part { first, last } => Some(format!("bytes {first}-{last}/{len}")),
+            ByteRange::Unsatisfiable => Some(format!("bytes */{len}")),
+        }
+    }
+}
+
+/// Reads `Range` and `If-Range` for an answer of `len` bytes with strong ETag `etag`.
+pub fn byte_range(headers: &HeaderMap, len: u64, etag: Option<&str>) -> ByteRange {
+    let Some(range) = headers
+        .get(http::header::RANGE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return ByteRange::Whole;
+    };
+    if let Some(if_range) = headers.get(http::header::IF_RANGE) {
+        // A strong comparison (RFC 9110 §8.8.3.2): weak tags and dates never match.
+        let matches = if_range
+            .to_str()
+            .ok()
+            .map(str::trim)
+            .is_some_and(|t| t.starts_with('"') && Some(t) == etag.map(str::trim));
+        if !matches {
+            return ByteRange::Whole;
+        }
+    }
+    let Some((unit, set)) = range.split_once('=') else {
+        return ByteRange::Whole;
+    };
+    if !unit.trim().eq_ignore_ascii_case("bytes") || set.contains(',') {
+        return ByteRange::Whole;
+    }
+    let Some((first, last)) = set.trim().split_once('-') else {
+        return ByteRange::Whole;
+    };
+    let number = |s: &str| -> Option<u64> {
+        let s = s.trim();
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(s.parse().unwrap_or(u64::MAX))
+    };
+    match (first.trim().is_empty(), number(first), number(last)) {
+        // `-N`: the last N bytes.
+        (true, _, Some(n)) => {
+            if n == 0 || len == 0 {
+                ByteRange::Unsatisfiable
+            } else {
+                ByteRange::Part {
+                    first: len.saturating_sub(n),
+                    last: len - 1,
+                }
+            }
+        }
+        (false, Some(a), b) if last.trim().is_empty() || b.is_some() => {
+            if b.is_some_and(|b| b < a) {
+                ByteRange::Whole
+            } else if a >= len {
+                ByteRange::Unsatisfiable
+            } else {
+                ByteRange::Part {
+                    first: a,
+                    last: b.map_or(len - 1, |b| b.min(len - 1)),
+                }
+            }
+        }
+        _ => ByteRange::Whole,
+    }
 }
 
 /// Query parameter names a log line writes as they are: this product's own, and the
@@ -159,6 +248,62 @@ pub fn immutable(max_age_seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn range(range: &str, if_range: Option<&str>) -> ByteRange {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::RANGE, range.parse().unwrap());
+        if let Some(t) = if_range {
+            h.insert(http::header::IF_RANGE, t.parse().unwrap());
+        }
+        byte_range(&h, 100, Some("\"abc\""))
+    }
+
+    #[test]
+    fn byte_ranges_follow_rfc_9110() {
+        let part = |first, last| ByteRange::Part { first, last };
+        assert_eq!(byte_range(&HeaderMap::new(), 100, None), ByteRange::Whole);
+        assert_eq!(range("bytes=0-9", None), part(0, 9));
+        assert_eq!(range("bytes=90-", None), part(90, 99));
+        assert_eq!(range("bytes=90-500", None), part(90, 99));
+        assert_eq!(range("bytes=-10", None), part(90, 99));
+        assert_eq!(range("bytes=-500", None), part(0, 99));
+        assert_eq!(range("BYTES = 5-5", None), part(5, 5));
+        assert_eq!(
+            range("bytes=99999999999999999999999-", None),
+            ByteRange::Unsatisfiable
+        );
+        assert_eq!(range("bytes=0-99999999999999999999999", None), part(0, 99));
+        assert_eq!(range("bytes=100-", None), ByteRange::Unsatisfiable);
+        assert_eq!(range("bytes=-0", None), ByteRange::Unsatisfiable);
+        // Ignored: malformed, another unit, several ranges.
+        for ignored in [
+            "bytes=9-0",
+            "bytes=a-b",
+            "bytes=",
+            "bytes=-",
+            "items=0-1",
+            "bytes=0-1,5-6",
+            "0-1",
+        ] {
+            assert_eq!(range(ignored, None), ByteRange::Whole, "{ignored}");
+        }
+        // If-Range: only the strong ETag itself.
+        assert_eq!(range("bytes=0-9", Some("\"abc\"")), part(0, 9));
+        assert_eq!(range("bytes=0-9", Some("\"other\"")), ByteRange::Whole);
+        assert_eq!(range("bytes=0-9", Some("W/\"abc\"")), ByteRange::Whole);
+        assert_eq!(
+            range("bytes=0-9", Some("Tue, 01 Dec 2026 00:00:00 GMT")),
+            ByteRange::Whole
+        );
+        assert_eq!(
+            part(0, 9).content_range(100).as_deref(),
+            Some("bytes 0-9/100")
+        );
+        assert_eq!(
+            ByteRange::Unsatisfiable.content_range(100).as_deref(),
+            Some("bytes */100")
+        );
+    }
 
     #[test]
     fn identity_is_stable_and_separates_parts() {

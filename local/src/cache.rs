@@ -189,6 +189,15 @@ impl EdgeCache {
                 }
             }
             r
+        } else if hit.status == StatusCode::OK
+            && req.headers.contains_key(header::RANGE)
+            && hit
+                .headers
+                .get(header::ACCEPT_RANGES)
+                .is_some_and(|v| v == "bytes")
+        {
+            // A range of a stored whole answer, as CloudFront answers it from its cache.
+            translator::answer::ranged(&req.headers, hit.headers.clone(), vec![hit.body.clone()])
         } else {
             let mut r = Response::new(Body::from(hit.body.clone()));
             *r.status_mut() = hit.status;
@@ -209,6 +218,10 @@ impl EdgeCache {
         resp: Response<Body>,
         guard: Option<FlightGuard>,
     ) -> Response<Body> {
+        // A part is not the answer the key names (the key holds no Range).
+        if resp.status() == StatusCode::PARTIAL_CONTENT {
+            return resp;
+        }
         let Some(ttl) = shared_lifetime(resp.headers()) else {
             return resp;
         };

@@ -8,9 +8,12 @@ use std::io;
 use axum::body::Body;
 use bytes::Bytes;
 use edge::EdgeError;
+use edge::http_rules::{ByteRange, byte_range};
 use futures_util::{Stream, StreamExt, TryStreamExt, stream};
 use healthimaging::ClientError;
-use http::{HeaderName, HeaderValue, Response, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, header};
+
+use crate::body::Buffers;
 
 /// A response of `status` with `headers` and `body`.
 pub fn respond(
@@ -21,6 +24,45 @@ pub fn respond(
     let mut r = Response::new(body);
     *r.status_mut() = status;
     r.headers_mut().extend(headers);
+    r
+}
+
+/// A whole single-part answer of `body` with `headers`, or the part of it the request's
+/// `Range` asks for (RFC 9110 §14): 206 with `Content-Range`, or 416 with `Content-Range:
+/// bytes */len`. Every such answer says `Accept-Ranges: bytes`. The rule is
+/// [`edge::http_rules::byte_range`]; the origin and the local edge cache (for a stored whole
+/// answer) both answer with this. A 416 says `no-store`: a cache key holds no `Range`, so a
+/// cache must not give it to the next request.
+pub fn ranged(request: &HeaderMap, mut headers: HeaderMap, body: Vec<Bytes>) -> Response<Body> {
+    let len: u64 = body.iter().map(|b| b.len() as u64).sum();
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let etag = headers
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let range = byte_range(request, len, etag.as_deref());
+    if let Some(v) = range
+        .content_range(len)
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+    {
+        headers.insert(header::CONTENT_RANGE, v);
+    }
+    let (status, body) = match range {
+        ByteRange::Whole => (StatusCode::OK, Buffers::new(body)),
+        ByteRange::Part { first, last } => {
+            let joined = Bytes::from(body.concat());
+            let part = joined.slice(first as usize..=last as usize);
+            (StatusCode::PARTIAL_CONTENT, Buffers::new([part]))
+        }
+        ByteRange::Unsatisfiable => {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            (StatusCode::RANGE_NOT_SATISFIABLE, Buffers::default())
+        }
+    };
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    let mut r = Response::new(Body::new(body));
+    *r.status_mut() = status;
+    *r.headers_mut() = headers;
     r
 }
 

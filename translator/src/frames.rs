@@ -23,7 +23,7 @@ use http::request::Parts;
 use http::{HeaderValue, Response, StatusCode, header};
 
 use super::Translator;
-use super::answer::{header_value, respond, streamed_multipart};
+use super::answer::{header_value, ranged, respond, streamed_multipart};
 use super::body::Buffers;
 use crate::plan::{self, FramesPlan, Transform};
 use edge::EdgeError;
@@ -139,9 +139,7 @@ pub async fn retrieve(
             header::CONTENT_TYPE,
             header_value(&format!("{media_type}; transfer-syntax={transfer_syntax}"))?,
         ));
-        let body = Buffers::new(first);
-        headers.push((header::CONTENT_LENGTH, HeaderValue::from(body.len())));
-        return Ok(respond(StatusCode::OK, headers, Body::new(body)));
+        return Ok(ranged(&req.headers, headers.into_iter().collect(), first));
     }
 
     let writer = MultipartWriter::with_boundary(identity.boundary);
@@ -223,7 +221,9 @@ pub async fn native_get(
     }
     let f = tr.upstream.frame(&datastore, &image_set, &frame).await?;
     headers.push((header::CONTENT_TYPE, header_value(&f.content_type)?));
-    let body = Buffers::new(f.segments);
-    headers.push((header::CONTENT_LENGTH, HeaderValue::from(body.len())));
-    Ok(respond(StatusCode::OK, headers, Body::new(body)))
+    Ok(ranged(
+        &req.headers,
+        headers.into_iter().collect(),
+        f.segments,
+    ))
 }
