@@ -69,7 +69,7 @@ struct Args {
     #[arg(long)]
     origin: Option<String>,
     /// Run only these groups (comma-separated or repeated): frames, multipart, negotiation,
-    /// errors, cors, auth, caching, native, decoded, retrieve, qido, metadata, bulkdata.
+    /// errors, cors, auth, caching, native, decoded, retrieve, qido, metadata, bulkdata, range.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// What to print on stdout: the readable table, the JSON report or the JUnit XML report.

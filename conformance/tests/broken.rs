@@ -65,6 +65,8 @@ enum Fault {
     BulkdataTruncated,
     /// Instances asked for in a named syntax come in the default one.
     RetrieveIgnoresSyntax,
+    /// `Range` and `If-Range` are dropped on the way (answers still say Accept-Ranges).
+    RangeIgnored,
 }
 
 #[derive(Clone)]
@@ -202,7 +204,9 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
         .request(parts.method.clone(), format!("{}{path}", p.upstream))
         .body(body);
     for (name, value) in &parts.headers {
-        let dropped = p.fault == Fault::NoGzip && name == http::header::ACCEPT_ENCODING;
+        let dropped = p.fault == Fault::NoGzip && name == http::header::ACCEPT_ENCODING
+            || p.fault == Fault::RangeIgnored
+                && (name == http::header::RANGE || name == http::header::IF_RANGE);
         if p.fault == Fault::RetrieveIgnoresSyntax && name == http::header::ACCEPT {
             let accept = value.to_str().unwrap_or_default();
             if let Some(i) = accept.find(r#"type="application/dicom"; transfer-syntax=1."#) {
@@ -491,15 +495,16 @@ async fn each_broken_rule_fails_its_checks() {
         expect_failures(fault, &findings, must, may);
     }
 
-    // The Studies Service's search, metadata and bulk data, each broken alone (the other
-    // groups are left out: these faults do not touch frames).
+    // The Studies Service's search, metadata, bulk data and ranges, each broken alone (the
+    // other groups are left out: these faults do not touch multipart frames).
     let groups = [
         Group::Qido,
         Group::Metadata,
         Group::Bulkdata,
         Group::Caching,
+        Group::Range,
     ];
-    let cases: [(Fault, &[&str], &[&str]); 16] = [
+    let cases: [(Fault, &[&str], &[&str]); 17] = [
         (
             Fault::QidoNoFilters,
             &[
@@ -586,6 +591,16 @@ async fn each_broken_rule_fails_its_checks() {
             &[],
         ),
         (Fault::BulkdataTruncated, &["bulkdata.pixel-data"], &[]),
+        (
+            Fault::RangeIgnored,
+            &[
+                "range.first-bytes",
+                "range.suffix",
+                "range.unsatisfiable",
+                "range.if-range",
+            ],
+            &[],
+        ),
     ];
     for (fault, must, may) in cases {
         let findings = run(&proxy(&stack.base_url, fault).await, &ids, &groups).await;

@@ -25,6 +25,7 @@ mod multipart_syntax;
 mod native;
 mod negotiation;
 mod qido;
+mod range;
 mod retrieve;
 
 /// OHIF v3's default frame Accept (docs/clients.md, "What real clients send").
@@ -48,10 +49,11 @@ pub enum Group {
     Qido,
     Metadata,
     Bulkdata,
+    Range,
 }
 
 impl Group {
-    pub const ALL: [Group; 13] = [
+    pub const ALL: [Group; 14] = [
         Group::Frames,
         Group::Multipart,
         Group::Negotiation,
@@ -65,6 +67,7 @@ impl Group {
         Group::Qido,
         Group::Metadata,
         Group::Bulkdata,
+        Group::Range,
     ];
 
     pub fn name(self) -> &'static str {
@@ -82,6 +85,7 @@ impl Group {
             Group::Qido => "qido",
             Group::Metadata => "metadata",
             Group::Bulkdata => "bulkdata",
+            Group::Range => "range",
         }
     }
 
@@ -816,6 +820,38 @@ pub fn all() -> Vec<Check> {
             "Pixel Data's bulk data holds the instance's frames, byte for byte",
             "PS3.18 §10.4.1.1.5, §10.4 (frames); PS3.5 §A.4 (encapsulated pixel data: fragments per frame)",
             bulkdata::pixel_data
+        ),
+        check!(
+            "range.first-bytes",
+            Range,
+            Standard,
+            "Range: bytes=0-99 of a single-part frame answers 206 with those bytes",
+            "RFC 9110 §14.2, §14.4, §15.3.7 (where the answer says Accept-Ranges: bytes)",
+            range::first_bytes
+        ),
+        check!(
+            "range.suffix",
+            Range,
+            Standard,
+            "Range: bytes=-64 answers the last 64 bytes",
+            "RFC 9110 §14.1.2 (suffix range)",
+            range::suffix
+        ),
+        check!(
+            "range.unsatisfiable",
+            Range,
+            Standard,
+            "a range starting past the end answers 416 with Content-Range: bytes */length",
+            "RFC 9110 §14.4, §15.5.17",
+            range::unsatisfiable
+        ),
+        check!(
+            "range.if-range",
+            Range,
+            Standard,
+            "If-Range with the ETag answers the range; with another entity tag the whole frame",
+            "RFC 9110 §13.1.5",
+            range::if_range
         ),
     ]
 }
