@@ -226,25 +226,23 @@ async fn ohif_sends_development_tokens() {
     check(&result, true);
 }
 
-/// The viewer in one command: `serve` finds the viewer's files, serves them at `/` with an
-/// `app-config.js` of its own, and prints the link; OHIF opened from that link lists the
+/// The viewer in one command, the README's first: `scripts/viewer.sh` puts the viewer's
+/// files where `serve` finds them by itself; `serve` serves them at `/` with an
+/// `app-config.js` of its own and prints the link; OHIF opened from that link lists the
 /// studies, opens the CT and renders it, every request to the same origin.
 #[tokio::test]
 async fn serve_serves_the_viewer_and_prints_its_link() {
-    let Some(dist) = ohif_dist() else { return };
-    let dist_arg = dist.display().to_string();
-    let p = Process::start(
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--auth",
-            "none",
-            "--viewer",
-            &dist_arg,
-        ],
-        &[],
+    let Some(_) = ohif_dist() else { return };
+    let fetched = Command::new(workspace().join("scripts/viewer.sh"))
+        .output()
+        .expect("run scripts/viewer.sh");
+    assert!(
+        fetched.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fetched.stderr)
     );
+    let dist = PathBuf::from(String::from_utf8(fetched.stdout).unwrap().trim());
+    let p = Process::start(&["serve", "--listen", "127.0.0.1:0", "--auth", "none"], &[]);
     let link = p
         .lines
         .iter()
@@ -346,4 +344,47 @@ async fn the_printed_viewer_link_carries_a_development_token() {
     assert_eq!(refused.status(), 401);
     let result = drive_served(&dist, &format!("{}/", p.url), &root, Some(token));
     check_frames(&result, true, OHIF_DEFAULT_FRAMES_ACCEPT);
+}
+
+/// Without the viewer's files `serve` starts all the same and says how to get them; a
+/// `--viewer` folder that holds no viewer is refused with the same advice.
+#[test]
+fn serve_without_a_viewer_says_how_to_get_one() {
+    let p = Process::start(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--auth",
+            "none",
+            "--no-viewer",
+        ],
+        &[],
+    );
+    let line = p
+        .lines
+        .iter()
+        .find(|l| l.starts_with("viewer "))
+        .expect("a viewer line");
+    assert!(line.contains("scripts/viewer.sh"), "{line}");
+    drop(p);
+    let empty = tempfile::tempdir().unwrap();
+    let out = Command::new(binary())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--auth",
+            "none",
+            "--viewer",
+        ])
+        .arg(empty.path())
+        .output()
+        .expect("run serve");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("holds no viewer") && stderr.contains("scripts/viewer.sh"),
+        "{stderr}"
+    );
 }
