@@ -15,7 +15,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(route frame_list accept multipart cloudfront_event jwt dicom_json qido sigv4 dicom_import)
+  targets=(route frame_list accept multipart cloudfront_event jwt dicom_json qido sigv4 dicom_import byte_range)
 fi
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cargo fuzz build -s none --release

@@ -28,6 +28,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("qido", qido),
     ("sigv4", sigv4),
     ("dicom_import", dicom_import),
+    ("byte_range", byte_range),
 ];
 
 const DS: &str = "0123456789abcdef0123456789abcdef";
@@ -96,6 +97,45 @@ pub fn frame_list(data: &[u8]) {
         let n: Vec<u32> = list.numbers().collect();
         assert!(!n.is_empty() && n.len() <= dicomweb::frames::MAX_FRAMES_PER_REQUEST);
         assert!(n.iter().all(|f| *f >= 1));
+    }
+}
+
+/// `Range` and `If-Range` values (the input's first two lines) against an answer whose
+/// length is the input's own: a part lies within the answer, a 416 names the length, and an
+/// absent or ignored header gives the whole answer.
+pub fn byte_range(data: &[u8]) {
+    use edge::http_rules::{ByteRange, byte_range};
+    let s = text(data);
+    let mut lines = s.split('\n');
+    let mut headers = http::HeaderMap::new();
+    if let Some(v) = lines
+        .next()
+        .and_then(|l| http::HeaderValue::from_str(l).ok())
+    {
+        headers.insert(http::header::RANGE, v);
+    }
+    if let Some(v) = lines
+        .next()
+        .and_then(|l| http::HeaderValue::from_str(l).ok())
+    {
+        headers.insert(http::header::IF_RANGE, v);
+    }
+    let len = data.len() as u64 * 37 % 5000;
+    let etag = "\"fuzz\"";
+    match byte_range(&headers, len, Some(etag)) {
+        ByteRange::Whole => {}
+        ByteRange::Part { first, last } => {
+            assert!(
+                first <= last && last < len,
+                "{s:?}: {first}-{last} of {len}"
+            );
+        }
+        r @ ByteRange::Unsatisfiable => {
+            assert_eq!(r.content_range(len), Some(format!("bytes */{len}")));
+        }
+    }
+    if !headers.contains_key(http::header::RANGE) {
+        assert_eq!(byte_range(&headers, len, Some(etag)), ByteRange::Whole);
     }
 }
 
