@@ -161,6 +161,17 @@ pub struct Exchange {
 }
 
 impl Exchange {
+    /// An exchange in which no answer arrived, for `error`.
+    fn failed(sent: String, error: String) -> Self {
+        Self {
+            sent,
+            status: 0,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            error: Some(error),
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -249,66 +260,17 @@ impl Session {
             sent.push_str(&format!(" | {name}: {value}"));
             builder = builder.header(name, value);
         }
-        match (&req.auth, &self.credentials) {
-            (Auth::Session, Credentials::Bearer(token)) => {
-                sent.push_str(" | Authorization: Bearer <token>");
-                builder = builder.bearer_auth(token);
-            }
-            (Auth::Session | Auth::TamperedSignature, Credentials::SigV4(key)) => {
-                let tampered = matches!(req.auth, Auth::TamperedSignature);
-                let body = req.body.as_deref().unwrap_or_default();
-                match key.headers(
-                    req.method.as_str(),
-                    &req.url,
-                    &req.headers,
-                    body,
-                    SystemTime::now(),
-                ) {
-                    Ok(headers) => {
-                        sent.push_str(if tampered {
-                            " | Authorization: AWS4-HMAC-SHA256 <signature with one digit changed>"
-                        } else {
-                            " | Authorization: AWS4-HMAC-SHA256 <signature>"
-                        });
-                        for (name, value) in headers {
-                            if name.eq_ignore_ascii_case("authorization") && tampered {
-                                builder = builder.header(name, tamper(&value));
-                            } else {
-                                builder = builder.header(name, value);
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        return Exchange {
-                            sent,
-                            status: 0,
-                            headers: HeaderMap::new(),
-                            body: Bytes::new(),
-                            error: Some(format!("could not sign the request: {e}")),
-                        };
-                    }
-                }
-            }
-            (Auth::Session | Auth::TamperedSignature, _) | (Auth::Omit, _) => {}
-            (Auth::Bearer { value, label }, _) => {
-                sent.push_str(&format!(" | Authorization: Bearer <{label}>"));
-                builder = builder.bearer_auth(value);
-            }
-        }
+        builder = match self.authorize(&req, builder, &mut sent) {
+            Ok(b) => b,
+            Err(e) => return Exchange::failed(sent, e),
+        };
         if let Some(body) = req.body {
             sent.push_str(&format!(" | body: {}", snippet(&body)));
             builder = builder.body(body);
         }
-        let failed = |sent: String, e: reqwest::Error| Exchange {
-            sent,
-            status: 0,
-            headers: HeaderMap::new(),
-            body: Bytes::new(),
-            error: Some(without_url(&e)),
-        };
         let resp = match builder.send().await {
             Ok(r) => r,
-            Err(e) => return failed(sent, e),
+            Err(e) => return Exchange::failed(sent, without_url(&e)),
         };
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
@@ -323,9 +285,54 @@ impl Session {
             Err(e) => Exchange {
                 status,
                 headers,
-                ..failed(sent, e)
+                ..Exchange::failed(sent, without_url(&e))
             },
         }
+    }
+
+    /// Adds the request's credentials to `builder`, and their label to `sent`.
+    fn authorize(
+        &self,
+        req: &Request,
+        builder: reqwest::RequestBuilder,
+        sent: &mut String,
+    ) -> Result<reqwest::RequestBuilder, String> {
+        Ok(match (&req.auth, &self.credentials) {
+            (Auth::Session, Credentials::Bearer(token)) => {
+                sent.push_str(" | Authorization: Bearer <token>");
+                builder.bearer_auth(token)
+            }
+            (Auth::Session | Auth::TamperedSignature, Credentials::SigV4(key)) => {
+                let tampered = matches!(req.auth, Auth::TamperedSignature);
+                let body = req.body.as_deref().unwrap_or_default();
+                let signed = key
+                    .headers(
+                        req.method.as_str(),
+                        &req.url,
+                        &req.headers,
+                        body,
+                        SystemTime::now(),
+                    )
+                    .map_err(|e| format!("could not sign the request: {e}"))?;
+                sent.push_str(if tampered {
+                    " | Authorization: AWS4-HMAC-SHA256 <signature with one digit changed>"
+                } else {
+                    " | Authorization: AWS4-HMAC-SHA256 <signature>"
+                });
+                signed.into_iter().fold(builder, |b, (name, value)| {
+                    if tampered && name.eq_ignore_ascii_case("authorization") {
+                        b.header(name, tamper(&value))
+                    } else {
+                        b.header(name, value)
+                    }
+                })
+            }
+            (Auth::Bearer { value, label }, _) => {
+                sent.push_str(&format!(" | Authorization: Bearer <{label}>"));
+                builder.bearer_auth(value)
+            }
+            (Auth::Session | Auth::TamperedSignature | Auth::Omit, _) => builder,
+        })
     }
 }
 

@@ -348,10 +348,18 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
     };
     let ohif = match opts.viewer {
         Some(dist) => {
-            let root = public_url.clone().unwrap_or_else(|| base_url.clone());
+            let root = public_url.as_deref().unwrap_or(&base_url);
+            // A datastore of AWS has no name here; OHIF needs one per source.
             let sources: Vec<_> = datastores
                 .iter()
-                .map(|d| crate::ohif::data_source(&format!("{root}/datastore/{}", d.id), &d.name))
+                .map(|d| {
+                    let name = if d.name.is_empty() {
+                        d.id.as_str()
+                    } else {
+                        &d.name
+                    };
+                    crate::ohif::data_source(&format!("{root}/datastore/{}", d.id), name)
+                })
                 .collect();
             let app_config = crate::ohif::app_config(&sources);
             Some(Arc::new(crate::ohif::OhifViewer::new(dist, app_config)?))

@@ -30,6 +30,24 @@ fn differences(a: &Object, b: &Object) -> Vec<String> {
     out
 }
 
+/// What is wrong when some objects of a level's metadata lack one of the level's UIDs
+/// (`(tag, UID)` pairs); empty when every object belongs.
+fn strays(objects: &[Object], level: &[(&str, &str)]) -> Vec<String> {
+    let n = objects
+        .iter()
+        .filter(|o| {
+            level
+                .iter()
+                .any(|(tag, uid)| first(o, tag).as_deref() != Some(*uid))
+        })
+        .count();
+    if n == 0 {
+        return Vec::new();
+    }
+    let names: Vec<&str> = level.iter().map(|(tag, _)| *tag).collect();
+    vec![format!("{n} objects with another {}", names.join(" or "))]
+}
+
 pub async fn instance(ctx: &Ctx) -> Outcome {
     let url = format!("{}/metadata", ctx.target.instance_url());
     let ex = ctx.get(url, DICOM_JSON).await;
@@ -112,17 +130,7 @@ pub async fn series(ctx: &Ctx) -> Outcome {
         Ok(o) => o,
         Err(e) => return Outcome::judge(false, sent, expected, e),
     };
-    let mut wrong = Vec::new();
-    let strays = objects
-        .iter()
-        .filter(|o| {
-            first(o, STUDY_UID).as_deref() != Some(t.study.as_str())
-                || first(o, SERIES_UID).as_deref() != Some(t.series.as_str())
-        })
-        .count();
-    if strays > 0 {
-        wrong.push(format!("{strays} objects of another study or series"));
-    }
+    let mut wrong = strays(&objects, &[(STUDY_UID, &t.study), (SERIES_UID, &t.series)]);
     let sops: BTreeSet<String> = objects.iter().filter_map(|o| first(o, SOP_UID)).collect();
     if sops.len() != objects.len() {
         wrong.push(format!(
@@ -181,14 +189,7 @@ pub async fn study(ctx: &Ctx) -> Outcome {
         Ok(o) => o,
         Err(e) => return Outcome::judge(false, sent, expected, e),
     };
-    let mut wrong = Vec::new();
-    let strays = objects
-        .iter()
-        .filter(|o| first(o, STUDY_UID).as_deref() != Some(t.study.as_str()))
-        .count();
-    if strays > 0 {
-        wrong.push(format!("{strays} objects of another study"));
-    }
+    let mut wrong = strays(&objects, &[(STUDY_UID, &t.study)]);
     let in_metadata: BTreeSet<String> = objects
         .iter()
         .filter_map(|o| first(o, SERIES_UID))

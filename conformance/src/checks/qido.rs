@@ -97,6 +97,15 @@ fn instances_path(ctx: &Ctx) -> String {
     )
 }
 
+/// The first value of `tag` in the target's metadata, or the outcome of a check that needs
+/// it (not applicable when the instance has none).
+async fn metadata_value(ctx: &Ctx, tag: &str, keyword: &str) -> Result<String, Outcome> {
+    let meta = ctx.instance_metadata().await?;
+    first(&meta, tag)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Outcome::not_applicable(format!("the instance has no {keyword}")))
+}
+
 /// Several searches, each with a rule its answer must keep; one outcome for all.
 struct Cases {
     sent: Vec<String>,
@@ -430,12 +439,9 @@ pub async fn uid_list(ctx: &Ctx) -> Outcome {
 }
 
 pub async fn exact(ctx: &Ctx) -> Outcome {
-    let meta = match ctx.instance_metadata().await {
-        Ok(m) => m,
+    let id = match metadata_value(ctx, PATIENT_ID, "PatientID").await {
+        Ok(v) => v,
         Err(o) => return o,
-    };
-    let Some(id) = first(&meta, PATIENT_ID).filter(|s| !s.is_empty()) else {
-        return Outcome::not_applicable("the instance has no PatientID");
     };
     let mut cases = Cases::new();
     let want = id.clone();
@@ -455,11 +461,10 @@ pub async fn exact(ctx: &Ctx) -> Outcome {
 }
 
 pub async fn wildcard(ctx: &Ctx) -> Outcome {
-    let meta = match ctx.instance_metadata().await {
-        Ok(m) => m,
+    let name = match metadata_value(ctx, PATIENT_NAME, "PatientName").await {
+        Ok(v) => v,
         Err(o) => return o,
     };
-    let name = first(&meta, PATIENT_NAME).unwrap_or_default();
     let chars: Vec<char> = name.chars().collect();
     if chars.len() < 2 {
         return Outcome::not_applicable(
@@ -496,12 +501,10 @@ pub async fn wildcard(ctx: &Ctx) -> Outcome {
 }
 
 pub async fn date_range(ctx: &Ctx) -> Outcome {
-    let meta = match ctx.instance_metadata().await {
-        Ok(m) => m,
+    let date = match metadata_value(ctx, STUDY_DATE, "StudyDate").await {
+        Ok(v) if v.len() == 8 => v,
+        Ok(v) => return Outcome::not_applicable(format!("the StudyDate {v:?} is not a date")),
         Err(o) => return o,
-    };
-    let Some(date) = first(&meta, STUDY_DATE).filter(|d| d.len() == 8) else {
-        return Outcome::not_applicable("the instance has no StudyDate");
     };
     let t = &ctx.target;
     let mut cases = Cases::new();
@@ -646,12 +649,9 @@ pub async fn paging(ctx: &Ctx) -> Outcome {
 }
 
 pub async fn fuzzymatching(ctx: &Ctx) -> Outcome {
-    let meta = match ctx.instance_metadata().await {
-        Ok(m) => m,
+    let name = match metadata_value(ctx, PATIENT_NAME, "PatientName").await {
+        Ok(v) => v,
         Err(o) => return o,
-    };
-    let Some(name) = first(&meta, PATIENT_NAME).filter(|n| !n.is_empty()) else {
-        return Outcome::not_applicable("the instance has no PatientName");
     };
     let mut cases = Cases::new();
     let path = format!("/studies?PatientName={}&fuzzymatching=true", enc(&name));
