@@ -12,6 +12,7 @@ pub mod multipart;
 #[cfg(feature = "json")]
 pub mod qido;
 pub mod query;
+pub mod rendered;
 pub mod transfer_syntax;
 pub mod uid;
 pub mod wildcard;

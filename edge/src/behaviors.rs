@@ -62,6 +62,27 @@ pub const FRAMES: CachePolicy = CachePolicy {
     max_ttl: None,
 };
 
+/// Rendered images and thumbnails: keyed on what changes the picture (the window, the
+/// viewport, the quality, the media type) beside the image set. Instance and frame images are
+/// as immutable as their frames; study and series thumbnails say a shorter `max-age` of
+/// their own, which the policy's TTL bounds allow.
+pub const RENDERED: CachePolicy = CachePolicy {
+    name: "rendered",
+    headers: &["Accept"],
+    // `annotation` and `iccprofile` too, so that the origin sees them and refuses them by name.
+    query: QueryKey::Only(&[
+        "imageSetId",
+        "accept",
+        "window",
+        "viewport",
+        "quality",
+        "annotation",
+        "iccprofile",
+    ]),
+    gzip: false,
+    max_ttl: None,
+};
+
 /// Metadata and QIDO-RS: keyed on every parameter but `token` (which the authorizer has
 /// removed already), and on gzip, since metadata is gzip-encoded for clients that take it.
 pub const METADATA: CachePolicy = CachePolicy {
@@ -87,6 +108,19 @@ pub struct Behavior {
 /// The behaviors in CloudFront's order of evaluation; the default comes last. Every
 /// behavior runs the authorizer at viewer-request.
 pub const BEHAVIORS: &[Behavior] = &[
+    // Before frames: `…/frames/{list}/rendered` is a rendered resource.
+    Behavior {
+        path_pattern: Some("/datastore/*/rendered"),
+        origin: Origin::Translator,
+        cache: RENDERED,
+        signer: false,
+    },
+    Behavior {
+        path_pattern: Some("/datastore/*/thumbnail"),
+        origin: Origin::Translator,
+        cache: RENDERED,
+        signer: false,
+    },
     Behavior {
         path_pattern: Some("/datastore/*/frames/*"),
         origin: Origin::Translator,
@@ -206,6 +240,10 @@ mod tests {
         let bulk =
             format!("/datastore/{DS}/studies/1.2/series/1.3/instances/1.4/bulkdata/7FE00010");
         assert_eq!(for_path(&bulk).cache, FRAMES);
+        let rendered = format!("{frames}/rendered");
+        assert_eq!(for_path(&rendered).cache, RENDERED);
+        let thumbnail = format!("/datastore/{DS}/studies/1.2/thumbnail");
+        assert_eq!(for_path(&thumbnail).cache, RENDERED);
         let native = format!("/datastore/{DS}/imageSet/{DS}/getImageFrame");
         assert!(for_path(&native).signer);
         assert_eq!(for_path(&native).origin, Origin::HealthImaging);

@@ -10,19 +10,23 @@
 //! GET  /datastore/{ds}/studies/{st}[/series/{se}[/instances/{sop}]]            WADO-RS retrieve
 //! GET  /datastore/{ds}/studies/{st}[/series/{se}[/instances/{sop}]]/metadata   WADO-RS metadata
 //! GET  /datastore/{ds}/studies/{st}/series/{se}/instances/{sop}/bulkdata/{tag}  bulk data
+//! GET  /datastore/{ds}/studies/{st}[/series/{se}[/instances/{sop}[/frames/{list}]]]/rendered
+//! GET  /datastore/{ds}/studies/{st}[/series/{se}[/instances/{sop}[/frames/{list}]]]/thumbnail
 //! ```
 //!
 //! Query parameters the edge understands: `imageSetId` (skip the study lookup), `accept`
-//! (overrides the Accept header, PS3.18 §8.3.3.1), `imageFrameId` (native GET). Others are
-//! left to the handler (QIDO-RS matching keys).
+//! (overrides the Accept header, PS3.18 §8.3.3.1), `imageFrameId` (native GET), and on
+//! rendered and thumbnail paths `window`, `viewport`, `quality` ([`dicomweb::rendered`]).
+//! Others are left to the handler (QIDO-RS matching keys).
 
 use healthimaging::{DatastoreId, ImageFrameId, ImageSetId};
 
 use dicomweb::query::QueryParams;
+use dicomweb::rendered::RenderParams;
 use dicomweb::{FrameList, InvalidFrameList, InvalidUid, Uid};
 
 /// A request the edge serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Route {
     /// `POST …/getImageFrame`: the body names the frame.
     NativeFramePost {
@@ -98,6 +102,15 @@ pub enum Route {
         tag: u32,
         image_set: Option<ImageSetId>,
     },
+    /// A rendered image (PS3.18 §10.4.1.1.3) or a thumbnail (§10.4.1.1.4) of a study,
+    /// series, instance or frames.
+    Rendered {
+        datastore: DatastoreId,
+        target: RenderTarget,
+        params: RenderParams,
+        thumbnail: bool,
+        image_set: Option<ImageSetId>,
+    },
     /// Internal ([`crate::internal`]): the image sets holding a study, as SearchImageSets
     /// lists them.
     ResolveStudy {
@@ -136,6 +149,7 @@ impl Route {
             | Route::SeriesMetadata { datastore, .. }
             | Route::InstanceMetadata { datastore, .. }
             | Route::Bulkdata { datastore, .. }
+            | Route::Rendered { datastore, .. }
             | Route::ResolveStudy { datastore, .. }
             | Route::ResolveImageSet { datastore, .. } => datastore,
         }
@@ -148,6 +162,15 @@ pub struct Instance {
     pub study: Uid,
     pub series: Uid,
     pub sop: Uid,
+}
+
+/// What a rendered or thumbnail resource shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RenderTarget {
+    Study(Uid),
+    Series(Uid, Uid),
+    Instance(Instance),
+    Frames(Instance, FrameList),
 }
 
 /// Why a request has no route. Each maps to one HTTP status in the edge's error table.
@@ -178,6 +201,10 @@ fn invalid(what: &'static str, reason: impl ToString) -> RouteError {
         what,
         reason: reason.to_string(),
     }
+}
+
+fn frame_list(s: &str) -> Result<FrameList, RouteError> {
+    FrameList::parse(s).map_err(|e: InvalidFrameList| invalid("frame list", e))
 }
 
 fn uid(what: &'static str, s: &str) -> Result<Uid, RouteError> {
@@ -235,6 +262,38 @@ fn parse_path(method: &str, path: &str, query: Option<&str>) -> Result<Route, Ro
             Err(RouteError::MethodNotAllowed { allow: "GET, HEAD" })
         }
     };
+    if let [head @ .., last @ ("rendered" | "thumbnail")] = rest {
+        let target = match head {
+            ["studies", st] => RenderTarget::Study(uid("study UID", st)?),
+            ["studies", st, "series", se] => {
+                RenderTarget::Series(uid("study UID", st)?, uid("series UID", se)?)
+            }
+            ["studies", st, "series", se, "instances", sop] => {
+                RenderTarget::Instance(instance(st, se, sop)?)
+            }
+            [
+                "studies",
+                st,
+                "series",
+                se,
+                "instances",
+                sop,
+                "frames",
+                list,
+            ] => RenderTarget::Frames(instance(st, se, sop)?, frame_list(list)?),
+            _ => return Err(RouteError::NotFound),
+        };
+        let thumbnail = *last == "thumbnail";
+        let params = RenderParams::parse(&QueryParams::parse(query), thumbnail)
+            .map_err(|e| invalid("query parameter", format!("{}: {}", e.name, e.reason)))?;
+        return get_only(Route::Rendered {
+            datastore,
+            target,
+            params,
+            thumbnail,
+            image_set: image_set_param(query)?,
+        });
+    }
     match rest {
         ["imageSet", is, "getImageFrame"] => {
             let image_set: ImageSetId = is
@@ -354,8 +413,7 @@ fn parse_path(method: &str, path: &str, query: Option<&str>) -> Result<Route, Ro
         ] => get_only(Route::Frames {
             datastore,
             target: instance(st, se, sop)?,
-            frames: FrameList::parse(list)
-                .map_err(|e: InvalidFrameList| invalid("frame list", e))?,
+            frames: frame_list(list)?,
             image_set: image_set_param(query)?,
         }),
         ["internal", "studies", st] => get_only(Route::ResolveStudy {

@@ -16,6 +16,8 @@ pub mod frames;
 pub mod metadata;
 pub mod part10;
 pub mod plan;
+pub mod render;
+pub mod rendered;
 pub mod resolve;
 pub mod retrieve;
 pub mod search;
@@ -50,6 +52,8 @@ pub struct TranslatorConfig {
     /// The largest decoded frame the translator produces (bytes); larger frames are only
     /// offered as stored, so a decode never allocates more than this per frame.
     pub max_decoded_frame_bytes: u64,
+    /// The most pixels (width × height) a rendered image or thumbnail may have.
+    pub max_rendered_pixels: u64,
     pub resolver: ResolverConfig,
     /// How long a HealthImaging call may wait out throttling ([`source::Patient`]); zero
     /// answers the first refusal with 503.
@@ -67,6 +71,7 @@ impl Default for TranslatorConfig {
             metadata_max_age_seconds: 60,
             public_url: None,
             max_decoded_frame_bytes: 256 << 20,
+            max_rendered_pixels: 64 << 20,
             resolver: ResolverConfig::default(),
             internal_key: None,
             throttle_patience: std::time::Duration::from_secs(20),
@@ -197,6 +202,22 @@ impl Translator {
             } => {
                 let scope = Scope::Instance(target.study, target.series, target.sop);
                 metadata::retrieve(self, req, datastore, scope, image_set).await
+            }
+            Route::Rendered {
+                datastore,
+                target,
+                params,
+                thumbnail,
+                image_set,
+            } => {
+                let r = rendered::Rendering {
+                    datastore,
+                    target,
+                    params,
+                    thumbnail,
+                    image_set,
+                };
+                rendered::retrieve(self, req, r).await
             }
             Route::ResolveStudy { datastore, study } => {
                 Ok(shared::answer_study(self, req, &datastore, &study).await)

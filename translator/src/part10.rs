@@ -13,7 +13,7 @@ use bytes::Bytes;
 use dicom_core::value::{PixelFragmentSequence, PrimitiveValue, Value as DicomValue};
 use dicom_core::{DataElement, VR};
 use dicom_dictionary_std::tags;
-use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
+use dicom_object::{FileDicomObject, FileMetaTableBuilder, InMemDicomObject};
 use dicomweb::TransferSyntax;
 use dicomweb::json::DicomJson;
 use edge::EdgeError;
@@ -66,6 +66,37 @@ pub fn write(
     pixels: Pixels,
     decoded: Option<Decoded>,
 ) -> Result<Vec<u8>, EdgeError> {
+    let file = with_meta(object(dataset, pixels, decoded)?, ts)?;
+    let mut out = Vec::new();
+    file.write_all(&mut out)
+        .map_err(|e| invalid(format!("the instance cannot be written as DICOM: {e}")))?;
+    Ok(out)
+}
+
+/// The instance's File Meta Information for `ts` (PS3.10 §7.1).
+pub fn with_meta(
+    obj: InMemDicomObject,
+    ts: &TransferSyntax,
+) -> Result<FileDicomObject<InMemDicomObject>, EdgeError> {
+    obj.with_meta(
+        FileMetaTableBuilder::new()
+            .transfer_syntax(ts.as_str())
+            .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
+            .implementation_version_name(IMPLEMENTATION_VERSION_NAME),
+    )
+    .map_err(|e| {
+        invalid(format!(
+            "the instance has no valid SOP class or instance UID: {e}"
+        ))
+    })
+}
+
+/// One instance's data set as a dicom-rs object, with its pixel data.
+pub fn object(
+    dataset: DicomJson,
+    pixels: Pixels,
+    decoded: Option<Decoded>,
+) -> Result<InMemDicomObject, EdgeError> {
     let json = serde_json::Value::Object(dataset.into_iter().collect());
     let mut obj: InMemDicomObject = dicom_json::from_value(json)
         .map_err(|e| invalid(format!("the metadata is not a DICOM data set: {e}")))?;
@@ -142,20 +173,5 @@ pub fn write(
             ));
         }
     }
-    let file = obj
-        .with_meta(
-            FileMetaTableBuilder::new()
-                .transfer_syntax(ts.as_str())
-                .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
-                .implementation_version_name(IMPLEMENTATION_VERSION_NAME),
-        )
-        .map_err(|e| {
-            invalid(format!(
-                "the instance has no valid SOP class or instance UID: {e}"
-            ))
-        })?;
-    let mut out = Vec::new();
-    file.write_all(&mut out)
-        .map_err(|e| invalid(format!("the instance cannot be written as DICOM: {e}")))?;
-    Ok(out)
+    Ok(obj)
 }

@@ -131,6 +131,9 @@ pub struct ServeArgs {
     /// The largest frame decoded server-side, in MiB; larger frames are served as stored only.
     #[arg(long, default_value_t = 256)]
     pub max_decoded_frame_mb: u64,
+    /// The most pixels a rendered image or thumbnail may have, in megapixels.
+    #[arg(long, default_value_t = 64)]
+    pub max_rendered_megapixels: u64,
     /// The URL viewers reach this server by, for BulkDataURIs in metadata (default: the
     /// listening address, e.g. http://127.0.0.1:8080; set it behind a proxy).
     #[arg(long)]

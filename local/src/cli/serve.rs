@@ -72,6 +72,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             metadata_max_age_seconds: args.metadata_max_age,
             public_url: args.public_url.clone(),
             max_decoded_frame_bytes: args.max_decoded_frame_mb << 20,
+            max_rendered_pixels: args.max_rendered_megapixels << 20,
             resolver: ResolverConfig {
                 index_ttl: Duration::from_secs(args.metadata_ttl),
                 search_ttl: Duration::from_secs(args.search_ttl),

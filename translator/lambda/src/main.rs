@@ -68,6 +68,10 @@ fn translator_config() -> anyhow::Result<TranslatorConfig> {
             "MAX_DECODED_FRAME_MB",
             defaults.max_decoded_frame_bytes >> 20,
         )? << 20,
+        max_rendered_pixels: number(
+            "MAX_RENDERED_MEGAPIXELS",
+            defaults.max_rendered_pixels >> 20,
+        )? << 20,
         ..defaults
     })
 }

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Fetches the rendered image of every image instance below a folder through a DICOMweb root
+(PS3.18 §10.4.1.1.3) and compares it with an independent rendering of the source file:
+pydicom's `apply_modality_lut` then `apply_voi_lut` (the first window, else the first VOI
+LUT, else the value range), scaled to 8 bits over the output range pydicom's windowing uses,
+MONOCHROME1 inverted, colour as RGB. Images are decoded with Pillow.
+
+For each instance it asks for: PNG and JPEG without parameters; PNG with `window=` (grey
+images, the window is half the instance's own width around its centre, else one from the
+value range) and with the sigmoid function; PNG with `viewport=64,64`, whose size must fit
+64x64 with the aspect ratio kept and whose pixels are compared with Pillow's bilinear
+reduction of the oracle.
+
+Prints JSON: {"instances": [{"path", "photometric", "checks": [{"name", "status",
+"content_type", "size", "expected_size", "mad"}]}], "skipped": [...]}.
+
+Usage: rendered_oracle.py DICOMWEB_ROOT FOLDER
+"""
+import collections
+import io
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from PIL import Image
+from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+root, folder = sys.argv[1], sys.argv[2]
+
+
+def output_range(ds):
+    """The range pydicom's windowing maps to (pydicom.pixels.processing.apply_windowing)."""
+    bits = int(ds.BitsStored)
+    if ds.get("ModalityLUTSequence"):
+        lo, hi = 0, 2 ** int(ds.ModalityLUTSequence[0].LUTDescriptor[2]) - 1
+    elif int(ds.PixelRepresentation) == 0:
+        lo, hi = 0, 2**bits - 1
+    else:
+        lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+    if slope is not None and intercept is not None:
+        lo, hi = lo * float(slope) + float(intercept), hi * float(slope) + float(intercept)
+    return lo, hi
+
+
+def oracle(ds, frame, window=None, function=None):
+    """The 8-bit rendering of `frame` (a pixel array of one frame)."""
+    pi = str(ds.PhotometricInterpretation)
+    if int(ds.SamplesPerPixel) > 1:
+        # pydicom's pixel_array is RGB already (YBR converted, as_rgb).
+        if frame.dtype != np.uint8:
+            frame = (frame.astype(np.float64) / (2 ** int(ds.BitsStored) - 1) * 255)
+        return np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+    ds = ds.copy()
+    ds.NumberOfFrames = 1
+    modality = apply_modality_lut(frame, ds).astype(np.float64)
+    if window is not None:
+        ds.WindowCenter, ds.WindowWidth = window
+        ds.VOILUTFunction = function or "LINEAR"
+        ds.pop("VOILUTSequence", None)
+    if "WindowCenter" in ds and "WindowWidth" in ds:
+        lo, hi = output_range(ds)
+        out = apply_voi_lut(modality, ds, prefer_lut=False)
+        out = (out - lo) / (hi - lo)
+    elif "VOILUTSequence" in ds:
+        out = apply_voi_lut(np.rint(modality).astype(np.int64), ds)
+        out = out / (2 ** int(ds.VOILUTSequence[0].LUTDescriptor[2]) - 1)
+    else:
+        lo, hi = modality.min(), modality.max()
+        out = (modality - lo) / (hi - lo) if hi > lo else modality * 0
+    out = np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+    if pi == "MONOCHROME1":
+        out = 255 - out
+    return out
+
+
+def fetch(path, query, accept):
+    url = f"{root}/{path}/rendered" + (f"?{query}" if query else "")
+    req = urllib.request.Request(url, headers={"Accept": accept})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, r.headers.get("Content-Type"), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers.get("Content-Type"), e.read()
+
+
+def fit(w, h, vw, vh):
+    if w * vh <= h * vw:
+        return max(1, min(vw, -(-w * vh // h))), vh
+    return vw, max(1, min(vh, -(-h * vw // w)))
+
+
+def compare(name, path, query, accept, expected, expected_size=None):
+    status, ctype, body = fetch(path, query, accept)
+    check = {"name": name, "status": status, "content_type": ctype}
+    if status != 200:
+        check["body"] = body.decode(errors="replace")[:200]
+        return check
+    got = np.asarray(Image.open(io.BytesIO(body)).convert("RGB" if expected.ndim == 3 else "L"))
+    check["size"] = [got.shape[1], got.shape[0]]
+    check["expected_size"] = list(expected_size or (expected.shape[1], expected.shape[0]))
+    if expected_size is not None:
+        mode = "RGB" if expected.ndim == 3 else "L"
+        expected = np.asarray(
+            Image.fromarray(expected, mode).resize(expected_size, Image.Resampling.BILINEAR)
+        )
+    if got.shape == expected.shape:
+        check["mad"] = float(np.abs(got.astype(np.int16) - expected.astype(np.int16)).mean())
+    return check
+
+
+items, out = [], {"instances": [], "skipped": []}
+for p in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+    try:
+        ds = pydicom.dcmread(p)
+        if "PixelData" not in ds:
+            continue
+        uids = (str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+    except Exception:  # noqa: BLE001 - unreadable files are not this check's subject
+        continue
+    items.append((p, ds, uids))
+counts = collections.Counter(u for _, _, u in items)
+for p, ds, uids in items:
+    if counts[uids] > 1:
+        out["skipped"].append({"path": str(p), "reason": "UIDs shared with another file"})
+        continue
+    path = f"studies/{uids[0]}/series/{uids[1]}/instances/{uids[2]}"
+    try:
+        arr = ds.pixel_array
+    except Exception as e:  # noqa: BLE001
+        out["skipped"].append({"path": str(p), "reason": f"pydicom cannot decode: {e}"})
+        continue
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    colour = int(ds.SamplesPerPixel) > 1
+    first = arr[0] if frames > 1 else arr
+    base = oracle(ds, first)
+    checks = [
+        compare("png", path, "", "image/png", base),
+        compare("jpeg", path, "", "image/jpeg", base),
+    ]
+    if not colour:
+        modality = apply_modality_lut(first, ds).astype(np.float64)
+        if "WindowCenter" in ds:
+            c = float(ds.WindowCenter[0]) if ds["WindowCenter"].VM > 1 else float(ds.WindowCenter)
+            w = float(ds.WindowWidth[0]) if ds["WindowWidth"].VM > 1 else float(ds.WindowWidth)
+            window = (c, max(2.0, w / 2))
+        else:
+            lo, hi = float(modality.min()), float(modality.max())
+            window = ((lo + hi) / 2, max(2.0, (hi - lo) / 2))
+        q = f"window={window[0]:g},{window[1]:g}"
+        checks.append(compare("window", path, q, "image/png", oracle(ds, first, window)))
+        checks.append(
+            compare(
+                "sigmoid", path, q + ",sigmoid", "image/png",
+                oracle(ds, first, window, "SIGMOID"),
+            )
+        )
+    size = fit(base.shape[1], base.shape[0], 64, 64)
+    checks.append(compare("viewport", path, "viewport=64,64", "image/png", base, size))
+    out["instances"].append(
+        {"path": str(p), "photometric": str(ds.PhotometricInterpretation), "checks": checks}
+    )
+print(json.dumps(out))

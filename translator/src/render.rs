@@ -1,0 +1,552 @@
+//! The render step of rendered and thumbnail resources (PS3.18 §8.3.5.1, §10.4.1.1.3): one
+//! decoded frame to an 8-bit JPEG or PNG.
+//!
+//! The grey-scale pipeline is dicom-rs's (`dicom-pixeldata`): the Modality LUT (Rescale
+//! Slope and Intercept, PS3.3 C.11.1), then the VOI transform (PS3.3 C.11.2), then
+//! MONOCHROME1 inverted; colour images come out as RGB (YBR_FULL and YBR_FULL_422
+//! converted). What this module decides, and the documentation states:
+//! - the VOI transform is the request's `window` if given, else the instance's first window
+//!   (Window Center and Width with its VOI LUT Function), else its first VOI LUT, else the
+//!   frame's own value range (min-max);
+//! - a frame of an enhanced multi-frame instance takes its own functional group;
+//! - `viewport` crops the source region (flipped where its width or height is negative),
+//!   then scales it to fit `vw` × `vh` keeping its aspect ratio (never enlarging a
+//!   thumbnail); without a viewport a rendered image has the frame's size and a thumbnail
+//!   fits [`THUMBNAIL_SIDE`];
+//! - the output's pixels are bounded ([`RenderError::TooLarge`]).
+//!
+//! Pure: a function of the data set, the frame's bytes and the parameters, run on a blocking
+//! thread by the handler and directly by tests and benchmarks.
+
+use std::io::Cursor;
+
+use bytes::Bytes;
+use dicom_core::value::Value as DicomValue;
+use dicom_core::{DataElement, PrimitiveValue, VR};
+use dicom_dictionary_std::tags;
+use dicom_object::InMemDicomObject;
+use dicom_pixeldata::{PixelDecoder, VoiLutFunction};
+use dicomweb::TransferSyntax;
+use dicomweb::json::DicomJson;
+use dicomweb::rendered::{RenderParams, VoiFunction, Window};
+use image::{DynamicImage, ImageEncoder, imageops::FilterType};
+
+use crate::part10::{self, Decoded, Pixels};
+use crate::plan::PixelModule;
+
+/// The side of the square a thumbnail fits in without a viewport.
+pub const THUMBNAIL_SIDE: u32 = 128;
+
+/// JPEG quality without a `quality` parameter.
+pub const DEFAULT_QUALITY: u8 = 90;
+
+/// The media types rendered resources are offered in, the first the default.
+pub const MEDIA_TYPES: [&str; 2] = ["image/jpeg", "image/png"];
+
+/// An output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Jpeg,
+    Png,
+}
+
+impl Format {
+    pub fn from_media_type(media_type: &str) -> Self {
+        if media_type == "image/png" {
+            Format::Png
+        } else {
+            Format::Jpeg
+        }
+    }
+
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Format::Jpeg => MEDIA_TYPES[0],
+            Format::Png => MEDIA_TYPES[1],
+        }
+    }
+}
+
+/// One render to do.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub params: RenderParams,
+    pub format: Format,
+    pub thumbnail: bool,
+    /// The most pixels (width × height) an output may have.
+    pub max_pixels: u64,
+}
+
+/// Why a frame could not be rendered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    /// The output would exceed the pixel bound: the client can ask for a smaller viewport.
+    #[error(
+        "the rendered image would be {width}x{height} pixels, over this server's limit of {limit}; ask for a smaller viewport"
+    )]
+    TooLarge { width: u32, height: u32, limit: u64 },
+    /// The viewport's source region lies outside the image.
+    #[error("the viewport's source region starts outside the {columns}x{rows} image")]
+    RegionOutside { columns: u32, rows: u32 },
+    /// The data set or pixel data cannot be rendered (the reason names what).
+    #[error("the frame cannot be rendered: {0}")]
+    Failed(String),
+}
+
+/// Renders one frame: `frame` is its native pixel data, as stored for native syntaxes
+/// (`decoded` is `None`), else decoded by [`crate::transcode`] (interleaved, in the
+/// photometric interpretation `decoded` names); `number` is its 1-based number in the
+/// instance.
+pub fn render(
+    dataset: DicomJson,
+    pixel: &PixelModule,
+    decoded: Option<&str>,
+    frame: Bytes,
+    number: u32,
+    request: &Request,
+) -> Result<Vec<u8>, RenderError> {
+    let failed = |e: &dyn std::fmt::Display| RenderError::Failed(e.to_string());
+    // The region and output size are checked before any pixel work.
+    let (columns, rows) = (u32::from(pixel.columns), u32::from(pixel.rows));
+    let region = source_region(request, columns, rows)?;
+    let (out_w, out_h) = output_size(request, region.2.unsigned_abs(), region.3.unsigned_abs());
+    let pixels = u64::from(out_w) * u64::from(out_h);
+    if pixels > request.max_pixels {
+        return Err(RenderError::TooLarge {
+            width: out_w,
+            height: out_h,
+            limit: request.max_pixels,
+        });
+    }
+
+    let mut image = if pixel.samples_per_pixel > 1 {
+        colour_image(pixel, decoded, &frame)?
+    } else {
+        let mut obj = part10::object(
+            dataset,
+            Pixels::Native {
+                frames: vec![frame],
+                words: pixel.bits_allocated > 8,
+            },
+            decoded.map(|photometric| Decoded {
+                photometric_interpretation: photometric.to_owned(),
+                colour: false,
+                lossy_method: None,
+            }),
+        )
+        .map_err(|e| failed(&e))?;
+        one_frame(&mut obj, number);
+        let file =
+            part10::with_meta(obj, &TransferSyntax::EXPLICIT_VR_LE).map_err(|e| failed(&e))?;
+        let decoded = file.decode_pixel_data().map_err(|e| failed(&e))?;
+        grey_image(&decoded, request.params.window).map_err(|e| failed(&e))?
+    };
+
+    let (x, y, w, h) = region;
+    let side = |e: i64| u32::try_from(e.unsigned_abs()).unwrap_or(u32::MAX);
+    if (x, y, side(w), side(h)) != (0, 0, columns, rows) {
+        image = image.crop_imm(x, y, side(w), side(h));
+    }
+    if w < 0 {
+        image = image.fliph();
+    }
+    if h < 0 {
+        image = image.flipv();
+    }
+    if (out_w, out_h) != (image.width(), image.height()) {
+        image = image.resize_exact(out_w, out_h, FilterType::Triangle);
+    }
+    encode(&image, request)
+}
+
+/// The source region `(x, y, signed width, signed height)`, clipped to the image.
+fn source_region(
+    request: &Request,
+    columns: u32,
+    rows: u32,
+) -> Result<(u32, u32, i64, i64), RenderError> {
+    let Some(r) = request.params.viewport.and_then(|v| v.region) else {
+        return Ok((0, 0, i64::from(columns), i64::from(rows)));
+    };
+    if r.x >= columns || r.y >= rows {
+        return Err(RenderError::RegionOutside { columns, rows });
+    }
+    let clip = |extent: Option<i64>, from: u32, size: u32| -> i64 {
+        let room = i64::from(size - from);
+        match extent {
+            None => room,
+            Some(e) => e.signum() * e.abs().min(room),
+        }
+    };
+    Ok((
+        r.x,
+        r.y,
+        clip(r.width, r.x, columns),
+        clip(r.height, r.y, rows),
+    ))
+}
+
+/// The output size: the region scaled to fit the viewport with its aspect ratio kept (a
+/// thumbnail is never enlarged), at least one pixel each way.
+fn output_size(request: &Request, w: u64, h: u64) -> (u32, u32) {
+    let (vw, vh, enlarge) = match request.params.viewport {
+        Some(v) => (u64::from(v.width), u64::from(v.height), !request.thumbnail),
+        None if request.thumbnail => (u64::from(THUMBNAIL_SIDE), u64::from(THUMBNAIL_SIDE), false),
+        None => return (clamp(w), clamp(h)),
+    };
+    if !enlarge && w <= vw && h <= vh {
+        return (clamp(w), clamp(h));
+    }
+    // Scale by min(vw / w, vh / h), in integers.
+    if w * vh <= h * vw {
+        (clamp((w * vh).div_ceil(h.max(1)).min(vw)), clamp(vh))
+    } else {
+        (clamp(vw), clamp((h * vw).div_ceil(w.max(1)).min(vh)))
+    }
+}
+
+fn clamp(n: u64) -> u32 {
+    u32::try_from(n.max(1)).unwrap_or(u32::MAX)
+}
+
+/// Leaves the object describing one frame: Number of Frames 1, the frame's own per-frame
+/// functional group, and only the first window and VOI LUT (the ones rendered).
+fn one_frame(obj: &mut InMemDicomObject, number: u32) {
+    obj.put(DataElement::new(
+        tags::NUMBER_OF_FRAMES,
+        VR::IS,
+        PrimitiveValue::from("1"),
+    ));
+    let keep_item = |obj: &mut InMemDicomObject, tag, index: usize| {
+        if let Some(item) = obj
+            .get(tag)
+            .and_then(|e| e.items())
+            .and_then(|items| items.get(index).cloned())
+        {
+            obj.put(DataElement::new(
+                tag,
+                VR::SQ,
+                DicomValue::new_sequence(vec![item], dicom_core::Length::UNDEFINED),
+            ));
+        }
+    };
+    keep_item(
+        obj,
+        tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE,
+        number.saturating_sub(1) as usize,
+    );
+    keep_item(obj, tags::VOILUT_SEQUENCE, 0);
+    lut_data_as_words(obj);
+    for tag in [
+        tags::WINDOW_CENTER,
+        tags::WINDOW_WIDTH,
+        tags::VOILUT_FUNCTION,
+    ] {
+        let first = obj
+            .get(tag)
+            .and_then(|e| e.to_multi_str().ok())
+            .and_then(|v| v.first().cloned());
+        if let (Some(first), Some(vr)) = (first, obj.get(tag).map(|e| e.vr())) {
+            obj.put(DataElement::new(tag, vr, PrimitiveValue::from(first)));
+        }
+    }
+}
+
+/// A grey frame to 8 bits: dicom-pixeldata reads the values with the Modality LUT applied
+/// (Rescale Slope and Intercept, from the frame's functional group where there is one) and
+/// the VOI attributes; the VOI transform (PS3.3 C.11.2.1) and the inversion of MONOCHROME1
+/// are applied here. (The crate's own image conversion maps 8 bits stored in 16 allocated
+/// to black, and its VOI LUT transform panics on a table deeper than Bits Stored.)
+fn grey_image(
+    decoded: &dicom_pixeldata::DecodedPixelData,
+    window: Option<Window>,
+) -> Result<DynamicImage, Box<dyn std::error::Error>> {
+    let values: Vec<f64> = decoded.to_vec_frame(0)?;
+    let own_function = decoded
+        .voi_lut_function()?
+        .and_then(|f| f.first().copied())
+        .map(|f| match f {
+            VoiLutFunction::LinearExact => VoiFunction::LinearExact,
+            VoiLutFunction::Sigmoid => VoiFunction::Sigmoid,
+            _ => VoiFunction::Linear,
+        })
+        .unwrap_or_default();
+    let own_window = decoded
+        .window()?
+        .and_then(|w| w.first().copied())
+        .filter(|w| w.width > 0.0)
+        .map(|w| Window {
+            center: w.center,
+            width: w.width,
+            function: None,
+        });
+    let table = decoded
+        .voi_lut_sequence()?
+        .and_then(|t| t.first())
+        .filter(|t| !t.data.is_empty());
+    // Each value to 0..=1.
+    let unit: Vec<f64> = match (window.or(own_window), table) {
+        (Some(w), _) => {
+            let function = w.function.unwrap_or(own_function);
+            values.iter().map(|&x| windowed(x, &w, function)).collect()
+        }
+        (None, Some(t)) => {
+            let top = f64::from((1u32 << u32::from(t.bits_stored.clamp(1, 16))) - 1);
+            let last = t.data.len() - 1;
+            values
+                .iter()
+                .map(|&x| {
+                    let i = (x.round() - f64::from(t.min_pixel_value)).clamp(0.0, last as f64);
+                    (f64::from(t.data[i as usize]) / top).min(1.0)
+                })
+                .collect()
+        }
+        (None, None) => {
+            let (lo, hi) = values
+                .iter()
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                    (lo.min(x), hi.max(x))
+                });
+            let span = hi - lo;
+            values
+                .iter()
+                .map(|&x| if span > 0.0 { (x - lo) / span } else { 0.0 })
+                .collect()
+        }
+    };
+    let invert = *decoded.photometric_interpretation()
+        == dicom_pixeldata::PhotometricInterpretation::Monochrome1;
+    let grey: Vec<u8> = unit
+        .into_iter()
+        .map(|u| {
+            let y = (u.clamp(0.0, 1.0) * 255.0).round() as u8;
+            if invert { 255 - y } else { y }
+        })
+        .collect();
+    let image = image::GrayImage::from_raw(decoded.columns(), decoded.rows(), grey)
+        .ok_or("the frame is shorter than Rows x Columns")?;
+    Ok(DynamicImage::ImageLuma8(image))
+}
+
+/// LUT Data (0028,3006) as 16-bit words: from DICOM JSON's InlineBinary it arrives as bytes,
+/// which dicom-pixeldata does not read as a table (OW is little endian here, PS3.5 §A.2).
+fn lut_data_as_words(obj: &mut InMemDicomObject) {
+    let Some(mut item) = obj
+        .get(tags::VOILUT_SEQUENCE)
+        .and_then(|e| e.items())
+        .and_then(|items| items.first().cloned())
+    else {
+        return;
+    };
+    let words: Option<Vec<u16>> = match item.get(tags::LUT_DATA).map(|e| e.value()) {
+        Some(DicomValue::Primitive(PrimitiveValue::U8(bytes))) => Some(
+            bytes
+                .chunks_exact(2)
+                .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                .collect(),
+        ),
+        _ => None,
+    };
+    if let Some(words) = words {
+        item.put(DataElement::new(
+            tags::LUT_DATA,
+            VR::OW,
+            PrimitiveValue::U16(words.into()),
+        ));
+        obj.put(DataElement::new(
+            tags::VOILUT_SEQUENCE,
+            VR::SQ,
+            DicomValue::new_sequence(vec![item], dicom_core::Length::UNDEFINED),
+        ));
+    }
+}
+
+/// The VOI functions of PS3.3 C.11.2.1.2.1 (LINEAR), C.11.2.1.3.2 (LINEAR_EXACT) and
+/// C.11.2.1.3.1 (SIGMOID), with an output range of 0..=1.
+fn windowed(x: f64, w: &Window, function: VoiFunction) -> f64 {
+    match function {
+        VoiFunction::Linear => {
+            let (c, w) = (w.center - 0.5, w.width - 1.0);
+            if x <= c - w / 2.0 {
+                0.0
+            } else if x > c + w / 2.0 {
+                1.0
+            } else {
+                (x - c) / w + 0.5
+            }
+        }
+        VoiFunction::LinearExact => {
+            if x <= w.center - w.width / 2.0 {
+                0.0
+            } else if x > w.center + w.width / 2.0 {
+                1.0
+            } else {
+                (x - w.center) / w.width + 0.5
+            }
+        }
+        VoiFunction::Sigmoid => 1.0 / (1.0 + (-4.0 * (x - w.center) / w.width).exp()),
+    }
+}
+
+/// A colour frame to 8-bit RGB: samples scaled from Bits Stored, either planar
+/// configuration, YBR_FULL converted by PS3.3 C.7.6.3.1.2's equations. (dicom-pixeldata's
+/// YBR conversion departs from them by tens of levels in green.) Decoded frames are
+/// interleaved; other YBR forms are decoded to RGB by [`crate::transcode`] already.
+fn colour_image(
+    pixel: &PixelModule,
+    decoded: Option<&str>,
+    frame: &[u8],
+) -> Result<DynamicImage, RenderError> {
+    let failed = |what: &str| RenderError::Failed(what.to_owned());
+    let (w, h) = (usize::from(pixel.columns), usize::from(pixel.rows));
+    let n = w * h;
+    let wide = pixel.bits_allocated > 8;
+    let sample_len = if wide { 2 } else { 1 };
+    if pixel.samples_per_pixel != 3 || frame.len() < n * 3 * sample_len {
+        return Err(failed(
+            "a colour frame must have 3 samples of Rows x Columns",
+        ));
+    }
+    let bits = u32::from(pixel.bits_stored.clamp(1, 16));
+    let top = f64::from((1u32 << bits) - 1);
+    let mask = (1u32 << bits) - 1;
+    let planar = decoded.is_none() && pixel.planar_configuration == 1;
+    let photometric = decoded.unwrap_or(&pixel.photometric_interpretation);
+    let sample = |i: usize, s: usize| -> f64 {
+        let k = if planar { s * n + i } else { i * 3 + s };
+        let v = if wide {
+            u32::from(u16::from_le_bytes([frame[2 * k], frame[2 * k + 1]]))
+        } else {
+            u32::from(frame[k])
+        };
+        f64::from(v & mask) / top * 255.0
+    };
+    let ybr = photometric == "YBR_FULL";
+    let mut rgb = Vec::with_capacity(n * 3);
+    for i in 0..n {
+        let (a, b, c) = (sample(i, 0), sample(i, 1), sample(i, 2));
+        let px = if ybr {
+            let (cb, cr) = (b - 128.0, c - 128.0);
+            [
+                a + 1.402 * cr,
+                a - 0.344_136 * cb - 0.714_136 * cr,
+                a + 1.772 * cb,
+            ]
+        } else {
+            [a, b, c]
+        };
+        rgb.extend(px.map(|v| v.round().clamp(0.0, 255.0) as u8));
+    }
+    image::RgbImage::from_raw(u32::from(pixel.columns), u32::from(pixel.rows), rgb)
+        .map(DynamicImage::ImageRgb8)
+        .ok_or_else(|| failed("the frame is shorter than Rows x Columns"))
+}
+
+fn encode(image: &DynamicImage, request: &Request) -> Result<Vec<u8>, RenderError> {
+    let failed = |e: image::ImageError| RenderError::Failed(e.to_string());
+    let image = match image {
+        DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) => image.clone(),
+        other if other.color().has_color() => DynamicImage::ImageRgb8(other.to_rgb8()),
+        other => DynamicImage::ImageLuma8(other.to_luma8()),
+    };
+    let mut out = Cursor::new(Vec::new());
+    let (bytes, width, height, colour) = (
+        image.as_bytes(),
+        image.width(),
+        image.height(),
+        image.color().into(),
+    );
+    match request.format {
+        Format::Jpeg => {
+            let quality = request.params.quality.unwrap_or(DEFAULT_QUALITY);
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+                .write_image(bytes, width, height, colour)
+                .map_err(failed)?;
+        }
+        Format::Png => {
+            image::codecs::png::PngEncoder::new(&mut out)
+                .write_image(bytes, width, height, colour)
+                .map_err(failed)?;
+        }
+    }
+    Ok(out.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dicomweb::rendered::{Region, Viewport};
+
+    fn request(viewport: Option<Viewport>, thumbnail: bool) -> Request {
+        Request {
+            params: RenderParams {
+                viewport,
+                ..RenderParams::default()
+            },
+            format: Format::Png,
+            thumbnail,
+            max_pixels: 1 << 26,
+        }
+    }
+
+    fn vp(width: u32, height: u32, region: Option<Region>) -> Option<Viewport> {
+        Some(Viewport {
+            width,
+            height,
+            region,
+        })
+    }
+
+    #[test]
+    fn the_output_fits_the_viewport_keeping_the_aspect_ratio() {
+        let size = |r: &Request, w, h| output_size(r, w, h);
+        assert_eq!(size(&request(None, false), 512, 256), (512, 256));
+        assert_eq!(
+            size(&request(vp(128, 128, None), false), 512, 256),
+            (128, 64)
+        );
+        assert_eq!(
+            size(&request(vp(100, 400, None), false), 512, 256),
+            (100, 50)
+        );
+        assert_eq!(
+            size(&request(vp(1024, 1024, None), false), 512, 256),
+            (1024, 512)
+        );
+        // Thumbnails shrink to fit, never grow.
+        assert_eq!(size(&request(None, true), 512, 256), (128, 64));
+        assert_eq!(size(&request(None, true), 64, 32), (64, 32));
+        assert_eq!(size(&request(vp(1024, 1024, None), true), 64, 32), (64, 32));
+        assert_eq!(size(&request(vp(10, 10, None), false), 10_000, 1), (10, 1));
+    }
+
+    #[test]
+    fn regions_are_clipped_and_keep_their_flips() {
+        let region = |v| source_region(&request(v, false), 512, 256);
+        assert_eq!(region(None), Ok((0, 0, 512, 256)));
+        let r = |x, y, w, h| {
+            vp(
+                64,
+                64,
+                Some(Region {
+                    x,
+                    y,
+                    width: w,
+                    height: h,
+                }),
+            )
+        };
+        assert_eq!(region(r(10, 20, None, None)), Ok((10, 20, 502, 236)));
+        assert_eq!(
+            region(r(500, 0, Some(-100), Some(50))),
+            Ok((500, 0, -12, 50))
+        );
+        assert_eq!(
+            region(r(512, 0, None, None)),
+            Err(RenderError::RegionOutside {
+                columns: 512,
+                rows: 256
+            })
+        );
+    }
+}
