@@ -33,7 +33,11 @@ pub fn data_source(root: &str, name: &str) -> Value {
             "wadoRoot": root,
             "qidoSupportsIncludeField": true,
             "imageRendering": "wadors",
-            "thumbnailRendering": "wadors",
+            // The study browser's thumbnails from `…/thumbnail`, fetched with the
+            // Authorization header (OHIF's `fetch` strategy; `thumbnailDirect` would load
+            // them as plain <img> URLs, without the token).
+            "thumbnailRendering": "thumbnail",
+            "thumbnailRequestStrategy": "fetch",
             "enableStudyLazyLoad": true,
             "supportsFuzzyMatching": false,
             "supportsWildcard": true,

@@ -118,6 +118,15 @@ fn check_frames(result: &Value, with_token: bool, frames_accept: &str) {
     for f in &frames {
         assert_eq!(f["accept"], frames_accept, "{f}");
     }
+    // The study browser's thumbnails, rendered by the edge.
+    let thumbnails: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r["url"].as_str().unwrap().contains("/thumbnail"))
+        .collect();
+    assert!(!thumbnails.is_empty(), "no thumbnail request");
+    for t in &thumbnails {
+        assert_eq!(t["contentType"], "image/jpeg", "{t}");
+    }
     for kind in ["/metadata", "/series"] {
         assert!(
             requests
