@@ -71,6 +71,10 @@ pub const ORTHANC: &[Deviation] = &[
                  parameter that names no attribute, where PS3.18 calls for 400",
     },
     Deviation {
+        check: "rendered.thumbnail",
+        reason: "Orthanc's DICOMweb plugin 1.7 has no thumbnail resources (404)",
+    },
+    Deviation {
         check: "metadata.validators",
         reason: "Orthanc sends no ETag on metadata; the check states this product's CDN caching \
                  rules (docs/architecture.md), which PS3.18 does not require",

@@ -67,6 +67,10 @@ enum Fault {
     RetrieveIgnoresSyntax,
     /// `Range` and `If-Range` are dropped on the way (answers still say Accept-Ranges).
     RangeIgnored,
+    /// Rendered requests lose their query (window, viewport, quality).
+    RenderedIgnoresParameters,
+    /// Rendered and thumbnail resources are 404.
+    RenderedMissing,
 }
 
 #[derive(Clone)]
@@ -193,6 +197,13 @@ async fn forward(State(p): State<Proxy>, req: Request) -> Response {
     }
     if p.fault == Fault::BulkdataMissing && path_only.contains("/bulkdata/") {
         return plain(404, "not found");
+    }
+    let rendering = path_only.ends_with("/rendered") || path_only.ends_with("/thumbnail");
+    if p.fault == Fault::RenderedMissing && rendering {
+        return plain(404, "not found");
+    }
+    if p.fault == Fault::RenderedIgnoresParameters && rendering {
+        query.clear();
     }
     let path = if query.is_empty() {
         path_only.clone()
@@ -503,8 +514,9 @@ async fn each_broken_rule_fails_its_checks() {
         Group::Bulkdata,
         Group::Caching,
         Group::Range,
+        Group::Rendered,
     ];
-    let cases: [(Fault, &[&str], &[&str]); 17] = [
+    let cases: [(Fault, &[&str], &[&str]); 19] = [
         (
             Fault::QidoNoFilters,
             &[
@@ -598,6 +610,27 @@ async fn each_broken_rule_fails_its_checks() {
                 "range.suffix",
                 "range.unsatisfiable",
                 "range.if-range",
+            ],
+            &[],
+        ),
+        (
+            Fault::RenderedIgnoresParameters,
+            &[
+                "rendered.viewport",
+                "rendered.window",
+                "rendered.bad-parameter",
+            ],
+            &[],
+        ),
+        (
+            Fault::RenderedMissing,
+            &[
+                "rendered.jpeg",
+                "rendered.png",
+                "rendered.viewport",
+                "rendered.window",
+                "rendered.bad-parameter",
+                "rendered.thumbnail",
             ],
             &[],
         ),

@@ -171,7 +171,7 @@ async fn the_suite_passes_against_serve_with_development_tokens() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.ends_with("78 passed, 0 failed, 3 not applicable\n"),
+        stdout.ends_with("84 passed, 0 failed, 3 not applicable\n"),
         "{stdout}"
     );
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -181,7 +181,7 @@ async fn the_suite_passes_against_serve_with_development_tokens() {
     assert_eq!(not_applicable(&report), SIGV4_CHECKS, "{report}");
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
-        xml.contains(r#"<testsuites name="dicomweb-conformance" tests="81" failures="0""#),
+        xml.contains(r#"<testsuites name="dicomweb-conformance" tests="87" failures="0""#),
         "{xml}"
     );
     junit_is_valid(&junit);

@@ -26,6 +26,7 @@ mod native;
 mod negotiation;
 mod qido;
 mod range;
+mod rendered;
 mod retrieve;
 
 /// OHIF v3's default frame Accept (docs/clients.md, "What real clients send").
@@ -50,10 +51,11 @@ pub enum Group {
     Metadata,
     Bulkdata,
     Range,
+    Rendered,
 }
 
 impl Group {
-    pub const ALL: [Group; 14] = [
+    pub const ALL: [Group; 15] = [
         Group::Frames,
         Group::Multipart,
         Group::Negotiation,
@@ -68,6 +70,7 @@ impl Group {
         Group::Metadata,
         Group::Bulkdata,
         Group::Range,
+        Group::Rendered,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,6 +89,7 @@ impl Group {
             Group::Metadata => "metadata",
             Group::Bulkdata => "bulkdata",
             Group::Range => "range",
+            Group::Rendered => "rendered",
         }
     }
 
@@ -852,6 +856,54 @@ pub fn all() -> Vec<Check> {
             "If-Range with the ETag answers the range; with another entity tag the whole frame",
             "RFC 9110 §13.1.5",
             range::if_range
+        ),
+        check!(
+            "rendered.jpeg",
+            Rendered,
+            Standard,
+            "the rendered instance as image/jpeg has the frame's size",
+            "PS3.18 §10.4.1.1.3 (rendered resources), §8.7.4 (rendered media types)",
+            rendered::jpeg
+        ),
+        check!(
+            "rendered.png",
+            Rendered,
+            Standard,
+            "the rendered instance as image/png has the frame's size",
+            "PS3.18 §10.4.1.1.3, §8.7.4",
+            rendered::png
+        ),
+        check!(
+            "rendered.viewport",
+            Rendered,
+            Standard,
+            "viewport=64,64 fits the image into 64x64 keeping its aspect ratio",
+            "PS3.18 §8.3.5.1.3 (viewport)",
+            rendered::viewport
+        ),
+        check!(
+            "rendered.window",
+            Rendered,
+            Standard,
+            "the window parameter changes the rendered image",
+            "PS3.18 §8.3.5.1.4 (window); PS3.3 C.11.2.1.2 (VOI LUT function)",
+            rendered::window
+        ),
+        check!(
+            "rendered.bad-parameter",
+            Rendered,
+            Standard,
+            "quality=0 answers 400",
+            "PS3.18 §8.3.5.1.2 (quality is 1 to 100), §10.4 (400 Bad Request)",
+            rendered::bad_parameter
+        ),
+        check!(
+            "rendered.thumbnail",
+            Rendered,
+            Standard,
+            "the instance's thumbnail is an image/jpeg image",
+            "PS3.18 §10.4.1.1.4 (thumbnail resources)",
+            rendered::thumbnail
         ),
     ]
 }
