@@ -15,7 +15,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -266,63 +265,17 @@ async fn orthanc(
     work: &Path,
     data: &Path,
 ) -> Option<((f64, usize), (f64, usize))> {
-    let plugin = Path::new("/usr/share/orthanc/plugins/libOrthancDicomWeb.so");
-    if !plugin.exists() {
-        return None;
-    }
     let mut out = Vec::new();
     for (name, folder) in [
         ("stored", data.to_path_buf()),
         ("native", work.join("native")),
     ] {
-        if name == "native" {
-            let status = Command::new("python3")
-                .args([
-                    "-c",
-                    "import sys, pathlib, pydicom\n\
-                     out = pathlib.Path(sys.argv[2]); out.mkdir()\n\
-                     for f in pathlib.Path(sys.argv[1]).glob('*.dcm'):\n\
-                     \x20   ds = pydicom.dcmread(f); ds.decompress(generate_instance_uid=False); ds.save_as(out / f.name, enforce_file_format=True)",
-                ])
-                .arg(data)
-                .arg(&folder)
-                .status()
-                .ok()?;
-            if !status.success() {
-                return None;
-            }
+        if name == "native" && !common::decompress(data, &folder) {
+            return None;
         }
-        let port = e2e::free_port();
-        let db = work.join(format!("orthanc-{name}"));
-        let config = serde_json::json!({
-            "Name": "bench", "StorageDirectory": db, "IndexDirectory": db, "HttpPort": port,
-            "DicomServerEnabled": false, "RemoteAccessAllowed": false, "AuthenticationEnabled": false,
-            "Plugins": [plugin], "DicomWeb": {"Enable": true, "Root": "/dicom-web/"}
-        });
-        let config_path = work.join(format!("orthanc-{name}.json"));
-        std::fs::write(&config_path, config.to_string()).ok()?;
-        let mut child = Command::new("Orthanc")
-            .arg(&config_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let url = format!("http://127.0.0.1:{port}");
-        for _ in 0..100 {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            if http.get(format!("{url}/system")).send().await.is_ok() {
-                break;
-            }
-        }
-        for f in std::fs::read_dir(&folder).ok()? {
-            let bytes = std::fs::read(f.ok()?.path()).ok()?;
-            http.post(format!("{url}/instances"))
-                .body(bytes)
-                .send()
-                .await
-                .ok()?;
-        }
-        let study_url = format!("{url}/dicom-web/studies/{STUDY}");
+        let orthanc =
+            common::Orthanc::start(http, &work.join(format!("orthanc-{name}")), &folder).await?;
+        let study_url = format!("{}/dicom-web/studies/{STUDY}", orthanc.url);
         out.push(
             throughput(
                 http,
@@ -331,8 +284,6 @@ async fn orthanc(
             )
             .await,
         );
-        let _ = child.kill();
-        let _ = child.wait();
     }
     Some((out[0], out[1]))
 }

@@ -73,3 +73,88 @@ pub async fn get_json(client: &reqwest::Client, base: &str, path: &str) -> serde
 pub fn first_value(v: &serde_json::Value, tag: &str) -> String {
     v[tag]["Value"][0].as_str().unwrap().to_owned()
 }
+
+/// Orthanc with its DICOMweb plugin (Debian's packages, which scripts/test.sh installs) on a
+/// free loopback port, loaded with the files of `folder`; stopped when dropped. `None` when
+/// Orthanc or the plugin is not installed.
+pub struct Orthanc {
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl Orthanc {
+    pub async fn start(
+        http: &reqwest::Client,
+        work: &std::path::Path,
+        folder: &std::path::Path,
+    ) -> Option<Orthanc> {
+        let plugin = std::path::Path::new("/usr/share/orthanc/plugins/libOrthancDicomWeb.so");
+        if !plugin.exists() {
+            return None;
+        }
+        std::fs::create_dir_all(work).ok()?;
+        let port = e2e::free_port();
+        let db = work.join("db");
+        let config = serde_json::json!({
+            "Name": "bench", "StorageDirectory": db, "IndexDirectory": db, "HttpPort": port,
+            "DicomServerEnabled": false, "RemoteAccessAllowed": false, "AuthenticationEnabled": false,
+            "Plugins": [plugin], "DicomWeb": {"Enable": true, "Root": "/dicom-web/"}
+        });
+        let config_path = work.join("orthanc.json");
+        std::fs::write(&config_path, config.to_string()).ok()?;
+        let child = std::process::Command::new("Orthanc")
+            .arg(&config_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()?;
+        let orthanc = Orthanc {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if http
+                .get(format!("{}/system", orthanc.url))
+                .send()
+                .await
+                .is_ok()
+            {
+                break;
+            }
+        }
+        for f in std::fs::read_dir(folder).ok()? {
+            let bytes = std::fs::read(f.ok()?.path()).ok()?;
+            http.post(format!("{}/instances", orthanc.url))
+                .body(bytes)
+                .send()
+                .await
+                .ok()?;
+        }
+        Some(orthanc)
+    }
+}
+
+impl Drop for Orthanc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes the `.dcm` files of `from` into the new folder `to` decompressed by pydicom (same
+/// UIDs and pixels); whether it worked.
+pub fn decompress(from: &std::path::Path, to: &std::path::Path) -> bool {
+    std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, pathlib, pydicom\n\
+             out = pathlib.Path(sys.argv[2]); out.mkdir()\n\
+             for f in pathlib.Path(sys.argv[1]).glob('*.dcm'):\n\
+             \x20   ds = pydicom.dcmread(f); ds.decompress(generate_instance_uid=False); ds.save_as(out / f.name, enforce_file_format=True)",
+        ])
+        .arg(from)
+        .arg(to)
+        .status()
+        .is_ok_and(|s| s.success())
+}
