@@ -12,6 +12,7 @@
 //! GET  /datastore/{ds}/studies/{st}/series/{se}/instances/{sop}/bulkdata/{tag}  bulk data
 //! GET  /datastore/{ds}/studies/{st}[/series/{se}[/instances/{sop}[/frames/{list}]]]/rendered
 //! GET  /datastore/{ds}/studies/{st}[/series/{se}[/instances/{sop}[/frames/{list}]]]/thumbnail
+//! GET  /datastore/{ds}/wado?requestType=WADO&studyUID=&seriesUID=&objectUID=   WADO-URI
 //! ```
 //!
 //! Query parameters the edge understands: `imageSetId` (skip the study lookup), `accept`
@@ -111,6 +112,12 @@ pub enum Route {
         thumbnail: bool,
         image_set: Option<ImageSetId>,
     },
+    /// WADO-URI (PS3.18 §9): the instance or rendered image it names, answered as `route`
+    /// with `accept` standing for the request's Accept.
+    WadoUri {
+        route: Box<Route>,
+        accept: String,
+    },
     /// Internal ([`crate::internal`]): the image sets holding a study, as SearchImageSets
     /// lists them.
     ResolveStudy {
@@ -136,6 +143,7 @@ impl Route {
     /// The datastore the request is for.
     pub fn datastore(&self) -> &DatastoreId {
         match self {
+            Route::WadoUri { route, .. } => route.datastore(),
             Route::NativeFramePost { datastore, .. }
             | Route::NativeFrameGet { datastore, .. }
             | Route::Frames { datastore, .. }
@@ -294,6 +302,9 @@ fn parse_path(method: &str, path: &str, query: Option<&str>) -> Result<Route, Ro
             image_set: image_set_param(query)?,
         });
     }
+    if let ["wado"] = rest {
+        return get_only(wado_uri(datastore, &QueryParams::parse(query))?);
+    }
     match rest {
         ["imageSet", is, "getImageFrame"] => {
             let image_set: ImageSetId = is
@@ -428,6 +439,169 @@ fn parse_path(method: &str, path: &str, query: Option<&str>) -> Result<Route, Ro
         }),
         _ => Err(RouteError::NotFound),
     }
+}
+
+/// A WADO-URI request (PS3.18 §9.1: `requestType=WADO`, `studyUID`, `seriesUID`,
+/// `objectUID`) as the WADO-RS route that answers it:
+/// - `contentType` `application/dicom` (with `transferSyntax`: a UID, or `*` for the stored
+///   syntax; default Explicit VR Little Endian): the instance's Part 10 file, as WADO-RS
+///   retrieve answers it;
+/// - `image/jpeg` (the default) or `image/png`: the rendered frame `frameNumber` (default the
+///   first), with `windowCenter` and `windowWidth` (both or neither) as `window`, `rows`
+///   and `columns` as the viewport, `imageQuality` as `quality`;
+/// - `region`, `annotation`, `anonymize` and presentation states are refused by name (400).
+fn wado_uri(datastore: DatastoreId, q: &QueryParams) -> Result<Route, RouteError> {
+    use dicomweb::rendered::{MAX_VIEWPORT_SIDE, Viewport, Window};
+    let bad = |what: &'static str, reason: &str| invalid(what, reason);
+    if q.first("requestType") != Some("WADO") {
+        return Err(bad("requestType", "WADO-URI requests say requestType=WADO"));
+    }
+    let required = |name: &'static str| -> Result<Uid, RouteError> {
+        uid(
+            name,
+            q.first(name)
+                .ok_or_else(|| invalid(name, format!("the parameter {name} is required")))?,
+        )
+    };
+    let target = Instance {
+        study: required("studyUID")?,
+        series: required("seriesUID")?,
+        sop: required("objectUID")?,
+    };
+    for name in [
+        "region",
+        "annotation",
+        "anonymize",
+        "presentationUID",
+        "presentationSeriesUID",
+    ] {
+        if q.first(name).is_some() {
+            return Err(bad(name, "is not supported; ask without it"));
+        }
+    }
+    // The first listed type served here; `*/*` and no contentType mean image/jpeg. A list
+    // with none of them goes to rendering as it is, whose negotiation answers 406.
+    let listed = q.first("contentType").unwrap_or("image/jpeg");
+    let content_type = listed
+        .split(',')
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .find(|t| {
+            matches!(
+                t.as_str(),
+                "application/dicom" | "image/jpeg" | "image/png" | "*/*"
+            )
+        })
+        .unwrap_or_else(|| listed.to_owned());
+    if content_type == "application/dicom" {
+        let accept = match q.first("transferSyntax") {
+            // `*` (what dicomweb-client sends): the stored syntax.
+            Some("*") => "application/dicom; transfer-syntax=*".to_owned(),
+            Some(ts) => format!(
+                "application/dicom; transfer-syntax={}",
+                uid("transferSyntax", ts)?
+            ),
+            None => "application/dicom".to_owned(),
+        };
+        let route = Route::Retrieve {
+            datastore,
+            study: target.study,
+            series: Some(target.series),
+            sop: Some(target.sop),
+            image_set: None,
+        };
+        return Ok(Route::WadoUri {
+            route: Box::new(route),
+            accept,
+        });
+    }
+    let number = |name: &'static str| -> Result<Option<f64>, RouteError> {
+        q.first(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite())
+                    .ok_or_else(|| invalid(name, format!("{v:?} is not a number")))
+            })
+            .transpose()
+    };
+    let side = |name: &'static str| -> Result<Option<u32>, RouteError> {
+        q.first(name)
+            .map(|v| {
+                v.trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| (1..=MAX_VIEWPORT_SIDE).contains(n))
+                    .ok_or_else(|| {
+                        invalid(
+                            name,
+                            format!("{v:?} is not an integer from 1 to {MAX_VIEWPORT_SIDE}"),
+                        )
+                    })
+            })
+            .transpose()
+    };
+    let window = match (number("windowCenter")?, number("windowWidth")?) {
+        (Some(center), Some(width)) if width >= 1.0 => Some(Window {
+            center,
+            width,
+            function: None,
+        }),
+        (Some(_), Some(_)) => return Err(bad("windowWidth", "is at least 1")),
+        (None, None) => None,
+        _ => {
+            return Err(bad(
+                "windowCenter",
+                "windowCenter and windowWidth go together",
+            ));
+        }
+    };
+    let viewport = match (side("columns")?, side("rows")?) {
+        (None, None) => None,
+        (w, h) => Some(Viewport {
+            width: w.unwrap_or(MAX_VIEWPORT_SIDE),
+            height: h.unwrap_or(MAX_VIEWPORT_SIDE),
+            region: None,
+        }),
+    };
+    let quality = q
+        .first("imageQuality")
+        .map(|v| {
+            v.trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|n| (1..=100).contains(n))
+                .ok_or_else(|| bad("imageQuality", "an integer from 1 to 100"))
+        })
+        .transpose()?;
+    let render = match q.first("frameNumber") {
+        Some(n) => RenderTarget::Frames(target, frame_list(n)?),
+        None => RenderTarget::Instance(target),
+    };
+    let accept = match content_type.as_str() {
+        "*/*" => "image/jpeg",
+        other => other,
+    };
+    Ok(Route::WadoUri {
+        route: Box::new(Route::Rendered {
+            datastore,
+            target: render,
+            params: RenderParams {
+                window,
+                viewport,
+                quality,
+            },
+            thumbnail: false,
+            image_set: None,
+        }),
+        accept: accept.to_owned(),
+    })
 }
 
 /// The path of a study's internal resource.

@@ -28,7 +28,7 @@ pub fn data_source(root: &str, name: &str) -> Value {
         "configuration": {
             "friendlyName": name,
             "name": name,
-            "wadoUriRoot": root,
+            "wadoUriRoot": format!("{root}/wado"),
             "qidoRoot": root,
             "wadoRoot": root,
             "qidoSupportsIncludeField": true,

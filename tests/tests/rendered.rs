@@ -290,3 +290,111 @@ fn thumbnails_refusals_and_caching() {
     let r = c.get(&url).header("If-None-Match", etag).send().unwrap();
     assert_eq!(r.status(), 304);
 }
+
+/// WADO-URI (PS3.18 §9) answers what the WADO-RS resource it names answers, byte for byte:
+/// `application/dicom` the instance's Part 10 file (pydicom reads it: the right SOP instance,
+/// Explicit VR LE by default), `image/jpeg` (the default) and `image/png` the rendered frame
+/// with `windowCenter`/`windowWidth`, `rows`/`columns` and `frameNumber` mapped to `window`,
+/// `viewport` and the frame; bad or unsupported parameters are refused by name.
+#[test]
+fn wado_uri_answers_as_wado_rs() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (_p, roots) = serve(tmp.path());
+    let root = &roots.iter().find(|(n, _)| n == "dicom").expect("demo").1;
+    let c = Client::new();
+    let studies: Value = get(&c, &format!("{root}/studies?ModalitiesInStudy=CT"), None)
+        .json()
+        .expect("studies");
+    let study = studies[0]["0020000D"]["Value"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let instances: Value = get(&c, &format!("{root}/studies/{study}/instances"), None)
+        .json()
+        .expect("instances");
+    // A multi-frame instance, so frameNumber matters.
+    let multi = instances
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["00280008"]["Value"][0].as_i64().unwrap_or(1) > 1)
+        .expect("a multi-frame instance");
+    let uid = |tag: &str| multi[tag]["Value"][0].as_str().unwrap().to_owned();
+    let (series, sop) = (uid("0020000E"), uid("00080018"));
+    let wado =
+        format!("{root}/wado?requestType=WADO&studyUID={study}&seriesUID={series}&objectUID={sop}");
+    let rs = format!("{root}/studies/{study}/series/{series}/instances/{sop}");
+    let body = |url: &str, accept: Option<&str>| {
+        let r = get(&c, url, accept);
+        assert_eq!(r.status(), 200, "{url}");
+        let ctype = r.headers()["content-type"].to_str().unwrap().to_owned();
+        (ctype, r.bytes().unwrap())
+    };
+
+    let (ctype, jpeg) = body(&wado, None);
+    assert_eq!(ctype, "image/jpeg");
+    assert_eq!(jpeg, body(&format!("{rs}/rendered"), None).1);
+    let (ctype, png) = body(
+        &format!(
+            "{wado}&contentType=image/png&windowCenter=40&windowWidth=400&rows=64&frameNumber=2"
+        ),
+        None,
+    );
+    assert_eq!(ctype, "image/png");
+    let same = body(
+        &format!("{rs}/frames/2/rendered?window=40,400&viewport=16384,64"),
+        Some("image/png"),
+    );
+    assert_eq!(png, same.1);
+    assert_eq!(size(&png).1, 64);
+
+    let (ctype, file) = body(&format!("{wado}&contentType=application/dicom"), None);
+    assert!(ctype.starts_with("application/dicom"), "{ctype}");
+    assert_eq!(file, body(&rs, Some("application/dicom")).1);
+    let stored = body(
+        &format!("{wado}&contentType=application/dicom&transferSyntax=*"),
+        None,
+    );
+    let rs_stored = body(&rs, Some("application/dicom; transfer-syntax=*"));
+    assert_eq!((stored.0, stored.1), (rs_stored.0, rs_stored.1));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wado.dcm");
+    std::fs::write(&path, &file).unwrap();
+    if python_modules_available("pydicom") {
+        let read = e2e::python(
+            "import sys, pydicom; ds = pydicom.dcmread(sys.argv[1]); \
+             print(ds.SOPInstanceUID, ds.file_meta.TransferSyntaxUID, ds.NumberOfFrames)",
+            &[path.to_str().unwrap()],
+        );
+        let frames = multi["00280008"]["Value"][0].as_i64().unwrap();
+        assert_eq!(read.trim(), format!("{sop} 1.2.840.10008.1.2.1 {frames}"));
+    }
+
+    for (query, status, names) in [
+        ("&windowCenter=40", 400, "windowWidth"),
+        ("&windowCenter=a&windowWidth=4", 400, "windowCenter"),
+        ("&rows=0", 400, "rows"),
+        ("&imageQuality=101", 400, "imageQuality"),
+        ("&region=0,0,1,1", 400, "region"),
+        ("&anonymize=yes", 400, "anonymize"),
+        ("&frameNumber=999", 400, "999"),
+        ("&contentType=video/mpeg", 406, "image/jpeg"),
+        (
+            "&contentType=application/dicom&transferSyntax=1.2.3.4",
+            406,
+            "application/dicom",
+        ),
+    ] {
+        let r = get(&c, &format!("{wado}{query}"), None);
+        assert_eq!(r.status(), status, "{query}");
+        let text = r.text().unwrap();
+        assert!(text.contains(names), "{query}: {text}");
+    }
+    for url in [
+        format!("{root}/wado?requestType=WADO&studyUID={study}&seriesUID={series}"),
+        format!("{root}/wado?studyUID={study}&seriesUID={series}&objectUID={sop}"),
+        format!("{root}/wado?requestType=WADO&studyUID=x&seriesUID={series}&objectUID={sop}"),
+    ] {
+        assert_eq!(get(&c, &url, None).status(), 400, "{url}");
+    }
+}

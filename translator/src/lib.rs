@@ -131,6 +131,28 @@ impl Translator {
 
     async fn dispatch(&self, req: &Parts) -> Result<Response<Body>, EdgeError> {
         let route = edge::routes::parse(req.method.as_str(), req.uri.path(), req.uri.query())?;
+        if let Route::WadoUri { route, accept } = route {
+            // The WADO-RS answer, with the WADO-URI contentType as its Accept.
+            let mut head = http::Request::builder()
+                .method(req.method.clone())
+                .uri(req.uri.clone())
+                .body(())
+                .map_err(|e| EdgeError::BadRequest(e.to_string()))?
+                .into_parts()
+                .0;
+            head.headers = req.headers.clone();
+            head.headers.insert(
+                http::header::ACCEPT,
+                HeaderValue::from_str(&accept).map_err(|_| {
+                    EdgeError::BadRequest("contentType is not a header value".into())
+                })?,
+            );
+            return self.answer(*route, &head).await;
+        }
+        self.answer(route, req).await
+    }
+
+    async fn answer(&self, route: Route, req: &Parts) -> Result<Response<Body>, EdgeError> {
         match route {
             Route::Frames {
                 datastore,
@@ -218,6 +240,9 @@ impl Translator {
                     image_set,
                 };
                 rendered::retrieve(self, req, r).await
+            }
+            Route::WadoUri { .. } => {
+                Err(EdgeError::NotImplemented("a WADO-URI request inside one"))
             }
             Route::ResolveStudy { datastore, study } => {
                 Ok(shared::answer_study(self, req, &datastore, &study).await)
