@@ -132,6 +132,25 @@ fn get(client: &Client, url: &str, accept: Option<&str>) -> reqwest::blocking::R
     r.send().expect("GET")
 }
 
+/// A client, the demo datastore's root and the CT phantom's study UID.
+fn demo_ct(roots: &[(String, String)]) -> (Client, String, String) {
+    let root = roots
+        .iter()
+        .find(|(n, _)| n == "dicom")
+        .expect("demo")
+        .1
+        .clone();
+    let c = Client::new();
+    let studies: Value = get(&c, &format!("{root}/studies?ModalitiesInStudy=CT"), None)
+        .json()
+        .expect("studies");
+    let study = studies[0]["0020000D"]["Value"][0]
+        .as_str()
+        .expect("study")
+        .to_owned();
+    (c, root, study)
+}
+
 fn size(body: &[u8]) -> (u32, u32) {
     let i = image::load_from_memory(body).expect("an image");
     (i.width(), i.height())
@@ -143,16 +162,8 @@ fn size(body: &[u8]) -> (u32, u32) {
 fn thumbnails_refusals_and_caching() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (_p, roots) = serve(tmp.path());
-    let root = &roots.iter().find(|(n, _)| n == "dicom").expect("demo").1;
-    let c = Client::new();
-    // The CT phantom's first series (HTJ2K) and the multi-frame instance of its third.
-    let studies: Value = get(&c, &format!("{root}/studies?ModalitiesInStudy=CT"), None)
-        .json()
-        .expect("studies");
-    let study = studies[0]["0020000D"]["Value"][0]
-        .as_str()
-        .expect("study")
-        .to_owned();
+    let (c, root, study) = demo_ct(&roots);
+    let root = &root;
     let series: Value = get(&c, &format!("{root}/studies/{study}/series"), None)
         .json()
         .expect("series");
@@ -300,15 +311,8 @@ fn thumbnails_refusals_and_caching() {
 fn wado_uri_answers_as_wado_rs() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (_p, roots) = serve(tmp.path());
-    let root = &roots.iter().find(|(n, _)| n == "dicom").expect("demo").1;
-    let c = Client::new();
-    let studies: Value = get(&c, &format!("{root}/studies?ModalitiesInStudy=CT"), None)
-        .json()
-        .expect("studies");
-    let study = studies[0]["0020000D"]["Value"][0]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (c, root, study) = demo_ct(&roots);
+    let root = &root;
     let instances: Value = get(&c, &format!("{root}/studies/{study}/instances"), None)
         .json()
         .expect("instances");

@@ -124,7 +124,7 @@ pub fn render(
         colour_image(pixel, decoded, &frame)?
     } else {
         let mut obj = part10::object(
-            dataset,
+            rendering_attributes(dataset),
             Pixels::Native {
                 frames: vec![frame],
                 words: pixel.bits_allocated > 8,
@@ -214,6 +214,15 @@ fn reduced(image: &DynamicImage, w: u32, h: u32) -> DynamicImage {
         image::GrayImage::from_raw(w, h, out).map(DynamicImage::ImageLuma8)
     }
     .unwrap_or_else(|| image.resize_exact(w, h, FilterType::Triangle))
+}
+
+/// The attributes rendering reads: the Image Pixel, Modality LUT and VOI LUT modules (group
+/// 0028), the functional groups of enhanced instances, and the SOP class and instance the
+/// file's meta needs; the rest of the data set is not converted.
+fn rendering_attributes(mut dataset: DicomJson) -> DicomJson {
+    const KEPT: [&str; 4] = ["00080016", "00080018", "52009229", "52009230"];
+    dataset.retain(|tag, _| tag.starts_with("0028") || KEPT.contains(&tag.as_str()));
+    dataset
 }
 
 /// The source region `(x, y, signed width, signed height)`, clipped to the image.
