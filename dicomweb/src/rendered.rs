@@ -79,13 +79,7 @@ impl RenderParams {
             p.window = Some(window(v)?);
         }
         if let Some(v) = query.first("quality") {
-            let q: u8 = v
-                .trim()
-                .parse()
-                .ok()
-                .filter(|q| (1..=100).contains(q))
-                .ok_or_else(|| error("quality", "an integer from 1 to 100"))?;
-            p.quality = Some(q);
+            p.quality = Some(quality(v).map_err(|r| error("quality", r))?);
         }
         if query.first("annotation").is_some() {
             return Err(error(
@@ -103,6 +97,24 @@ impl RenderParams {
         }
         Ok(p)
     }
+}
+
+/// A JPEG quality: an integer from 1 to 100 (also WADO-URI's `imageQuality`).
+pub fn quality(s: &str) -> Result<u8, String> {
+    s.trim()
+        .parse()
+        .ok()
+        .filter(|q| (1..=100).contains(q))
+        .ok_or_else(|| "an integer from 1 to 100".to_owned())
+}
+
+/// A viewport side in pixels, 1 to [`MAX_VIEWPORT_SIDE`] (also WADO-URI's `rows`, `columns`).
+pub fn viewport_side(s: &str) -> Result<u32, String> {
+    s.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|n| (1..=MAX_VIEWPORT_SIDE).contains(n))
+        .ok_or_else(|| format!("{s:?} is not an integer from 1 to {MAX_VIEWPORT_SIDE}"))
 }
 
 fn number(name: &str, what: &str, s: &str) -> Result<f64, QueryError> {
@@ -160,15 +172,7 @@ fn viewport(v: &str) -> Result<Viewport, QueryError> {
         return Err(error("viewport", "vw,vh or vw,vh,sx,sy,sw,sh"));
     }
     let side = |what: &str, s: &str| -> Result<u32, QueryError> {
-        s.parse::<u32>()
-            .ok()
-            .filter(|n| (1..=MAX_VIEWPORT_SIDE).contains(n))
-            .ok_or_else(|| {
-                error(
-                    "viewport",
-                    format!("{what} {s:?} is not an integer from 1 to {MAX_VIEWPORT_SIDE}"),
-                )
-            })
+        viewport_side(s).map_err(|r| error("viewport", format!("{what} {r}")))
     };
     let width = side("vw", parts[0])?;
     let height = side("vh", parts[1])?;

@@ -533,18 +533,7 @@ fn wado_uri(datastore: DatastoreId, q: &QueryParams) -> Result<Route, RouteError
     };
     let side = |name: &'static str| -> Result<Option<u32>, RouteError> {
         q.first(name)
-            .map(|v| {
-                v.trim()
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=MAX_VIEWPORT_SIDE).contains(n))
-                    .ok_or_else(|| {
-                        invalid(
-                            name,
-                            format!("{v:?} is not an integer from 1 to {MAX_VIEWPORT_SIDE}"),
-                        )
-                    })
-            })
+            .map(|v| dicomweb::rendered::viewport_side(v).map_err(|r| invalid(name, r)))
             .transpose()
     };
     let window = match (number("windowCenter")?, number("windowWidth")?) {
@@ -572,13 +561,7 @@ fn wado_uri(datastore: DatastoreId, q: &QueryParams) -> Result<Route, RouteError
     };
     let quality = q
         .first("imageQuality")
-        .map(|v| {
-            v.trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|n| (1..=100).contains(n))
-                .ok_or_else(|| bad("imageQuality", "an integer from 1 to 100"))
-        })
+        .map(|v| dicomweb::rendered::quality(v).map_err(|r| invalid("imageQuality", r)))
         .transpose()?;
     let render = match q.first("frameNumber") {
         Some(n) => RenderTarget::Frames(target, frame_list(n)?),

@@ -29,8 +29,8 @@ use crate::plan::{self, FramesPlan, Transform};
 use edge::EdgeError;
 use edge::http_rules::{Identity, if_none_match, immutable};
 
-/// Headers shared by a 200 and the 304 that stands for it.
-fn validators(
+/// Headers shared by a 200 and the 304 that stands for it, for immutable answers.
+pub(crate) fn validators(
     identity: &Identity,
     max_age: u64,
     vary_accept: bool,

@@ -542,13 +542,10 @@ fn colour_image(
         .ok_or_else(|| failed("the frame is shorter than Rows x Columns"))
 }
 
+/// Encodes an 8-bit grey or RGB image (what [`grey_image`] and [`colour_image`] make, and
+/// cropping, flipping and scaling keep).
 fn encode(image: &DynamicImage, request: &Request) -> Result<Vec<u8>, RenderError> {
     let failed = |e: image::ImageError| RenderError::Failed(e.to_string());
-    let image = match image {
-        DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) => image.clone(),
-        other if other.color().has_color() => DynamicImage::ImageRgb8(other.to_rgb8()),
-        other => DynamicImage::ImageLuma8(other.to_luma8()),
-    };
     let mut out = Cursor::new(Vec::new());
     let (bytes, width, height, colour) = (
         image.as_bytes(),

@@ -20,7 +20,7 @@ use bytes::Bytes;
 use dicomweb::accept::{Forms, Offer, negotiate};
 use dicomweb::rendered::RenderParams;
 use edge::EdgeError;
-use edge::http_rules::{Identity, accept_value, if_none_match, immutable};
+use edge::http_rules::{Identity, accept_value, if_none_match};
 use edge::routes::{Instance, RenderTarget};
 use healthimaging::{DatastoreId, ImageSetId};
 use http::request::Parts;
@@ -109,21 +109,12 @@ pub async fn retrieve(
         format!("{:?}", r.params).as_bytes(),
     ]);
     let mut headers = if whole_scope {
-        revalidated(&identity.etag, tr.config.metadata_max_age_seconds)
+        let mut h = revalidated(&identity.etag, tr.config.metadata_max_age_seconds);
+        h.push((header::VARY, HeaderValue::from_static("Accept")));
+        h
     } else {
-        vec![
-            (
-                header::ETAG,
-                HeaderValue::from_str(&identity.etag).unwrap_or(HeaderValue::from_static("\"\"")),
-            ),
-            (
-                header::CACHE_CONTROL,
-                HeaderValue::from_str(&immutable(tr.config.frames_max_age_seconds))
-                    .unwrap_or(HeaderValue::from_static("no-store")),
-            ),
-        ]
+        crate::frames::validators(&identity, tr.config.frames_max_age_seconds, true)
     };
-    headers.push((header::VARY, HeaderValue::from_static("Accept")));
     if if_none_match(&req.headers, &identity.etag) {
         return Ok(respond(StatusCode::NOT_MODIFIED, headers, Body::empty()));
     }
