@@ -12,14 +12,16 @@ Two patients, two studies, two import jobs (one folder each):
     series 2  XC, one RGB photograph 320x240, Explicit VR Little Endian
 
 The pictures are analytic phantoms (ellipsoids, bars, text-free shapes), not noise, so a
-viewer shows something recognisable. HTJ2K is encoded with OpenJPH's ojph_compress
-(Debian package openjph-tools), reversible, RPCL progression; each codestream is decoded
-again with OpenJPEG's opj_decompress (libopenjp2-tools) and compared with the source pixels,
-so the lossless claim is checked when the data is made. ojph_compress 0.9 cannot write the
-TLM marker segments that 1.2.840.10008.1.2.4.202 asks for; viewers (Cornerstone, OpenJPEG)
-decode these codestreams regardless.
+viewer shows something recognisable. HTJ2K is encoded by OpenJPH 0.31 (the reference
+implementation, built to WebAssembly by the npm package @cornerstonejs/codec-openjph; see
+htj2k.mjs): reversible, RPCL progression, TLM marker segments and one tile-part per
+resolution level, as 1.2.840.10008.1.2.4.202 asks, so that the first bytes of a frame decode
+to a lower resolution. Each codestream is decoded again with OpenJPEG's opj_decompress
+(libopenjp2-tools) and compared with the source pixels, so the lossless claim is checked
+when the data is made.
 
-Requirements: python3 with pydicom>=3, numpy, Pillow; ojph_compress; opj_decompress.
+Requirements: python3 with pydicom>=3, numpy, Pillow; Node.js and npm (the encoder is
+installed into demo/node_modules from package-lock.json); opj_decompress.
 Usage: python3 demo/make_demo.py [OUT_DIR]   (default: demo/dicom next to this file)
 Output is deterministic: the same tools give byte-identical files.
 """
@@ -123,8 +125,8 @@ def ct_phantom(z, size=256, n=64):
 
 
 def htj2k(pixels: np.ndarray, bits: int, work: Path, name: str) -> bytes:
-    """Encodes one grayscale frame with ojph_compress (reversible, RPCL) and checks that
-    OpenJPEG decodes it back to the same pixels."""
+    """Encodes one grayscale frame with htj2k.mjs (reversible, RPCL, TLM, tile-parts by
+    resolution) and checks that OpenJPEG decodes it back to the same pixels."""
     src = work / f"{name}.pgm"
     out = work / f"{name}.j2c"
     back = work / f"{name}.back.pgm"
@@ -133,8 +135,7 @@ def htj2k(pixels: np.ndarray, bits: int, work: Path, name: str) -> bytes:
     header = f"P5\n{cols} {rows}\n{maxval}\n".encode()
     src.write_bytes(header + pixels.astype(">u2").tobytes())
     subprocess.run(
-        ["ojph_compress", "-i", str(src), "-o", str(out), "-reversible", "true",
-         "-prog_order", "RPCL", "-num_decomps", "5", "-block_size", "{64,64}"],
+        ["node", str(Path(__file__).resolve().parent / "htj2k.mjs"), str(src), str(out)],
         check=True, stdout=subprocess.DEVNULL,
     )
     subprocess.run(["opj_decompress", "-i", str(out), "-o", str(back)],
@@ -303,9 +304,11 @@ def make_mixed_study(out: Path):
 def main():
     here = Path(__file__).resolve().parent
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else here / "dicom"
-    for tool in ("ojph_compress", "opj_decompress"):
+    for tool in ("node", "npm", "opj_decompress"):
         if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} not found: apt-get install openjph-tools libopenjp2-tools")
+            raise SystemExit(f"{tool} not found: apt-get install nodejs npm libopenjp2-tools")
+    if not (here / "node_modules" / "@cornerstonejs" / "codec-openjph").exists():
+        subprocess.run(["npm", "ci", "--silent", "--no-audit", "--no-fund"], cwd=here, check=True)
     if out.exists():
         shutil.rmtree(out)
     with tempfile.TemporaryDirectory() as tmp:
