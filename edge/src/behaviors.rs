@@ -103,6 +103,10 @@ pub struct Behavior {
     /// Whether the signer runs at origin-request (with the body) and, to answer
     /// HealthImaging's refusals from the error table, at origin-response.
     pub signer: bool,
+    /// Whether the origin-request function (the signer's, without the body) runs to move
+    /// ranged single-part requests to the translator's buffered URL (`edge::signer`). The
+    /// local server has one translator answering both ways and skips it.
+    pub ranges: bool,
 }
 
 /// The behaviors in CloudFront's order of evaluation; the default comes last. Every
@@ -113,36 +117,42 @@ pub const BEHAVIORS: &[Behavior] = &[
         path_pattern: Some("/datastore/*/rendered"),
         origin: Origin::Translator,
         cache: RENDERED,
+        ranges: false,
         signer: false,
     },
     Behavior {
         path_pattern: Some("/datastore/*/thumbnail"),
         origin: Origin::Translator,
         cache: RENDERED,
+        ranges: false,
         signer: false,
     },
     Behavior {
         path_pattern: Some("/datastore/*/frames/*"),
         origin: Origin::Translator,
         cache: FRAMES,
+        ranges: true,
         signer: false,
     },
     Behavior {
         path_pattern: Some("/datastore/*/bulkdata/*"),
         origin: Origin::Translator,
         cache: FRAMES,
+        ranges: true,
         signer: false,
     },
     Behavior {
         path_pattern: Some("/datastore/*/imageSet/*/getImageFrame"),
         origin: Origin::HealthImaging,
         cache: FRAMES,
+        ranges: false,
         signer: true,
     },
     Behavior {
         path_pattern: None,
         origin: Origin::Translator,
         cache: METADATA,
+        ranges: false,
         signer: false,
     },
 ];

@@ -86,6 +86,12 @@ pub enum EdgeError {
     /// codestream, or one the decoder cannot read); the reason names the frame and syntax.
     #[error("{0}")]
     Undecodable(String),
+    /// A whole answer over what one buffered Lambda response carries (the translator's
+    /// `ranges` URL, which serves byte ranges); the limit in bytes.
+    #[error(
+        "the answer is larger than the {0} bytes a buffered answer carries; ask for it without Range"
+    )]
+    TooLargeToBuffer(usize),
 }
 
 impl From<ClientError> for EdgeError {
@@ -181,7 +187,9 @@ impl EdgeError {
             EdgeError::NotFound(_) => (404, self.to_string()),
             EdgeError::NotImplemented(_) => (501, self.to_string()),
             EdgeError::Misconfigured(_) => (500, self.to_string()),
-            EdgeError::BadEvent(_) | EdgeError::Undecodable(_) => (502, self.to_string()),
+            EdgeError::BadEvent(_) | EdgeError::Undecodable(_) | EdgeError::TooLargeToBuffer(_) => {
+                (502, self.to_string())
+            }
             EdgeError::Upstream(e) => upstream(e),
         };
         headers.push((

@@ -18,6 +18,19 @@
 //! CloudFront may still change them on the way to the origin. Anything else is answered here
 //! from the error table (400, 403, 405, 500) and never forwarded unsigned.
 //!
+//! **Byte ranges.** The translator's Function URL streams (`RESPONSE_STREAM`), so its answers
+//! arrive chunked, and CloudFront answers a `Range` request with the *entire object* when the
+//! origin's answer is chunked (CloudFront developer guide, "How CloudFront processes partial
+//! requests for an object (range GETs)"). The template therefore gives the translator a
+//! second URL, on its `ranges` alias, in `BUFFERED` mode: answers there carry a
+//! `Content-Length` (up to 6 MB per Lambda response). On the frames, bulk data and native
+//! behaviors this function moves a request that carries `Range` and asks for one part to that
+//! URL (named by the origin custom header [`RANGES_URL_HEADER`]), marks it with
+//! [`RESPONSE_MODE_HEADER`] so the translator answers in the buffered format, and signs it
+//! for `lambda` like the native GET. Every other request goes on as it came (Origin Access
+//! Control signs it for the streaming URL). Without the header (a split deployment that
+//! named no ranges URL) ranged requests stay on the streaming URL and get whole answers.
+//!
 //! CloudFront adds `X-Amz-Cf-Id` (the event's `config.requestId`) to the origin request
 //! *after* origin-request runs, and AWS's SigV4 verifiers refuse a request with an unsigned
 //! `x-amz-*` header. So the signer sets that header itself, to the value CloudFront will
@@ -45,6 +58,12 @@ pub const SERVICE: &str = "medical-imaging";
 pub const LAMBDA_SERVICE: &str = "lambda";
 /// The origin custom header that names the translator's Function URL.
 pub const TRANSLATOR_URL_HEADER: &str = "x-dicomweb-translator-url";
+/// The origin custom header that names the translator's buffered (`ranges`) Function URL.
+pub const RANGES_URL_HEADER: &str = "x-dicomweb-ranges-url";
+/// Set (to [`BUFFERED`]) on requests moved to the buffered URL: the translator answers them
+/// as one buffered Lambda response instead of a stream.
+pub const RESPONSE_MODE_HEADER: &str = "x-dicomweb-response-mode";
+pub const BUFFERED: &str = "buffered";
 
 /// Where signed requests go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +149,9 @@ pub fn origin_request(
     match routes::parse(&req.method, &req.uri, Some(&req.querystring)) {
         Ok(Route::NativeFramePost { .. }) => {}
         Ok(Route::NativeFrameGet { .. }) => return to_translator(config, req, credentials, now),
+        Ok(Route::Frames { .. } | Route::Bulkdata { .. }) => {
+            return ranges(config, req, credentials, now);
+        }
         Err(e @ (RouteError::Invalid { .. } | RouteError::MethodNotAllowed { .. })) => {
             return refuse(EdgeError::Route(e));
         }
@@ -176,20 +198,85 @@ pub fn origin_request(
     )
 }
 
-/// The cacheable native GET: to the translator's Function URL, signed for `lambda`.
+/// Whether `req` asks for a byte range of a single-part answer: a `Range` header, and an
+/// Accept (the `accept` query parameter overrides the header, PS3.18 §8.3.3.1) that names a
+/// type and no multipart one. Without one, or with only `*/*`, frames and bulk data are
+/// multipart (PS3.18 §8.7.3), and multipart answers ignore `Range`.
+fn wants_a_range(req: &Request) -> bool {
+    if req.header("range").is_none() {
+        return false;
+    }
+    let query = dicomweb::query::QueryParams::parse(Some(&req.querystring));
+    let accept = query.first("accept").or_else(|| req.header("accept"));
+    accept.is_some_and(|a| {
+        let a = a.to_ascii_lowercase();
+        !a.contains("multipart/") && a.split(',').any(|m| !m.trim().starts_with("*/*"))
+    })
+}
+
+/// Removes the origin custom header `name` (never passed on to the origin); its value.
+fn take_origin_header(req: &mut Request, name: &str) -> Option<String> {
+    req.origin
+        .as_mut()
+        .and_then(|o| o.custom.as_mut())
+        .and_then(|c| c.custom_headers.remove(name))
+        .and_then(|v| v.into_iter().next())
+        .map(|h| h.value)
+}
+
+/// Frames and bulk data: a ranged single-part request to the buffered URL, signed for
+/// `lambda`; anything else unchanged.
+fn ranges(
+    config: &SignerConfig,
+    mut req: Request,
+    credentials: &Credentials,
+    now: SystemTime,
+) -> RequestResult {
+    let url = take_origin_header(&mut req, RANGES_URL_HEADER);
+    match url.as_deref().and_then(SignerConfig::from_url) {
+        Some(target) if wants_a_range(&req) => {
+            to_buffered_url(config, target, req, credentials, now)
+        }
+        _ => RequestResult::Forward(Box::new(req)),
+    }
+}
+
+fn to_buffered_url(
+    config: &SignerConfig,
+    mut target: SignerConfig,
+    mut req: Request,
+    credentials: &Credentials,
+    now: SystemTime,
+) -> RequestResult {
+    target.region = config.region.clone();
+    req.set_header(RESPONSE_MODE_HEADER, BUFFERED);
+    req.body = None;
+    sign_to(
+        &target,
+        &config.region,
+        LAMBDA_SERVICE,
+        req,
+        &[],
+        credentials,
+        now,
+    )
+}
+
+/// The cacheable native GET: to the translator's Function URL, signed for `lambda` (its
+/// buffered URL when it asks for a range).
 fn to_translator(
     config: &SignerConfig,
     mut req: Request,
     credentials: &Credentials,
     now: SystemTime,
 ) -> RequestResult {
-    let url = req
-        .origin
-        .as_mut()
-        .and_then(|o| o.custom.as_mut())
-        .and_then(|c| c.custom_headers.remove(TRANSLATOR_URL_HEADER))
-        .and_then(|v| v.into_iter().next())
-        .map(|h| h.value);
+    let ranges = take_origin_header(&mut req, RANGES_URL_HEADER);
+    let url = take_origin_header(&mut req, TRANSLATOR_URL_HEADER);
+    if req.header("range").is_some()
+        && let Some(target) = ranges.as_deref().and_then(SignerConfig::from_url)
+    {
+        return to_buffered_url(config, target, req, credentials, now);
+    }
     let Some(mut translator) = url.as_deref().and_then(SignerConfig::from_url) else {
         return refuse(EdgeError::Misconfigured(
             "the translator's URL is not configured",

@@ -2,7 +2,8 @@
 //! emulator's SigV4 check (in process and over HTTP, where the frame comes back), matches a
 //! reviewed snapshot at a fixed time and key, fails once the body is tampered with, and
 //! anything but a well-formed native POST is refused rather than forwarded unsigned. The
-//! cacheable native GET goes to the translator's Function URL, signed for `lambda`.
+//! cacheable native GET goes to the translator's Function URL, signed for `lambda`; ranged
+//! single-part requests (frames, bulk data, the native GET) go to its buffered `ranges` URL.
 
 mod common;
 
@@ -12,7 +13,10 @@ use aws_credential_types::Credentials;
 use base64::Engine;
 use edge::cloudfront::CustomOrigin;
 use edge::cloudfront::{HeaderEntry, Request, RequestBody, RequestResult};
-use edge::signer::{LAMBDA_SERVICE, SERVICE, SignerConfig, TRANSLATOR_URL_HEADER, origin_request};
+use edge::signer::{
+    BUFFERED, LAMBDA_SERVICE, RANGES_URL_HEADER, RESPONSE_MODE_HEADER, SERVICE, SignerConfig,
+    TRANSLATOR_URL_HEADER, origin_request,
+};
 use healthimaging::emulator::Verifier;
 use healthimaging::emulator::sigv4::SignedRequest;
 use http::HeaderMap;
@@ -333,4 +337,139 @@ async fn the_emulator_answers(request_id: Option<&str>, status: u16, message: Op
         .await
         .unwrap();
     assert_eq!(bytes, direct.bytes);
+}
+
+fn with_header(mut r: Request, name: &str, value: &str) -> Request {
+    r.set_header(name, value);
+    r
+}
+
+/// An origin with the template's custom headers naming the two translator URLs.
+fn translator_origin(domain: &str) -> edge::cloudfront::Origin {
+    let mut custom_headers = edge::cloudfront::Headers::new();
+    for (name, url) in [
+        (
+            TRANSLATOR_URL_HEADER,
+            "https://streamingurl0123456789.lambda-url.us-west-2.on.aws/",
+        ),
+        (
+            RANGES_URL_HEADER,
+            "https://bufferedurl01234567890.lambda-url.us-west-2.on.aws/",
+        ),
+    ] {
+        custom_headers.insert(
+            name.into(),
+            vec![HeaderEntry {
+                key: Some(name.into()),
+                value: url.into(),
+            }],
+        );
+    }
+    CustomOrigin::new("https", domain, 443, custom_headers).into()
+}
+
+/// Frames and bulk data asked for as one part with `Range` (the `accept` query parameter
+/// counts as the Accept header) go to the buffered URL, marked and signed for `lambda`; the
+/// same without `Range`, or asked for as multipart, go on unchanged (Origin Access Control
+/// signs them for the streaming URL), the custom header removed. The native GET with `Range`
+/// goes to the buffered URL too.
+#[test]
+fn ranged_single_part_requests_go_to_the_buffered_url() {
+    let ds = "fe979d40487394a75b813ff62a2f7451";
+    let streaming_host = "streamingurl0123456789.lambda-url.us-west-2.on.aws";
+    let buffered_host = "bufferedurl01234567890.lambda-url.us-west-2.on.aws";
+    let frames = |accept: Option<&str>, query: &str, range: Option<&str>| {
+        let mut r = native_post(ds, "0123456789abcdef0123456789abcdef", b"", "base64");
+        r.method = "GET".into();
+        r.body = None;
+        r.uri = format!("/datastore/{ds}/studies/1.2.3/series/4.5.6/instances/7.8.9/frames/1");
+        r.querystring = query.into();
+        r.origin = Some(translator_origin(streaming_host));
+        if let Some(a) = accept {
+            r = with_header(r, "Accept", a);
+        }
+        if let Some(v) = range {
+            r = with_header(r, "Range", v);
+        }
+        r
+    };
+    let run = |r: Request| {
+        forwarded(origin_request(
+            &SignerConfig::aws("us-west-2"),
+            r,
+            Some(CF_ID),
+            &creds(),
+            fixed_time(),
+        ))
+    };
+    let single = "application/octet-stream; transfer-syntax=*";
+    let multipart = r#"multipart/related; type="application/octet-stream"; transfer-syntax=*"#;
+    let moved = run(frames(Some(single), "", Some("bytes=0-99")));
+    let origin = moved.origin.as_ref().unwrap().custom.as_ref().unwrap();
+    assert_eq!(origin.domain_name, buffered_host);
+    assert!(origin.custom_headers.is_empty());
+    assert_eq!(moved.header(RESPONSE_MODE_HEADER), Some(BUFFERED));
+    assert_eq!(moved.header("range"), Some("bytes=0-99"));
+    assert_eq!(moved.header("host"), Some(buffered_host));
+    let auth = moved.header("authorization").unwrap();
+    assert!(auth.contains("/us-west-2/lambda/aws4_request"), "{auth}");
+    let headers = header_map(&moved);
+    let lambda = Verifier {
+        service: LAMBDA_SERVICE.into(),
+        ..verifier("us-west-2")
+    };
+    lambda
+        .verify(
+            &SignedRequest {
+                method: "GET",
+                raw_path: &moved.uri,
+                raw_query: None,
+                headers: &headers,
+                body: b"",
+            },
+            fixed_time(),
+        )
+        .unwrap();
+
+    let query_single = "accept=application%2Foctet-stream%3B%20transfer-syntax%3D*";
+    let via_query = run(frames(Some(multipart), query_single, Some("bytes=-64")));
+    assert_eq!(
+        via_query.origin.unwrap().custom.unwrap().domain_name,
+        buffered_host
+    );
+    for unchanged in [
+        frames(Some(single), "", None),
+        frames(Some(multipart), "", Some("bytes=0-99")),
+        frames(None, "", Some("bytes=0-99")),
+    ] {
+        let out = run(unchanged);
+        let origin = out.origin.as_ref().unwrap().custom.as_ref().unwrap();
+        assert_eq!(origin.domain_name, streaming_host);
+        assert!(!origin.custom_headers.contains_key(RANGES_URL_HEADER));
+        assert!(out.header("authorization").is_none());
+        assert!(out.header(RESPONSE_MODE_HEADER).is_none());
+    }
+
+    let mut native = frames(None, &format!("imageFrameId={FRAME}"), Some("bytes=0-99"));
+    native.uri = format!("/datastore/{ds}/imageSet/0123456789abcdef0123456789abcdef/getImageFrame");
+    let native = run(native);
+    assert_eq!(
+        native
+            .origin
+            .as_ref()
+            .unwrap()
+            .custom
+            .as_ref()
+            .unwrap()
+            .domain_name,
+        buffered_host
+    );
+    assert_eq!(native.header(RESPONSE_MODE_HEADER), Some(BUFFERED));
+    let mut plain = frames(None, &format!("imageFrameId={FRAME}"), None);
+    plain.uri = format!("/datastore/{ds}/imageSet/0123456789abcdef0123456789abcdef/getImageFrame");
+    let plain = run(plain);
+    assert_eq!(
+        plain.origin.unwrap().custom.unwrap().domain_name,
+        streaming_host
+    );
 }

@@ -258,6 +258,12 @@ fn two_stacks_when_healthimaging_is_not_in_us_east_1() {
     }
     assert!(edge["TranslatorUrl"].as_str().unwrap().starts_with('<'));
     assert!(
+        edge["TranslatorRangesUrl"]
+            .as_str()
+            .unwrap()
+            .starts_with('<')
+    );
+    assert!(
         edge["TranslatorFunctionArn"]
             .as_str()
             .unwrap()

@@ -275,6 +275,15 @@ fn the_translator_is_reached_through_oac_on_a_streaming_iam_url() {
     let url = &r["TranslatorFunctionUrl"]["Properties"];
     assert_eq!(url["InvokeMode"], "RESPONSE_STREAM");
     assert_eq!(url["AuthType"], "AWS_IAM");
+    // The second URL, for byte ranges: buffered (answers with a length), IAM too, on the
+    // `ranges` alias of the same code.
+    let ranges = &r["TranslatorRangesFunctionUrl"]["Properties"];
+    assert_eq!(ranges["InvokeMode"], "BUFFERED");
+    assert_eq!(ranges["AuthType"], "AWS_IAM");
+    assert_eq!(ranges["Qualifier"], "ranges");
+    let alias = &r["TranslatorRangesAlias"]["Properties"];
+    assert_eq!(alias["Name"], "ranges");
+    assert_eq!(alias["FunctionVersion"], "$LATEST");
     let oac = &r["TranslatorOriginAccessControl"]["Properties"]["OriginAccessControlConfig"];
     assert_eq!(oac["OriginAccessControlOriginType"], "lambda");
     assert_eq!(oac["SigningBehavior"], "always");
@@ -290,6 +299,20 @@ fn the_translator_is_reached_through_oac_on_a_streaming_iam_url() {
         translator["CustomOriginConfig"]["OriginProtocolPolicy"],
         "https-only"
     );
+    // Both origins the ranged requests leave from name the buffered URL.
+    for id in ["translator", "healthimaging"] {
+        let o = origins.iter().find(|o| o["Id"] == id).unwrap();
+        let named = o["OriginCustomHeaders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| {
+                h["HeaderName"] == edge::signer::RANGES_URL_HEADER
+                    && h["HeaderValue"]["Fn::If"][1]
+                        == json!({"Fn::GetAtt": ["TranslatorRangesFunctionUrl", "FunctionUrl"]})
+            });
+        assert!(named, "{id}");
+    }
     // CloudFront may invoke it: both permissions, for the CloudFront service only.
     let actions: BTreeSet<&str> = of_type(&r, "AWS::Lambda::Permission")
         .iter()
@@ -424,13 +447,28 @@ fn the_template_matches_the_behaviors_table() {
         let what = format!("{:?}", b.path_pattern);
         assert_eq!(t["PathPattern"].as_str(), b.path_pattern, "{what}");
         assert_eq!(t["TargetOriginId"], b.origin.id(), "{what}");
-        let signer = t["LambdaFunctionAssociations"]
-            .as_array()
-            .unwrap()
+        let assoc = t["LambdaFunctionAssociations"].as_array().unwrap();
+        let signer = assoc
             .iter()
             .filter(|a| a["EventType"] == "origin-request" || a["EventType"] == "origin-response")
             .count();
-        assert_eq!(signer, if b.signer { 2 } else { 0 }, "{what}");
+        let want = match (b.signer, b.ranges) {
+            (true, _) => 2,
+            (false, true) => 1,
+            (false, false) => 0,
+        };
+        assert_eq!(signer, want, "{what}");
+        if b.ranges && !b.signer {
+            let a = assoc
+                .iter()
+                .find(|a| a["EventType"] == "origin-request")
+                .unwrap();
+            assert_eq!(
+                a["LambdaFunctionARN"],
+                json!({"Ref": "OriginRequestVersion"})
+            );
+            assert!(a.get("IncludeBody").is_none(), "{what}");
+        }
         let p = policy_of(t);
         assert_eq!(
             p["Name"],

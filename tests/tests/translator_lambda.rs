@@ -1,7 +1,8 @@
 //! The packaged translator (`translator.zip` from `cargo xtask package`) as Lambda runs it: the
 //! `bootstrap` under cargo-lambda's Lambda runtime emulator (`cargo lambda watch
 //! --only-lambda-apis`), reached through its Function URL endpoint, answering with a streamed
-//! multipart response whose parts are the emulator's frames.
+//! multipart response whose parts are the emulator's frames, and, for requests marked as the
+//! buffered `ranges` URL gets them, with buffered byte ranges.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -185,6 +186,71 @@ async fn packaged_bootstrap_streams_frames_through_a_function_url() {
     for (part, want) in parts.iter().zip(&expected) {
         assert_eq!(&part.body[..], &want[..]);
     }
+
+    // Byte ranges as the `ranges` URL (BUFFERED) gets them from the origin-request function:
+    // one buffered answer with a length, not a stream, which CloudFront can pass on as a 206
+    // (a chunked answer makes it send the whole frame instead).
+    let single =
+        format!("{base}/datastore/{ds}/studies/{study}/series/{series}/instances/{sop}/frames/1");
+    let single_part = "application/octet-stream; transfer-syntax=*";
+    let ranged = |mode: Option<&str>, range: Option<&str>| {
+        let mut r = http.get(&single).header("accept", single_part);
+        if let Some(m) = mode {
+            r = r.header(edge::signer::RESPONSE_MODE_HEADER, m);
+        }
+        if let Some(v) = range {
+            r = r.header("range", v);
+        }
+        r.send()
+    };
+    let frame = &expected[1];
+    let part = ranged(Some(edge::signer::BUFFERED), Some("bytes=0-99"))
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert!(
+        part.headers()
+            .get("lambda-runtime-function-response-mode")
+            .is_none()
+    );
+    assert!(part.headers().get("transfer-encoding").is_none());
+    assert_eq!(part.headers()["content-length"], "100");
+    assert_eq!(
+        part.headers()["content-range"].to_str().unwrap(),
+        format!("bytes 0-99/{}", frame.len())
+    );
+    assert_eq!(part.headers()["accept-ranges"], "bytes");
+    assert_eq!(&part.bytes().await.unwrap()[..], &frame[..100]);
+    let suffix = ranged(Some(edge::signer::BUFFERED), Some("bytes=-10"))
+        .await
+        .unwrap();
+    assert_eq!(suffix.status(), 206);
+    assert_eq!(
+        &suffix.bytes().await.unwrap()[..],
+        &frame[frame.len() - 10..]
+    );
+    let beyond = ranged(Some(edge::signer::BUFFERED), Some("bytes=999999999-"))
+        .await
+        .unwrap();
+    assert_eq!(beyond.status(), 416);
+    assert_eq!(
+        beyond.headers()["content-range"].to_str().unwrap(),
+        format!("bytes */{}", frame.len())
+    );
+    assert_eq!(beyond.headers()["cache-control"], "no-store");
+    let whole = ranged(Some(edge::signer::BUFFERED), None).await.unwrap();
+    assert_eq!(whole.status(), 200);
+    assert!(whole.headers().get("transfer-encoding").is_none());
+    assert_eq!(whole.headers()["content-length"], frame.len().to_string());
+    assert_eq!(&whole.bytes().await.unwrap()[..], &frame[..]);
+    // The streaming URL answers the same range, chunked.
+    let streamed = ranged(None, Some("bytes=0-99")).await.unwrap();
+    assert_eq!(streamed.status(), 206);
+    assert_eq!(
+        streamed.headers()["lambda-runtime-function-response-mode"],
+        "streaming"
+    );
+    assert_eq!(&streamed.bytes().await.unwrap()[..], &frame[..100]);
 
     // Metadata through the same URL: BulkDataURIs use the URL the viewer-request names, and
     // the max-age comes from the environment.

@@ -66,6 +66,40 @@ pub fn ranged(request: &HeaderMap, mut headers: HeaderMap, body: Vec<Bytes>) -> 
     r
 }
 
+/// Fits a collected answer into one buffered Lambda response of at most `max` body bytes
+/// (the translator's `ranges` Function URL, `BUFFERED` mode, 6 MB per response including the
+/// base64 encoding of the body). A part (206) longer than that is shortened to its first `max`
+/// bytes, with `Content-Range` and `Content-Length` saying what was sent: RFC 9110 §14.4
+/// lets a client (and CloudFront, which caches what it gets) take the rest with a later
+/// range. A whole answer longer than that is refused with 502, never cut.
+pub fn fit_buffered(
+    head: &mut http::response::Parts,
+    body: Bytes,
+    max: usize,
+) -> Result<Bytes, EdgeError> {
+    if body.len() <= max {
+        return Ok(body);
+    }
+    let range = (head.status == StatusCode::PARTIAL_CONTENT)
+        .then(|| head.headers.get(header::CONTENT_RANGE)?.to_str().ok())
+        .flatten()
+        .and_then(|v| {
+            let (span, total) = v.strip_prefix("bytes ")?.split_once('/')?;
+            let first: u64 = span.split_once('-')?.0.parse().ok()?;
+            Some((first, total.to_owned()))
+        });
+    let Some((first, total)) = range else {
+        return Err(EdgeError::TooLargeToBuffer(max));
+    };
+    let last = first + max as u64 - 1;
+    let content_range = HeaderValue::from_str(&format!("bytes {first}-{last}/{total}"))
+        .map_err(|_| EdgeError::TooLargeToBuffer(max))?;
+    head.headers.insert(header::CONTENT_RANGE, content_range);
+    head.headers
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(max));
+    Ok(body.slice(..max))
+}
+
 /// A header value from text the answer is built of (a media type with an upstream syntax
 /// UID): 502 if it is not visible ASCII.
 pub fn header_value(s: &str) -> Result<HeaderValue, EdgeError> {
@@ -114,4 +148,36 @@ pub fn streamed_multipart(
         .try_flatten()
         .chain(stream::once(async move { Ok(close) }));
     Body::from_stream(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(status: u16, content_range: Option<&str>) -> http::response::Parts {
+        let mut r = Response::builder().status(status);
+        if let Some(c) = content_range {
+            r = r.header(header::CONTENT_RANGE, c);
+        }
+        r.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn small_answers_pass_long_parts_are_shortened_long_wholes_refused() {
+        let body = Bytes::from((0..100u8).collect::<Vec<_>>());
+        let mut h = head(200, None);
+        assert_eq!(fit_buffered(&mut h, body.clone(), 100).unwrap(), body);
+
+        let mut h = head(206, Some("bytes 20-119/500"));
+        let part = fit_buffered(&mut h, body.clone(), 30).unwrap();
+        assert_eq!(&part[..], &body[..30]);
+        assert_eq!(h.headers[header::CONTENT_RANGE], "bytes 20-49/500");
+        assert_eq!(h.headers[header::CONTENT_LENGTH], "30");
+
+        let mut h = head(200, None);
+        let e = fit_buffered(&mut h, body.clone(), 30).unwrap_err();
+        assert_eq!(e.answer().status, 502);
+        let mut h = head(206, Some("garbage"));
+        assert!(fit_buffered(&mut h, body, 30).is_err());
+    }
 }

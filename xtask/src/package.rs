@@ -248,6 +248,10 @@ fn parameter_files(
                             "TranslatorFunctionArn",
                             "<TranslatorFunctionArn output of the translator stack>",
                         ),
+                        (
+                            "TranslatorRangesUrl",
+                            "<TranslatorRangesUrl output of the translator stack>",
+                        ),
                     ],
                 ),
             ),

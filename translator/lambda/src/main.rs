@@ -1,6 +1,13 @@
 //! The translator as a Lambda function: CloudFront's origin for DICOMweb and the native GET,
-//! reached through a Function URL (`AuthType: AWS_IAM`, Origin Access Control) whose
-//! `InvokeMode: RESPONSE_STREAM` lets multipart answers of any size (up to 200 MB) stream.
+//! reached through two Function URLs (`AuthType: AWS_IAM`) on the same code:
+//! - the function's own, `InvokeMode: RESPONSE_STREAM`, so that multipart answers of any size
+//!   (up to 200 MB) stream;
+//! - its `ranges` alias's, `InvokeMode: BUFFERED`, for byte ranges: the origin-request
+//!   function moves ranged single-part requests there and marks them with
+//!   `x-dicomweb-response-mode: buffered` (`edge::signer`), and they are answered as one
+//!   buffered response with a `Content-Length`, which CloudFront needs to pass a 206 on
+//!   (a chunked answer makes it send the whole object). A part is at most
+//!   [`BUFFERED_MAX_BYTES`] long (`translator::answer::fit_buffered`).
 //!
 //! Configuration comes from environment variables (the template sets them):
 //! - `AHI_REGION`: HealthImaging's region (default: `AWS_REGION`, the function's own);
@@ -21,8 +28,22 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use healthimaging::client::{ClientOptions, HealthImagingClient};
-use lambda_http::{Error, Request, service_fn};
+use http_body_util::{BodyDataStream, BodyExt};
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use lambda_http::lambda_runtime::{
+    self, FunctionResponse, LambdaEvent, MetadataPrelude, StreamResponse,
+};
+use lambda_http::request::LambdaRequest;
+use lambda_http::{Error, Request, RequestExt, service_fn};
 use translator::{Translator, TranslatorConfig};
+
+/// The longest body of a buffered answer. A Function URL's buffered response is at most
+/// 6 MB (6,291,456 bytes) of JSON, in which a binary body is base64 (4/3 its length): 4 MiB
+/// leave room for the encoding and the headers.
+const BUFFERED_MAX_BYTES: usize = 4 << 20;
+
+/// One invocation's answer: streamed, or buffered for the `ranges` URL.
+type Answer = FunctionResponse<ApiGatewayV2httpResponse, BodyDataStream<axum::body::Body>>;
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
@@ -117,21 +138,77 @@ async fn main() -> Result<(), Error> {
         .init();
     let config = translator_config()?;
     let translator = Arc::new(Translator::new(Arc::new(client().await?), config));
-    lambda_http::run_with_streaming_response(service_fn(move |req: Request| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<LambdaRequest>| {
         let translator = translator.clone();
-        async move {
-            let started = Instant::now();
-            let (parts, _) = req.into_parts();
-            let response = translator.handle(&parts).await;
-            tracing::info!(
-                method = %parts.method,
-                path = edge::http_rules::loggable_target(parts.uri.path(), parts.uri.query()),
-                status = response.status().as_u16(),
-                ms = started.elapsed().as_millis() as u64,
-                "answered"
-            );
-            Ok::<_, Error>(response)
-        }
+        async move { Ok::<_, Error>(answer(&translator, event).await) }
     }))
     .await
+}
+
+async fn answer(translator: &Translator, event: LambdaEvent<LambdaRequest>) -> Answer {
+    let LambdaEvent { payload, context } = event;
+    let req: Request = Request::from(payload).with_lambda_context(context);
+    let started = Instant::now();
+    let (parts, _) = req.into_parts();
+    let buffered = parts
+        .headers
+        .get(edge::signer::RESPONSE_MODE_HEADER)
+        .is_some_and(|v| v == edge::signer::BUFFERED);
+    let response = translator.handle(&parts).await;
+    let response = if buffered {
+        FunctionResponse::BufferedResponse(buffer(response).await)
+    } else {
+        let (head, body) = response.into_parts();
+        FunctionResponse::StreamingResponse(StreamResponse {
+            metadata_prelude: MetadataPrelude {
+                status_code: head.status,
+                headers: head.headers,
+                cookies: Vec::new(),
+            },
+            stream: BodyDataStream::new(body),
+        })
+    };
+    let status = match &response {
+        FunctionResponse::BufferedResponse(r) => r.status_code,
+        FunctionResponse::StreamingResponse(r) => r.metadata_prelude.status_code.as_u16().into(),
+    };
+    tracing::info!(
+        method = %parts.method,
+        path = edge::http_rules::loggable_target(parts.uri.path(), parts.uri.query()),
+        status,
+        buffered,
+        ms = started.elapsed().as_millis() as u64,
+        "answered"
+    );
+    response
+}
+
+/// The whole answer as one buffered Function URL response (body base64). A body that fails
+/// part way, or a whole answer over [`BUFFERED_MAX_BYTES`], is answered from the error table.
+async fn buffer(response: http::Response<axum::body::Body>) -> ApiGatewayV2httpResponse {
+    let (mut head, body) = response.into_parts();
+    let fitted = match body.collect().await {
+        Ok(b) => translator::answer::fit_buffered(&mut head, b.to_bytes(), BUFFERED_MAX_BYTES),
+        Err(_) => Err(edge::EdgeError::from(
+            healthimaging::ClientError::InvalidResponse("the answer failed part way".into()),
+        )),
+    };
+    let (head, bytes) = match fitted {
+        Ok(bytes) => (head, bytes),
+        Err(e) => {
+            let (head, body) = translator::error_response(&e).into_parts();
+            let bytes = body
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            (head, bytes)
+        }
+    };
+    let mut out = ApiGatewayV2httpResponse::default();
+    out.status_code = head.status.as_u16().into();
+    out.headers = head.headers;
+    out.is_base64_encoded = true;
+    out.body = Some(lambda_http::Body::Binary(bytes.to_vec()));
+    out
 }
