@@ -71,6 +71,17 @@ fn is_token(s: &str) -> bool {
 }
 
 /// Parses an Accept value. Empty list elements are ignored (RFC 9110 §5.6.1).
+/// Media types that clients send for a standard one: `image/jhc` for HTJ2K's `image/jphc`
+/// (dicomweb-client's table and Cornerstone3D's documented `accept=image/jhc`). Read as the
+/// standard type, as a media range and as a `type` parameter, so it negotiates, and shares a
+/// cache key, as `image/jphc` does.
+fn standard_media_type(media_type: String) -> String {
+    match media_type.as_str() {
+        "image/jhc" => "image/jphc".to_owned(),
+        _ => media_type,
+    }
+}
+
 pub fn parse_accept(value: &str) -> Result<Vec<MediaRange>, MalformedAccept> {
     let mut ranges = Vec::new();
     for element in split_outside_quotes(value, ',')? {
@@ -79,7 +90,8 @@ pub fn parse_accept(value: &str) -> Result<Vec<MediaRange>, MalformedAccept> {
             continue;
         }
         let mut parts = split_outside_quotes(element, ';')?.into_iter();
-        let media_type = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let media_type =
+            standard_media_type(parts.next().unwrap_or_default().trim().to_ascii_lowercase());
         let valid_type = media_type
             .split_once('/')
             .is_some_and(|(t, s)| is_token(t) && is_token(s) && (t != "*" || s == "*"));
@@ -122,6 +134,10 @@ pub fn parse_accept(value: &str) -> Result<Vec<MediaRange>, MalformedAccept> {
                     .ok_or_else(|| {
                         MalformedAccept(format!("q={value} is not a weight between 0 and 1"))
                     })?;
+            } else if name == "type" {
+                range
+                    .params
+                    .push((name, standard_media_type(value.to_ascii_lowercase())));
             } else {
                 range.params.push((name, value));
             }
@@ -698,6 +714,16 @@ mod tests {
             (false, ELE.into())
         );
         assert_eq!(pick("image/jphc", Forms::BOTH), (false, HTJ2K.into()));
+        // Cornerstone's and dicomweb-client's name for it.
+        assert_eq!(pick("image/jhc", Forms::BOTH), (false, HTJ2K.into()));
+        assert_eq!(
+            pick("multipart/related; type=\"image/jhc\"", Forms::BOTH),
+            (true, HTJ2K.into())
+        );
+        assert_eq!(
+            normalize_accept("image/jhc"),
+            normalize_accept("image/jphc")
+        );
         let NegotiationError::NotAcceptable { available } =
             negotiate(Some("image/jpeg"), &two_offers(), m).unwrap_err()
         else {

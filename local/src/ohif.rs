@@ -45,6 +45,62 @@ pub fn data_source(root: &str, name: &str) -> Value {
     })
 }
 
+/// Bytes of each displayed frame the served viewer asks for first. Cornerstone3D decodes an
+/// HTJ2K RPCL frame from such a prefix at a reduced resolution and draws it, then asks for
+/// the rest: the demo CT's 256 × 256 frames (10–24 KB) hold their 64 × 64 image in their
+/// first ~3.3 KB; a 512 × 512 CT frame of ~250 KB its 64 × 64 or 128 × 128 one.
+pub const PROGRESSIVE_FIRST_BYTES: u32 = 8 * 1024;
+
+/// `source` with Cornerstone3D's progressive loading of stacks (OHIF's
+/// `stackRetrieveOptions`; Cornerstone3D's "Progressive Loading" guide): a first stage that
+/// asks for the first [`PROGRESSIVE_FIRST_BYTES`] of each frame with `Range` and decodes
+/// what arrived at up to 3 levels below full resolution, then a final stage that asks for
+/// the rest. Prefetched images of the stack (Cornerstone3D takes the `default` options for
+/// them) are fetched whole with one open range, so that scrolling meets full images. The
+/// frames are asked for as one part in their stored syntax
+/// (`accept=application/octet-stream; transfer-syntax=*` in the query, which overrides the
+/// multipart Accept header the loader sends), since multipart answers ignore `Range`; HTJ2K
+/// RPCL frames then come with their syntax in the Content-Type and decode progressively,
+/// other syntaxes are decoded once whole. These requests carry no Authorization header, so
+/// [`app_config`] adds the page's `?token=` to their query.
+pub fn with_progressive_loading(mut source: Value) -> Value {
+    let single_part = "accept=application%2Foctet-stream%3B%20transfer-syntax%3D*";
+    source["configuration"]["stackRetrieveOptions"] = json!({
+        "stages": [
+            {"id": "lowerResolution", "retrieveType": "singleFast"},
+            {"id": "fullResolution", "retrieveType": "singleFinal"},
+        ],
+        "retrieveOptions": {
+            "singleFast": {
+                "rangeIndex": 0,
+                "chunkSize": PROGRESSIVE_FIRST_BYTES,
+                "decodeLevel": 3,
+                "urlArguments": single_part,
+            },
+            "singleFinal": {"rangeIndex": -1, "urlArguments": single_part},
+            "default": {"rangeIndex": -1, "urlArguments": single_part},
+        },
+    });
+    source
+}
+
+/// Puts the page's `?token=` (OHIF reads it from the viewer URL, then removes it from the
+/// address bar; this runs first) into the query of the progressive stages' requests, which
+/// `fetch` without OHIF's Authorization header. The edge's authorizer takes the token from
+/// the query and removes it before the cache key and the origin; logs redact it.
+const TOKEN_FOR_RANGE_REQUESTS: &str = r#"(function () {
+  var token = new URLSearchParams(window.location.search).get('token');
+  if (!token) return;
+  window.config.dataSources.forEach(function (s) {
+    var stages = s.configuration.stackRetrieveOptions;
+    if (!stages) return;
+    Object.values(stages.retrieveOptions).forEach(function (o) {
+      o.urlArguments += '&token=' + encodeURIComponent(token);
+    });
+  });
+})();
+"#;
+
 /// OHIF's `window.config` with `sources` (the first is the default).
 pub fn app_config(sources: &[Value]) -> String {
     let default = sources
@@ -63,7 +119,7 @@ pub fn app_config(sources: &[Value]) -> String {
         "defaultDataSourceName": default,
         "dataSources": sources,
     });
-    format!("window.config = {config};\n")
+    format!("window.config = {config};\n{TOKEN_FOR_RANGE_REQUESTS}")
 }
 
 /// The viewer's files where `scripts/viewer.sh` puts them, looked for under the working
@@ -224,7 +280,8 @@ mod tests {
         ]);
         let json = js
             .strip_prefix("window.config = ")
-            .and_then(|s| s.strip_suffix(";\n"))
+            .and_then(|s| s.split_once(";\n"))
+            .map(|(json, _)| json)
             .unwrap();
         let v: Value = serde_json::from_str(json).unwrap();
         assert_eq!(v["defaultDataSourceName"], "demo");

@@ -358,7 +358,10 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
                     } else {
                         &d.name
                     };
-                    crate::ohif::data_source(&format!("{root}/datastore/{}", d.id), name)
+                    crate::ohif::with_progressive_loading(crate::ohif::data_source(
+                        &format!("{root}/datastore/{}", d.id),
+                        name,
+                    ))
                 })
                 .collect();
             let app_config = crate::ohif::app_config(&sources);

@@ -41,33 +41,6 @@ fn serve(data: &Path) -> (Process, String) {
     (p, root)
 }
 
-/// The (study, series, SOP) UIDs of the files in `folder`, read with dicom-rs.
-fn instances(folder: &Path) -> Vec<String> {
-    let mut out: Vec<String> = std::fs::read_dir(folder)
-        .expect("folder")
-        .map(|e| {
-            let obj = dicom_object::open_file(e.expect("entry").path()).expect("DICOM");
-            let v = |t| {
-                obj.element(t)
-                    .expect("UID")
-                    .to_str()
-                    .expect("text")
-                    .trim_end_matches('\0')
-                    .to_owned()
-            };
-            use dicom_dictionary_std::tags;
-            format!(
-                "studies/{}/series/{}/instances/{}",
-                v(tags::STUDY_INSTANCE_UID),
-                v(tags::SERIES_INSTANCE_UID),
-                v(tags::SOP_INSTANCE_UID)
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 /// The best of three runs of `requests` GETs of `{root}/{instance}{suffix}`, each a JPEG.
 async fn measure(
     http: &reqwest::Client,
@@ -140,7 +113,7 @@ async fn run(requests: usize, concurrency: usize) {
         println!("pydicom could not decompress the demo CT: no comparison");
         return;
     }
-    let list = Arc::new(instances(&native));
+    let list = Arc::new(e2e::instance_paths(&native));
 
     let (_p, root) = serve(&native);
     let serve_rendered = measure(&http, &root, &list, "/rendered", requests, concurrency).await;

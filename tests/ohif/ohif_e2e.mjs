@@ -7,8 +7,8 @@
 // LIST_TEXTS: `|`-separated texts the study list must show (e.g. study descriptions).
 // With OHIF_REQUEST_TRANSFER_SYNTAX in the environment, the data source asks for that
 // transfer syntax (`requestTransferSyntaxUID`).
-// Prints JSON: {requests: [{url, status, accept, contentType, authorization}], studyList,
-// pixels, screenshot}.
+// Prints JSON: {requests: [{url, status, accept, range, contentType, contentRange,
+// authorization}], studyList, pixels, screenshot}; a `token` in a URL is redacted.
 import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
@@ -99,6 +99,7 @@ const context = await browser.newContext({ viewport: { width: 1280, height: 900 
 const page = await context.newPage();
 const requests = [];
 const edgeOrigin = new URL(root).origin;
+const redacted = url => url.replace(/([?&]token=)[^&]*/g, '$1<redacted>');
 page.on('response', async response => {
   const req = response.request();
   if (!req.url().startsWith(edgeOrigin)) return;
@@ -107,22 +108,64 @@ page.on('response', async response => {
   const headers = await req.allHeaders().catch(() => null);
   if (!headers) return;
   requests.push({
-    url: req.url().slice(edgeOrigin.length),
+    url: redacted(req.url().slice(edgeOrigin.length)),
     method: req.method(),
     status: response.status(),
     accept: headers['accept'] ?? null,
+    range: headers['range'] ?? null,
     contentType: response.headers()['content-type'] ?? null,
+    contentRange: response.headers()['content-range'] ?? null,
     authorization: headers['authorization'] ? 'Bearer <redacted>' : null,
   });
 });
 page.on('requestfailed', req => {
   if (req.url().startsWith(edgeOrigin)) {
-    requests.push({ url: req.url().slice(edgeOrigin.length), method: req.method(), status: 0,
+    requests.push({ url: redacted(req.url().slice(edgeOrigin.length)), method: req.method(), status: 0,
       error: req.failure()?.errorText });
   }
 });
 
 const result = { requests };
+
+// Against `serve`'s viewer (progressive loading over byte ranges): the first request for
+// the rest of a frame (a Range that starts past 0) is held until the viewport has been
+// captured as drawn from the frame's first bytes alone, then let through.
+let release;
+const released = new Promise(r => { release = r; });
+let heldOne;
+const held = new Promise(r => { heldOne = r; });
+let restArrived;
+const rest = new Promise(r => { restArrived = r; });
+let holding = !!process.env.OHIF_URL;
+if (holding) {
+  await page.route(u => u.pathname.includes('/frames/'), async route => {
+    const range = route.request().headers()['range'] ?? '';
+    if (holding && /^bytes=[1-9][0-9]*-/.test(range)) {
+      holding = false;
+      heldOne();
+      await released;
+      route.continue().catch(() => {});
+      page.waitForResponse(r => r.request() === route.request(), { timeout: 30000 })
+        .then(() => restArrived(), () => restArrived());
+      return;
+    }
+    route.continue().catch(() => {});
+  });
+}
+
+/** Mean, spread and lit fraction of the canvas's pixels, and the grey values. */
+async function canvasStats(canvas) {
+  const png = PNG.sync.read(await canvas.screenshot());
+  const values = [];
+  for (let i = 0; i < png.data.length; i += 4) {
+    values.push((png.data[i] + png.data[i + 1] + png.data[i + 2]) / 3);
+  }
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length);
+  const lit = values.filter(v => v > 16).length / values.length;
+  return { stats: { width: png.width, height: png.height, mean, sd, lit }, values };
+}
+
 try {
   // OHIF takes a bearer token from the viewer URL (`?token=`, removed from the address
   // once read) and sends it on every request; its study list has no such option, so with
@@ -141,22 +184,33 @@ try {
   // The viewport's canvas, once frames have been drawn into it.
   const canvas = page.locator('.cornerstone-canvas, canvas.cornerstone-canvas').first();
   await canvas.waitFor({ state: 'visible', timeout: 90000 });
+  let lower = null;
+  if (process.env.OHIF_URL) {
+    const wasHeld = await Promise.race([held.then(() => true), page.waitForTimeout(60000).then(() => false)]);
+    if (wasHeld) {
+      // Drawn from the first bytes alone (Cornerstone3D decodes them at a reduced resolution).
+      await page.waitForTimeout(2000);
+      lower = await canvasStats(canvas);
+      result.lowerResolution = lower.stats;
+      await page.screenshot({ path: path.join(outDir, `ohif-ct-first-bytes${token ? '-with-token' : ''}.png`) });
+    }
+    release();
+    if (wasHeld) await rest;
+  }
   let stats = null;
+  let values = null;
   const deadline = Date.now() + 90000;
   while (Date.now() < deadline) {
     await page.waitForTimeout(1000);
-    const png = PNG.sync.read(await canvas.screenshot());
-    const values = [];
-    for (let i = 0; i < png.data.length; i += 4) {
-      values.push((png.data[i] + png.data[i + 1] + png.data[i + 2]) / 3);
-    }
-    const mean = values.reduce((a, b) => a + b, 0) / values.length;
-    const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length);
-    const lit = values.filter(v => v > 16).length / values.length;
-    stats = { width: png.width, height: png.height, mean, sd, lit };
-    if (sd > 10 && lit > 0.02) break;
+    ({ stats, values } = await canvasStats(canvas));
+    if (stats.sd > 10 && stats.lit > 0.02) break;
   }
   result.pixels = stats;
+  if (lower && lower.values.length === values.length) {
+    // How far the image drawn from the first bytes is from the final one.
+    result.lowerResolution.meanAbsDiffToFinal =
+      values.reduce((a, v, i) => a + Math.abs(v - lower.values[i]), 0) / values.length;
+  }
   result.screenshot = path.join(outDir, token ? `ohif-ct-with-token${runName}.png` : `ohif-ct${runName}.png`);
   await page.screenshot({ path: result.screenshot });
 } catch (e) {

@@ -318,3 +318,76 @@ pub fn package(toml: &str, extra: &[&str]) -> (tempfile::TempDir, PathBuf, Strin
     assert!(ok, "package failed:\n{stdout}\n{stderr}");
     (dir, out, format!("{stdout}{stderr}"))
 }
+
+/// The `studies/{study}/series/{series}/instances/{sop}` path of each DICOM file in `folder`
+/// (read with dicom-rs), sorted.
+pub fn instance_paths(folder: &Path) -> Vec<String> {
+    use dicom_dictionary_std::tags;
+    let mut out: Vec<String> = std::fs::read_dir(folder)
+        .expect("folder")
+        .map(|e| {
+            let obj = dicom_object::open_file(e.expect("entry").path()).expect("DICOM");
+            let v = |t| {
+                obj.element(t)
+                    .expect("UID")
+                    .to_str()
+                    .expect("text")
+                    .trim_end_matches('\0')
+                    .to_owned()
+            };
+            format!(
+                "studies/{}/series/{}/instances/{}",
+                v(tags::STUDY_INSTANCE_UID),
+                v(tags::SERIES_INSTANCE_UID),
+                v(tags::SOP_INSTANCE_UID)
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Progressive HTJ2K as a client reads it: where each resolution level ends, from the TLM
+/// segment, and OpenJPEG's decoding of a codestream at a reduced resolution.
+pub mod htj2k {
+    /// The end of the main header and, from its TLM segment (ITU-T T.800 §A.7.1), where
+    /// each tile-part ends: one per resolution level, lowest first, in the demo's frames.
+    /// `None` when `prefix` holds no whole main header.
+    pub fn tile_part_ends(prefix: &[u8]) -> Option<(usize, Vec<usize>)> {
+        let u16_at = |at: usize| Some(u16::from_be_bytes(prefix.get(at..at + 2)?.try_into().ok()?));
+        let mut at = 2;
+        let mut lengths = Vec::new();
+        loop {
+            let marker = u16_at(at)?;
+            if marker == 0xFF90 {
+                break;
+            }
+            let len = u16_at(at + 2)? as usize;
+            if marker == 0xFF55 {
+                // Ztlm, Stlm = 0x60 (16-bit Ttlm, 32-bit Ptlm), then the entries.
+                assert_eq!(prefix.get(at + 5), Some(&0x60), "TLM layout");
+                for e in prefix.get(at + 6..at + 2 + len)?.chunks_exact(6) {
+                    lengths.push(u32::from_be_bytes(e[2..6].try_into().ok()?) as usize);
+                }
+            }
+            at += 2 + len;
+        }
+        let ends = lengths
+            .iter()
+            .scan(at, |end, l| {
+                *end += l;
+                Some(*end)
+            })
+            .collect();
+        Some((at, ends))
+    }
+
+    /// Width, height and samples of `codestream` decoded by OpenJPEG `reduce` levels down;
+    /// a prefix must end with an EOC marker (`FF D9`).
+    pub fn decode(codestream: &[u8], reduce: u32) -> (u32, u32, Vec<i32>) {
+        let params = jpeg2k::DecodeParameters::new().reduce(reduce);
+        let image = jpeg2k::Image::from_bytes_with(codestream, params).expect("OpenJPEG decodes");
+        let c = &image.components()[0];
+        (c.width(), c.height(), c.data().to_vec())
+    }
+}

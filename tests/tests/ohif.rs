@@ -107,7 +107,7 @@ fn check_frames(result: &Value, with_token: bool, frames_accept: &str) {
     let requests = result["requests"].as_array().expect("requests");
     let failed: Vec<&Value> = requests
         .iter()
-        .filter(|r| !matches!(r["status"].as_u64(), Some(200 | 304)))
+        .filter(|r| !matches!(r["status"].as_u64(), Some(200 | 206 | 304)))
         .collect();
     assert!(failed.is_empty(), "failed requests: {failed:#?}");
     let frames: Vec<&Value> = requests
@@ -116,7 +116,18 @@ fn check_frames(result: &Value, with_token: bool, frames_accept: &str) {
         .collect();
     assert!(frames.len() >= 8, "{} frame requests", frames.len());
     for f in &frames {
-        assert_eq!(f["accept"], frames_accept, "{f}");
+        // Progressive stages (`serve`'s viewer) fetch with the loader's own Accept, which
+        // their `accept=` query overrides.
+        let progressive = f["url"]
+            .as_str()
+            .unwrap()
+            .contains("accept=application%2Foctet-stream");
+        let want = if progressive {
+            OHIF_FRAMES_ACCEPT
+        } else {
+            frames_accept
+        };
+        assert_eq!(f["accept"], want, "{f}");
     }
     // The study browser's thumbnails, rendered by the edge.
     let thumbnails: Vec<&Value> = requests
@@ -136,13 +147,20 @@ fn check_frames(result: &Value, with_token: bool, frames_accept: &str) {
         );
     }
     if with_token {
-        // Every DICOMweb request; the viewer's own files, where `serve` serves them, need none.
+        // Every DICOMweb request, in the Authorization header or, for the byte-range
+        // requests that `fetch` without it, in the query; the viewer's own files, where
+        // `serve` serves them, need none.
+        let unauthorised: Vec<&Value> = requests
+            .iter()
+            .filter(|r| r["url"].as_str().unwrap().starts_with("/datastore/"))
+            .filter(|r| {
+                r["authorization"].is_null()
+                    && !r["url"].as_str().unwrap().contains("token=<redacted>")
+            })
+            .collect();
         assert!(
-            requests
-                .iter()
-                .filter(|r| r["url"].as_str().unwrap().starts_with("/datastore/"))
-                .all(|r| !r["authorization"].is_null()),
-            "a request without the token"
+            unauthorised.is_empty(),
+            "without the token: {unauthorised:#?}"
         );
     }
     let px = &result["pixels"];
@@ -151,6 +169,56 @@ fn check_frames(result: &Value, with_token: bool, frames_accept: &str) {
         "the viewport looks blank: {px}"
     );
     assert!(std::path::Path::new(result["screenshot"].as_str().unwrap()).exists());
+}
+
+/// `serve`'s viewer loads the CT progressively over byte ranges: every first range is
+/// answered 206 with the frame's first bytes (all of a frame no longer than it), and for the
+/// displayed HTJ2K frames longer than it (Cornerstone3D decodes the first bytes at a reduced
+/// resolution and draws them) a second 206 brings the rest, its `Content-Range` total the
+/// same; prefetched frames come whole through one open range. The rendered image is checked
+/// by [`check_frames`].
+fn check_progressive(result: &Value) {
+    let first = dicomweb_edge::ohif::PROGRESSIVE_FIRST_BYTES as u64;
+    let requests = result["requests"].as_array().expect("requests");
+    let ranged = |r: &Value, want: &str| {
+        r["url"].as_str().unwrap().contains("/frames/") && r["range"].as_str() == Some(want)
+    };
+    let mut pairs = 0;
+    for head in requests
+        .iter()
+        .filter(|r| ranged(r, &format!("bytes=0-{}", first - 1)))
+    {
+        assert_eq!(head["status"], 206, "{head}");
+        let content_type = head["contentType"].as_str().unwrap();
+        let (span, total) = head["contentRange"]
+            .as_str()
+            .and_then(|c| c.strip_prefix("bytes ")?.split_once('/'))
+            .unwrap_or_else(|| panic!("{head}"));
+        let total: u64 = total.parse().unwrap();
+        // A frame no longer than the first range came whole.
+        assert_eq!(span, format!("0-{}", total.min(first) - 1), "{head}");
+        if total <= first || !content_type.contains("1.2.840.10008.1.2.4.202") {
+            continue;
+        }
+        let Some(rest) = requests.iter().find(|r| {
+            r["url"] == head["url"]
+                && (ranged(r, &format!("bytes={first}-"))
+                    || ranged(r, &format!("bytes={first}-{}", total - 1)))
+        }) else {
+            continue;
+        };
+        assert_eq!(rest["status"], 206, "{rest}");
+        assert_eq!(
+            rest["contentRange"],
+            format!("bytes {first}-{}/{total}", total - 1),
+            "{rest}"
+        );
+        pairs += 1;
+    }
+    assert!(
+        pairs >= 1,
+        "no HTJ2K frame was loaded in two ranges: {requests:#?}"
+    );
 }
 
 #[tokio::test]
@@ -310,6 +378,7 @@ async fn serve_serves_the_viewer_and_prints_its_link() {
 
     let result = drive_served(&dist, &link, &root, None);
     check_frames(&result, false, OHIF_DEFAULT_FRAMES_ACCEPT);
+    check_progressive(&result);
     assert_eq!(
         result["studyList"],
         serde_json::json!(["CT PHANTOM", "MR AND PHOTO"])
@@ -353,6 +422,7 @@ async fn the_printed_viewer_link_carries_a_development_token() {
     assert_eq!(refused.status(), 401);
     let result = drive_served(&dist, &format!("{}/", p.url), &root, Some(token));
     check_frames(&result, true, OHIF_DEFAULT_FRAMES_ACCEPT);
+    check_progressive(&result);
 }
 
 /// Without the viewer's files `serve` starts all the same and says how to get them; a
