@@ -241,7 +241,8 @@ fn ranges(
     }
 }
 
-fn to_buffered_url(
+/// `req` without its body to the Function URL `target`, signed for `lambda`.
+fn to_lambda_url(
     config: &SignerConfig,
     mut target: SignerConfig,
     mut req: Request,
@@ -249,7 +250,6 @@ fn to_buffered_url(
     now: SystemTime,
 ) -> RequestResult {
     target.region = config.region.clone();
-    req.set_header(RESPONSE_MODE_HEADER, BUFFERED);
     req.body = None;
     sign_to(
         &target,
@@ -260,6 +260,18 @@ fn to_buffered_url(
         credentials,
         now,
     )
+}
+
+/// `req` to the translator's buffered URL `target`, marked to be answered buffered.
+fn to_buffered_url(
+    config: &SignerConfig,
+    target: SignerConfig,
+    mut req: Request,
+    credentials: &Credentials,
+    now: SystemTime,
+) -> RequestResult {
+    req.set_header(RESPONSE_MODE_HEADER, BUFFERED);
+    to_lambda_url(config, target, req, credentials, now)
 }
 
 /// The cacheable native GET: to the translator's Function URL, signed for `lambda` (its
@@ -277,22 +289,12 @@ fn to_translator(
     {
         return to_buffered_url(config, target, req, credentials, now);
     }
-    let Some(mut translator) = url.as_deref().and_then(SignerConfig::from_url) else {
+    let Some(translator) = url.as_deref().and_then(SignerConfig::from_url) else {
         return refuse(EdgeError::Misconfigured(
             "the translator's URL is not configured",
         ));
     };
-    translator.region = config.region.clone();
-    req.body = None;
-    sign_to(
-        &translator,
-        &config.region,
-        LAMBDA_SERVICE,
-        req,
-        &[],
-        credentials,
-        now,
-    )
+    to_lambda_url(config, translator, req, credentials, now)
 }
 
 /// The origin-response phase, on the native behavior: HealthImaging's refusal of the

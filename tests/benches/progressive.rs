@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::arg;
 use e2e::htj2k::{decode, tile_part_ends};
-use e2e::{Process, instance_paths, workspace};
+use e2e::{instance_paths, workspace};
 use reqwest::blocking::Client;
 
 const SINGLE_PART: &str = "image/jphc; transfer-syntax=1.2.840.10008.1.2.4.202";
@@ -68,25 +68,12 @@ fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
 
 fn main() {
     let rounds = arg("--rounds", 3);
-    let p = Process::start(
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--cache-mb",
-            "0",
-            "--auth",
-            "none",
-            "--no-viewer",
-        ],
-        &[("RUST_LOG", "warn")],
-    );
-    let root = format!("{}/datastore/{}", p.url, p.datastores()[0]);
-    let urls: Vec<String> =
-        instance_paths(&workspace().join("demo/dicom/ct-phantom/series1-htj2k"))
-            .iter()
-            .map(|i| format!("{root}/{i}/frames/1"))
-            .collect();
+    let demo = workspace().join("demo/dicom/ct-phantom/series1-htj2k");
+    let (_p, root) = common::serve_uncached(&demo);
+    let urls: Vec<String> = instance_paths(&demo)
+        .iter()
+        .map(|i| format!("{root}/{i}/frames/1"))
+        .collect();
     let http = Client::new();
     let levels = tile_part_ends(&fetch(&http, &urls[0], Some((0, 1023))))
         .expect("TLM")

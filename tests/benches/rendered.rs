@@ -14,32 +14,10 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Arc;
 
-use common::{Measure, arg, load};
-use e2e::Process;
+use common::{Measure, arg, load, serve_uncached as serve};
 use healthimaging::emulator::demo_data_dir;
-
-fn serve(data: &Path) -> (Process, String) {
-    let p = Process::start(
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--cache-mb",
-            "0",
-            "--auth",
-            "none",
-            "--no-viewer",
-            "--data",
-            &data.display().to_string(),
-        ],
-        &[("RUST_LOG", "warn")],
-    );
-    let root = format!("{}/datastore/{}", p.url, p.datastores()[0]);
-    (p, root)
-}
 
 /// The best of three runs of `requests` GETs of `{root}/{instance}{suffix}`, each a JPEG.
 async fn measure(

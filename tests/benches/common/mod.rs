@@ -158,3 +158,25 @@ pub fn decompress(from: &std::path::Path, to: &std::path::Path) -> bool {
         .status()
         .is_ok_and(|s| s.success())
 }
+
+/// `serve --cache-mb 0` (every request goes upstream) over the files in `data`, without
+/// authentication or viewer; the process and its first datastore's DICOMweb root.
+pub fn serve_uncached(data: &std::path::Path) -> (e2e::Process, String) {
+    let p = e2e::Process::start(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cache-mb",
+            "0",
+            "--auth",
+            "none",
+            "--no-viewer",
+            "--data",
+            &data.display().to_string(),
+        ],
+        &[("RUST_LOG", "warn")],
+    );
+    let root = format!("{}/datastore/{}", p.url, p.datastores()[0]);
+    (p, root)
+}
