@@ -657,3 +657,21 @@ fn checkov_passes_and_every_skip_says_why() {
         }
     }
 }
+
+/// The OHIF data source the stack outputs is the one `serve` prints for an OHIF hosted
+/// elsewhere (`dicomweb_edge::ohif::data_source`), but for its friendly name.
+#[test]
+fn the_ohif_data_source_output_is_the_one_serve_prints() {
+    let t = template();
+    let sub = &t["Outputs"]["OhifDataSource"]["Value"]["Fn::Sub"];
+    let root = "https://d111111abcdef8.cloudfront.net/datastore/0123456789abcdef0123456789abcdef";
+    let text = sub[0].as_str().unwrap().replace("${Root}", root);
+    let mut output: Value = serde_json::from_str(&text).unwrap();
+    let mut printed = dicomweb_edge::ohif::data_source(root, "dicomweb-edge");
+    assert_eq!(
+        output["configuration"]["friendlyName"].take(),
+        json!("AWS HealthImaging")
+    );
+    printed["configuration"]["friendlyName"].take();
+    assert_eq!(output, printed);
+}
