@@ -27,6 +27,8 @@ pub struct DeployConfig {
     pub protection: ProtectionSettings,
     #[serde(default)]
     pub distribution: DistributionSettings,
+    #[serde(default)]
+    pub viewer: ViewerSettings,
     /// The key of the edge's internal requests (64 hexadecimal digits,
     /// [`crate::internal`]). Packaging generates one when the file has none and gives it to
     /// the edge functions and the translator; without one, translator instances do not share
@@ -188,6 +190,34 @@ pub struct DistributionSettings {
     pub certificate_arn: Option<String>,
 }
 
+/// `[viewer]`: the OHIF viewer on the same distribution (packaging puts its files in
+/// `dist/viewer/`, the template serves them from a private bucket), signing in with the
+/// issuer the authorizer trusts (OpenID Connect authorization code flow with PKCE).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewerSettings {
+    #[serde(default)]
+    pub enabled: bool,
+    /// The OIDC client the viewer signs in as: a public client (no secret) whose sign-in
+    /// redirects to `https://{domain}/callback`. Default with Cognito: the first of
+    /// `auth.client_ids`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub client_id: String,
+    /// The scopes it asks for (default `openid`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+}
+
+/// How the packaged viewer signs in: OHIF's `oidc` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewerSignIn {
+    /// The issuer (its `/.well-known/openid-configuration` names the endpoints).
+    pub authority: String,
+    pub client_id: String,
+    /// Space-separated.
+    pub scope: String,
+}
+
 /// A configuration the edge cannot run with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -234,6 +264,9 @@ impl DeployConfig {
                 "protection.translator_reserved_concurrency = 0 would stop the translator; leave it out for none",
             ));
         }
+        if self.viewer.enabled {
+            self.viewer_sign_in()?;
+        }
         for o in &self.cors.origins {
             if o != "*" && !(o.starts_with("https://") || o.starts_with("http://")) {
                 return Err(bad(format!(
@@ -242,6 +275,60 @@ impl DeployConfig {
             }
         }
         Ok(())
+    }
+
+    /// The viewer's sign-in, for `[viewer]` with `enabled`: `None` where the authorizer takes
+    /// no tokens (`auth.mode = "none"`, a public dataset), so the viewer signs in nowhere.
+    pub fn viewer_sign_in(&self) -> Result<Option<ViewerSignIn>, ConfigError> {
+        let mode = self.auth_mode()?;
+        let Some(authority) = mode.issuer() else {
+            return Ok(None);
+        };
+        let v = &self.viewer;
+        let client_id = match (&mode, v.client_id.as_str()) {
+            (_, id) if !id.is_empty() => id.to_owned(),
+            (AuthMode::Cognito { client_ids, .. }, _) => client_ids[0].clone(),
+            _ => {
+                return Err(bad(
+                    "viewer.client_id: the OIDC client the viewer signs in as (a public client)",
+                ));
+            }
+        };
+        if let AuthMode::Cognito { client_ids, .. } = &mode
+            && !client_ids.contains(&client_id)
+        {
+            return Err(bad(format!(
+                "viewer.client_id {client_id:?} is not one of auth.client_ids, so the authorizer would refuse its tokens"
+            )));
+        }
+        if !client_id
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        {
+            return Err(bad(
+                "viewer.client_id has characters a client ID cannot hold",
+            ));
+        }
+        let scopes = if v.scopes.is_empty() {
+            vec!["openid".to_owned()]
+        } else {
+            v.scopes.clone()
+        };
+        if scopes.iter().any(|s| {
+            s.is_empty()
+                || !s
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        }) {
+            return Err(bad(
+                "viewer.scopes: scope names are visible ASCII without quotes",
+            ));
+        }
+        Ok(Some(ViewerSignIn {
+            authority,
+            client_id,
+            scope: scopes.join(" "),
+        }))
     }
 
     /// The internal key, validated.

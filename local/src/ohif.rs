@@ -101,8 +101,24 @@ const TOKEN_FOR_RANGE_REQUESTS: &str = r#"(function () {
 })();
 "#;
 
-/// OHIF's `window.config` with `sources` (the first is the default).
-pub fn app_config(sources: &[Value]) -> String {
+/// OHIF's `oidc` entry for `sign_in`: the authorization code flow with PKCE
+/// (`response_type: code`, OHIF's `oidc-client-ts` client), back to `/callback`, signed out
+/// to `/`. OHIF then sends the access token as `Authorization: Bearer` on every DICOMweb
+/// request.
+pub fn oidc_client(sign_in: &edge::config::ViewerSignIn) -> Value {
+    json!({
+        "authority": sign_in.authority,
+        "client_id": sign_in.client_id,
+        "redirect_uri": "/callback",
+        "post_logout_redirect_uri": "/",
+        "response_type": "code",
+        "scope": sign_in.scope,
+    })
+}
+
+/// OHIF's `window.config` with `sources` (the first is the default), signing in with
+/// `sign_in` where there is one.
+pub fn app_config(sources: &[Value], sign_in: Option<&edge::config::ViewerSignIn>) -> String {
     let default = sources
         .first()
         .and_then(|s| s["sourceName"].as_str())
@@ -119,7 +135,57 @@ pub fn app_config(sources: &[Value]) -> String {
         "defaultDataSourceName": default,
         "dataSources": sources,
     });
+    let mut config = config;
+    if let Some(s) = sign_in {
+        config["oidc"] = json!([oidc_client(s)]);
+    }
     format!("window.config = {config};\n{TOKEN_FOR_RANGE_REQUESTS}")
+}
+
+/// The Content-Security-Policy the viewer runs under, for OHIF's `index.html` (whose inline
+/// scripts it allows by their SHA-256, CSP Level 2 §4.2.4) signing in with `authority` (its
+/// origin may be fetched, framed for silent renewal and navigated to). OHIF needs
+/// `wasm-unsafe-eval` and `unsafe-eval` (its decoders and some of its libraries), inline
+/// styles, `blob:` workers and `data:`/`blob:` images. `serve` sends it with the viewer's
+/// files, so the browser tests run OHIF under it, and packaging gives the same value to the
+/// template's viewer behavior.
+pub fn content_security_policy(index_html: &str, authority: Option<&str>) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let mut scripts = String::new();
+    let mut rest = index_html;
+    while let Some(start) = rest.find("<script") {
+        let after = &rest[start + "<script".len()..];
+        let Some(open_end) = after.find('>') else {
+            break;
+        };
+        let attributes = &after[..open_end];
+        let body = &after[open_end + 1..];
+        let Some(close) = body.find("</script>") else {
+            break;
+        };
+        if !attributes.contains("src=") {
+            let digest = sha2::Sha256::digest(body[..close].as_bytes());
+            scripts.push_str(&format!(
+                " 'sha256-{}'",
+                base64::engine::general_purpose::STANDARD.encode(digest)
+            ));
+        }
+        rest = &body[close..];
+    }
+    let idp = authority
+        .and_then(|a| {
+            let (scheme, rest) = a.split_once("://")?;
+            let host = rest.split('/').next()?;
+            Some(format!(" {scheme}://{host}"))
+        })
+        .unwrap_or_default();
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval'{scripts}; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; \
+         connect-src 'self'{idp}; worker-src 'self' blob:; frame-src 'self'{idp}; \
+         form-action 'self'{idp}; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+    )
 }
 
 /// The viewer's files where `scripts/viewer.sh` puts them, looked for under the working
@@ -144,17 +210,25 @@ pub fn serves(path: &str) -> bool {
 pub struct OhifViewer {
     dist: PathBuf,
     app_config: String,
+    csp: HeaderValue,
 }
 
 impl OhifViewer {
-    /// A viewer from `dist` (a folder with OHIF's `index.html`).
-    pub fn new(dist: PathBuf, app_config: String) -> anyhow::Result<Self> {
+    /// A viewer from `dist` (a folder with OHIF's `index.html`), signing in with
+    /// `authority` where there is one.
+    pub fn new(dist: PathBuf, app_config: String, authority: Option<&str>) -> anyhow::Result<Self> {
         anyhow::ensure!(
             dist.join("index.html").is_file(),
             "{} holds no viewer (no index.html); scripts/viewer.sh fetches OHIF {OHIF_VERSION}",
             dist.display()
         );
-        Ok(Self { dist, app_config })
+        let index = std::fs::read_to_string(dist.join("index.html"))?;
+        let csp = HeaderValue::from_str(&content_security_policy(&index, authority))?;
+        Ok(Self {
+            dist,
+            app_config,
+            csp,
+        })
     }
 
     /// Answers a GET or HEAD for one of the viewer's paths.
@@ -173,7 +247,7 @@ impl OhifViewer {
                 "text/javascript; charset=utf-8",
             );
             set(&mut r, header::CACHE_CONTROL, "no-cache");
-            isolate(&mut r);
+            self.isolate(&mut r);
             return r;
         }
         let mut r = file(ServeDir::new(&self.dist), parts).await;
@@ -196,8 +270,19 @@ impl OhifViewer {
             };
             set(&mut r, header::CACHE_CONTROL, cache);
         }
-        isolate(&mut r);
+        self.isolate(&mut r);
         r
+    }
+
+    /// Cross-origin isolation, which OHIF's decoders need for SharedArrayBuffer (the edge is
+    /// the same origin, so its answers need no CORP of their own), and the CSP.
+    fn isolate(&self, r: &mut Response<Body>) {
+        set(r, "cross-origin-opener-policy", "same-origin");
+        set(r, "cross-origin-embedder-policy", "require-corp");
+        set(r, "cross-origin-resource-policy", "same-origin");
+        set(r, "x-content-type-options", "nosniff");
+        r.headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, self.csp.clone());
     }
 }
 
@@ -226,15 +311,6 @@ fn is_hashed(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or_default();
     name.split('.')
         .any(|part| part.len() == 16 && part.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
-/// Cross-origin isolation, which OHIF's decoders need for SharedArrayBuffer (the edge is the
-/// same origin, so its answers need no CORP of their own).
-fn isolate(r: &mut Response<Body>) {
-    set(r, "cross-origin-opener-policy", "same-origin");
-    set(r, "cross-origin-embedder-policy", "require-corp");
-    set(r, "cross-origin-resource-policy", "same-origin");
-    set(r, "x-content-type-options", "nosniff");
 }
 
 fn set<K: header::IntoHeaderName>(r: &mut Response<Body>, name: K, value: &'static str) {
@@ -274,10 +350,13 @@ mod tests {
 
     #[test]
     fn the_configuration_names_every_root_and_defaults_to_the_first() {
-        let js = app_config(&[
-            data_source("http://127.0.0.1:8080/datastore/a", "demo"),
-            data_source("http://127.0.0.1:8080/datastore/b", "other"),
-        ]);
+        let js = app_config(
+            &[
+                data_source("http://127.0.0.1:8080/datastore/a", "demo"),
+                data_source("http://127.0.0.1:8080/datastore/b", "other"),
+            ],
+            None,
+        );
         let json = js
             .strip_prefix("window.config = ")
             .and_then(|s| s.split_once(";\n"))
@@ -285,9 +364,54 @@ mod tests {
             .unwrap();
         let v: Value = serde_json::from_str(json).unwrap();
         assert_eq!(v["defaultDataSourceName"], "demo");
+        assert!(v.get("oidc").is_none());
         assert_eq!(
             v["dataSources"][1]["configuration"]["wadoRoot"],
             "http://127.0.0.1:8080/datastore/b"
         );
+    }
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    #[test]
+    fn inline_scripts_are_allowed_by_hash_and_the_issuer_by_origin() {
+        let html =
+            r#"<head><script>window.PUBLIC_URL="/"</script><script src="/app.js"></script></head>"#;
+        let csp = content_security_policy(html, Some("https://id.example.org/realms/x"));
+        // printf 'window.PUBLIC_URL="/"' | openssl dgst -sha256 -binary | base64
+        assert!(
+            csp.contains("'sha256-iDPt/Ua3DNNwIdzDqulCGYDYPv58ixnA75eez8NxOJg='"),
+            "{csp}"
+        );
+        assert_eq!(csp.matches("'sha256-").count(), 1);
+        assert!(
+            csp.contains("connect-src 'self' https://id.example.org;"),
+            "{csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"));
+        let local = content_security_policy(html, None);
+        assert!(local.contains("connect-src 'self';"), "{local}");
+    }
+
+    #[test]
+    fn the_sign_in_is_the_authorization_code_flow() {
+        let sign_in = edge::config::ViewerSignIn {
+            authority: "https://id.example.org".into(),
+            client_id: "viewer".into(),
+            scope: "openid".into(),
+        };
+        let js = app_config(&[data_source("/datastore/a", "a")], Some(&sign_in));
+        let json = js
+            .strip_prefix("window.config = ")
+            .and_then(|s| s.split_once(";\n"))
+            .map(|(json, _)| json)
+            .unwrap();
+        let v: Value = serde_json::from_str(json).unwrap();
+        assert_eq!(v["oidc"][0]["response_type"], "code");
+        assert_eq!(v["oidc"][0]["client_id"], "viewer");
+        assert_eq!(v["oidc"][0]["redirect_uri"], "/callback");
     }
 }

@@ -364,8 +364,10 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
                     ))
                 })
                 .collect();
-            let app_config = crate::ohif::app_config(&sources);
-            Some(Arc::new(crate::ohif::OhifViewer::new(dist, app_config)?))
+            let app_config = crate::ohif::app_config(&sources, None);
+            Some(Arc::new(crate::ohif::OhifViewer::new(
+                dist, app_config, None,
+            )?))
         }
         None => None,
     };

@@ -125,7 +125,11 @@ page.on('requestfailed', req => {
   }
 });
 
-const result = { requests };
+const cspViolations = [];
+page.on('console', msg => {
+  if (msg.text().includes('Content Security Policy')) cspViolations.push(msg.text());
+});
+const result = { requests, cspViolations };
 
 // Against `serve`'s viewer (progressive loading over byte ranges): the first request for
 // the rest of a frame (a Range that starts past 0) is held until the viewport has been

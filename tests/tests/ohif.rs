@@ -178,6 +178,13 @@ fn check_frames(result: &Value, with_token: bool, frames_accept: &str) {
 /// same; prefetched frames come whole through one open range. The rendered image is checked
 /// by [`check_frames`].
 fn check_progressive(result: &Value) {
+    // Under `serve`'s Content-Security-Policy.
+    assert_eq!(
+        result["cspViolations"],
+        serde_json::json!([]),
+        "{}",
+        result["cspViolations"]
+    );
     let first = dicomweb_edge::ohif::PROGRESSIVE_FIRST_BYTES as u64;
     let requests = result["requests"].as_array().expect("requests");
     let ranged = |r: &Value, want: &str| {
@@ -354,6 +361,13 @@ async fn serve_serves_the_viewer_and_prints_its_link() {
         index.headers()["cross-origin-embedder-policy"],
         "require-corp"
     );
+    // The policy the viewer runs under (the driver fails on any violation OHIF reports).
+    let csp = index.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self' 'wasm-unsafe-eval'"),
+        "{csp}"
+    );
+    assert!(csp.contains("'sha256-"), "{csp}");
     assert!(index.text().await.unwrap().contains("app-config.js"));
     let missing = http
         .get(format!("{link}no-such-file.js"))
