@@ -165,7 +165,7 @@ pub fn content_security_policy(index_html: &str, authority: Option<&str>) -> Str
             break;
         };
         if !attributes.contains("src=") {
-            let digest = sha2::Sha256::digest(body[..close].as_bytes());
+            let digest = sha2::Sha256::digest(&body.as_bytes()[..close]);
             scripts.push_str(&format!(
                 " 'sha256-{}'",
                 base64::engine::general_purpose::STANDARD.encode(digest)
