@@ -148,6 +148,16 @@ pub const BEHAVIORS: &[Behavior] = &[
         ranges: false,
         signer: true,
     },
+    // Metadata, QIDO-RS and any other DICOMweb path. Without the viewer the default behavior
+    // is the same; with it the default serves the viewer's files (not the edge's: no
+    // authorizer, not in this table).
+    Behavior {
+        path_pattern: Some("/datastore/*"),
+        origin: Origin::Translator,
+        cache: METADATA,
+        ranges: false,
+        signer: false,
+    },
     Behavior {
         path_pattern: None,
         origin: Origin::Translator,
@@ -258,7 +268,9 @@ mod tests {
         assert!(for_path(&native).signer);
         assert_eq!(for_path(&native).origin, Origin::HealthImaging);
         let meta = format!("/datastore/{DS}/studies/1.2/metadata");
-        assert_eq!(for_path(&meta).path_pattern, None);
+        assert_eq!(for_path(&meta).path_pattern, Some("/datastore/*"));
+        assert_eq!(for_path(&meta).cache, METADATA);
+        assert_eq!(for_path("/elsewhere").path_pattern, None);
         assert_eq!(for_path("/elsewhere").cache, METADATA);
         let glob = dicomweb::wildcard::matches;
         assert!(glob(b"/a/?/c", b"/a/b/c") && !glob(b"/a/?/c", b"/a/bb/c"));

@@ -206,6 +206,11 @@ pub struct ViewerSettings {
     /// The scopes it asks for (default `openid`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
+    /// Other origins the sign-in talks to, for the viewer's Content-Security-Policy: with
+    /// Cognito, its hosted UI domain (`https://NAME.auth.REGION.amazoncognito.com`), where the
+    /// token endpoint is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sign_in_origins: Vec<String>,
 }
 
 /// How the packaged viewer signs in: OHIF's `oidc` settings.
@@ -314,6 +319,13 @@ impl DeployConfig {
         } else {
             v.scopes.clone()
         };
+        for o in &v.sign_in_origins {
+            if !o.starts_with("https://") || o.contains(['"', ' ', ';', ',']) {
+                return Err(bad(format!(
+                    "viewer.sign_in_origins: {o:?} is not https://host"
+                )));
+            }
+        }
         if scopes.iter().any(|s| {
             s.is_empty()
                 || !s

@@ -143,13 +143,14 @@ pub fn app_config(sources: &[Value], sign_in: Option<&edge::config::ViewerSignIn
 }
 
 /// The Content-Security-Policy the viewer runs under, for OHIF's `index.html` (whose inline
-/// scripts it allows by their SHA-256, CSP Level 2 §4.2.4) signing in with `authority` (its
-/// origin may be fetched, framed for silent renewal and navigated to). OHIF needs
+/// scripts it allows by their SHA-256, CSP Level 2 §4.2.4), signing in at `sign_in` (URLs:
+/// the issuer, and any other origin its sign-in talks to, such as Cognito's hosted UI
+/// domain; their origins may be fetched, framed for silent renewal and posted to). OHIF needs
 /// `wasm-unsafe-eval` and `unsafe-eval` (its decoders and some of its libraries), inline
 /// styles, `blob:` workers and `data:`/`blob:` images. `serve` sends it with the viewer's
 /// files, so the browser tests run OHIF under it, and packaging gives the same value to the
 /// template's viewer behavior.
-pub fn content_security_policy(index_html: &str, authority: Option<&str>) -> String {
+pub fn content_security_policy(index_html: &str, sign_in: &[&str]) -> String {
     use base64::Engine;
     use sha2::Digest;
     let mut scripts = String::new();
@@ -173,13 +174,17 @@ pub fn content_security_policy(index_html: &str, authority: Option<&str>) -> Str
         }
         rest = &body[close..];
     }
-    let idp = authority
-        .and_then(|a| {
-            let (scheme, rest) = a.split_once("://")?;
-            let host = rest.split('/').next()?;
-            Some(format!(" {scheme}://{host}"))
-        })
-        .unwrap_or_default();
+    let mut idp = String::new();
+    for url in sign_in {
+        if let Some((scheme, rest)) = url.split_once("://")
+            && let Some(host) = rest.split('/').next()
+        {
+            let origin = format!(" {scheme}://{host}");
+            if !idp.contains(&origin) {
+                idp.push_str(&origin);
+            }
+        }
+    }
     format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval' 'unsafe-eval'{scripts}; \
          style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; \
@@ -223,7 +228,8 @@ impl OhifViewer {
             dist.display()
         );
         let index = std::fs::read_to_string(dist.join("index.html"))?;
-        let csp = HeaderValue::from_str(&content_security_policy(&index, authority))?;
+        let sign_in: Vec<&str> = authority.into_iter().collect();
+        let csp = HeaderValue::from_str(&content_security_policy(&index, &sign_in))?;
         Ok(Self {
             dist,
             app_config,
@@ -380,7 +386,14 @@ mod policy_tests {
     fn inline_scripts_are_allowed_by_hash_and_the_issuer_by_origin() {
         let html =
             r#"<head><script>window.PUBLIC_URL="/"</script><script src="/app.js"></script></head>"#;
-        let csp = content_security_policy(html, Some("https://id.example.org/realms/x"));
+        let csp = content_security_policy(
+            html,
+            &[
+                "https://id.example.org/realms/x",
+                "https://login.example.org/",
+                "https://id.example.org",
+            ],
+        );
         // printf 'window.PUBLIC_URL="/"' | openssl dgst -sha256 -binary | base64
         assert!(
             csp.contains("'sha256-iDPt/Ua3DNNwIdzDqulCGYDYPv58ixnA75eez8NxOJg='"),
@@ -388,11 +401,11 @@ mod policy_tests {
         );
         assert_eq!(csp.matches("'sha256-").count(), 1);
         assert!(
-            csp.contains("connect-src 'self' https://id.example.org;"),
+            csp.contains("connect-src 'self' https://id.example.org https://login.example.org;"),
             "{csp}"
         );
         assert!(csp.contains("frame-ancestors 'none'"));
-        let local = content_security_policy(html, None);
+        let local = content_security_policy(html, &[]);
         assert!(local.contains("connect-src 'self';"), "{local}");
     }
 

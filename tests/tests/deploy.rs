@@ -188,6 +188,14 @@ fn package_refuses_configs_a_deployment_must_not_use() {
             "needs auth.user_pool_id and auth.client_ids",
         ),
         (
+            "[auth]\nmode = \"oidc\"\nissuer = \"https://id.example\"\naudiences = [\"a\"]\n[healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n[viewer]\nenabled = true\n",
+            "viewer.client_id: the OIDC client the viewer signs in as",
+        ),
+        (
+            "[auth]\nmode = \"cognito\"\nuser_pool_id = \"us-east-1_Ab\"\nclient_ids = [\"c1\"]\n[healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n[viewer]\nenabled = true\nclient_id = \"other\"\n",
+            "is not one of auth.client_ids",
+        ),
+        (
             "[auth]\nmode = \"oidc\"\nissuer = \"https://id.example\"\naudiences = [\"a\"]\nsecret = \"x\"\n[healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n",
             "unknown field `secret`",
         ),
@@ -280,5 +288,85 @@ fn two_stacks_when_healthimaging_is_not_in_us_east_1() {
     assert!(
         baked.contains("\"user_pool_id\": \"eu-west-1_AbCdEf\""),
         "{baked}"
+    );
+}
+
+/// `[viewer]`: the viewer's files in `dist/viewer/` (from `--viewer DIR`, here a stand-in
+/// for OHIF's `dist/`), with an `app-config.js` that follows the configuration: the edge as
+/// its only data sources, on the same distribution, and the issuer's sign-in (the first of
+/// Cognito's clients, the authorization code flow); the parameters turn the viewer on with
+/// the Content-Security-Policy computed from that `index.html`.
+#[test]
+fn the_packaged_viewer_follows_the_config() {
+    let ohif = tempfile::tempdir().unwrap();
+    let index = r#"<html><head><script>window.PUBLIC_URL="/"</script><script src="/app.bundle.js"></script></head></html>"#;
+    std::fs::write(ohif.path().join("index.html"), index).unwrap();
+    std::fs::write(ohif.path().join("app-config.js"), "window.config = {};").unwrap();
+    std::fs::create_dir(ohif.path().join("assets")).unwrap();
+    std::fs::write(ohif.path().join("assets/logo.svg"), "<svg/>").unwrap();
+    let (_dir, out, printed) = e2e::package(
+        "[auth]\nmode = \"cognito\"\nuser_pool_id = \"us-east-1_AbCdEf\"\nclient_ids = [\"viewerclient\", \"other\"]\n\
+         [healthimaging]\nregion = \"us-east-1\"\n\
+         datastores = [\"0123456789abcdef0123456789abcdef\", \"fedcba9876543210fedcba9876543210\"]\n\
+         [viewer]\nenabled = true\nscopes = [\"openid\", \"email\"]\n\
+         sign_in_origins = [\"https://imaging.auth.us-east-1.amazoncognito.com\"]\n",
+        &["--edge-only", "--viewer", ohif.path().to_str().unwrap()],
+    );
+    assert!(printed.contains("viewer"), "{printed}");
+    let viewer = out.join("viewer");
+    assert_eq!(
+        std::fs::read_to_string(viewer.join("index.html")).unwrap(),
+        index
+    );
+    assert_eq!(
+        std::fs::read_to_string(viewer.join("assets/logo.svg")).unwrap(),
+        "<svg/>"
+    );
+    let js = std::fs::read_to_string(viewer.join("app-config.js")).unwrap();
+    let json = js
+        .strip_prefix("window.config = ")
+        .and_then(|s| s.split_once(";\n"))
+        .map(|(j, _)| j)
+        .unwrap_or_else(|| panic!("{js}"));
+    let config: serde_json::Value = serde_json::from_str(json).unwrap();
+    let sources = config["dataSources"].as_array().unwrap();
+    assert_eq!(sources.len(), 2);
+    for (s, ds) in sources.iter().zip([
+        "0123456789abcdef0123456789abcdef",
+        "fedcba9876543210fedcba9876543210",
+    ]) {
+        let c = &s["configuration"];
+        assert_eq!(c["wadoRoot"], format!("/datastore/{ds}"));
+        assert_eq!(c["qidoRoot"], format!("/datastore/{ds}"));
+        // Signed in, range requests would carry no token: no progressive loading.
+        assert!(c.get("stackRetrieveOptions").is_none());
+    }
+    assert_eq!(
+        config["defaultDataSourceName"],
+        "0123456789abcdef0123456789abcdef"
+    );
+    let oidc = &config["oidc"][0];
+    assert_eq!(
+        oidc["authority"],
+        "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_AbCdEf"
+    );
+    assert_eq!(oidc["client_id"], "viewerclient");
+    assert_eq!(oidc["scope"], "openid email");
+    assert_eq!(oidc["response_type"], "code");
+    assert_eq!(oidc["redirect_uri"], "/callback");
+    let p: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("parameters.json")).unwrap()).unwrap();
+    let p = &p["Parameters"];
+    assert_eq!(p["Viewer"], "true");
+    let csp = p["ViewerContentSecurityPolicy"].as_str().unwrap();
+    assert!(
+        csp.contains("'sha256-iDPt/Ua3DNNwIdzDqulCGYDYPv58ixnA75eez8NxOJg='"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains(
+            "connect-src 'self' https://cognito-idp.us-east-1.amazonaws.com https://imaging.auth.us-east-1.amazoncognito.com;"
+        ),
+        "{csp}"
     );
 }

@@ -58,6 +58,24 @@ fn template() -> Value {
     to_json(serde_yaml::from_str(&text).expect("template is YAML"))
 }
 
+/// A value under `Fn::If [HasViewer, with, without]` as it is with the viewer (`true`) or
+/// without it; any other value as it is.
+fn viewer_branch(v: &Value, viewer: bool) -> Value {
+    match v.get("Fn::If") {
+        Some(branches) if branches[0] == "HasViewer" => {
+            branches[if viewer { 1 } else { 2 }].clone()
+        }
+        _ => v.clone(),
+    }
+}
+
+/// The distribution's behaviors without the viewer, the default last.
+fn behaviors_without_viewer(config: &Value) -> Vec<Value> {
+    let mut all: Vec<Value> = config["CacheBehaviors"].as_array().unwrap().clone();
+    all.push(viewer_branch(&config["DefaultCacheBehavior"], false));
+    all
+}
+
 /// The resources with `Fn::ForEach` expanded over `DATASTORES` (AWS::LanguageExtensions).
 fn resources(t: &Value) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
@@ -137,8 +155,17 @@ fn cfn_lint_finds_no_errors() {
 fn no_cache_key_or_origin_request_carries_the_token() {
     let r = resources(&template());
     let policies = of_type(&r, "AWS::CloudFront::CachePolicy");
-    assert_eq!(policies.len(), 3);
+    assert_eq!(policies.len(), 4);
     for (name, p) in policies {
+        if name == "ViewerCachePolicy" {
+            // The viewer's static files: nothing of the request in the key.
+            let params =
+                &p["Properties"]["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"];
+            assert_eq!(params["HeadersConfig"]["HeaderBehavior"], "none");
+            assert_eq!(params["CookiesConfig"]["CookieBehavior"], "none");
+            assert_eq!(params["QueryStringsConfig"]["QueryStringBehavior"], "none");
+            continue;
+        }
         let params =
             &p["Properties"]["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"];
         let headers: Vec<&str> = params["HeadersConfig"]["Headers"]
@@ -334,8 +361,7 @@ fn the_translator_is_reached_through_oac_on_a_streaming_iam_url() {
 fn every_behavior_runs_the_nodejs_authorizer_and_the_edge_functions_are_nodejs() {
     let r = resources(&template());
     let config = &r["Distribution"]["Properties"]["DistributionConfig"];
-    let mut behaviors = vec![config["DefaultCacheBehavior"].clone()];
-    behaviors.extend(config["CacheBehaviors"].as_array().unwrap().iter().cloned());
+    let behaviors = behaviors_without_viewer(config);
     assert_eq!(behaviors.len(), edge::behaviors::BEHAVIORS.len());
     let mut associated = BTreeSet::new();
     for b in &behaviors {
@@ -409,6 +435,9 @@ fn tls_and_logs_keep_secrets_out() {
     let custom = &config["ViewerCertificate"]["Fn::If"][1];
     assert_eq!(custom["MinimumProtocolVersion"], "TLSv1.2_2021");
     for o in config["Origins"].as_array().unwrap() {
+        if viewer_branch(o, false).is_object() && o.get("Fn::If").is_some() {
+            continue; // the viewer's bucket: an S3 origin, always over TLS
+        }
         assert_eq!(
             o["CustomOriginConfig"]["OriginSSLProtocols"],
             json!(["TLSv1.2"])
@@ -436,8 +465,7 @@ fn the_template_matches_the_behaviors_table() {
     use edge::behaviors::{self, QueryKey};
     let r = resources(&template());
     let config = &r["Distribution"]["Properties"]["DistributionConfig"];
-    let mut in_template: Vec<Value> = config["CacheBehaviors"].as_array().unwrap().clone();
-    in_template.push(config["DefaultCacheBehavior"].clone());
+    let in_template = behaviors_without_viewer(config);
     assert_eq!(in_template.len(), behaviors::BEHAVIORS.len());
     let policy_of = |b: &Value| -> Value {
         let name = b["CachePolicyId"]["Ref"].as_str().unwrap();
@@ -674,4 +702,142 @@ fn the_ohif_data_source_output_is_the_one_serve_prints() {
     );
     printed["configuration"]["friendlyName"].take();
     assert_eq!(output, printed);
+}
+
+/// With `Viewer=true`: a private, encrypted, versioned bucket with Block Public Access and
+/// no ACLs, read only by this distribution through Origin Access Control and only over TLS;
+/// the default behavior serves it without the authorizer (its files hold no patient data),
+/// with the viewer's security headers and its routes function, and every DICOMweb behavior
+/// keeps the authorizer; the viewer's URL is an output.
+#[test]
+fn the_viewer_is_a_private_bucket_behind_oac_and_dicomweb_keeps_its_authorizer() {
+    let t = template();
+    let r = resources(&t);
+    assert_eq!(
+        t["Conditions"]["HasViewer"]["Fn::And"][1],
+        json!({"Fn::Equals": [{"Ref": "Viewer"}, "true"]})
+    );
+    let bucket = &r["ViewerBucket"];
+    assert_eq!(bucket["Condition"], "HasViewer");
+    let b = &bucket["Properties"];
+    for k in [
+        "BlockPublicAcls",
+        "BlockPublicPolicy",
+        "IgnorePublicAcls",
+        "RestrictPublicBuckets",
+    ] {
+        assert_eq!(b["PublicAccessBlockConfiguration"][k], true, "{k}");
+    }
+    assert_eq!(
+        b["OwnershipControls"]["Rules"][0]["ObjectOwnership"],
+        "BucketOwnerEnforced"
+    );
+    assert!(b.get("AccessControl").is_none(), "no canned ACL");
+    assert_eq!(b["VersioningConfiguration"]["Status"], "Enabled");
+    assert_eq!(
+        b["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+            ["SSEAlgorithm"],
+        "AES256"
+    );
+    let statements = r["ViewerBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let allow: Vec<&Value> = statements
+        .iter()
+        .filter(|s| s["Effect"] == "Allow")
+        .collect();
+    assert_eq!(allow.len(), 1);
+    assert_eq!(
+        allow[0]["Principal"],
+        json!({"Service": "cloudfront.amazonaws.com"})
+    );
+    assert_eq!(allow[0]["Action"], "s3:GetObject");
+    assert!(
+        allow[0]["Condition"]["StringEquals"]["AWS:SourceArn"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .ends_with(":distribution/${Distribution}")
+    );
+    assert!(
+        statements
+            .iter()
+            .any(|s| s["Effect"] == "Deny"
+                && s["Condition"]["Bool"]["aws:SecureTransport"] == "false")
+    );
+    let oac = &r["ViewerOriginAccessControl"]["Properties"]["OriginAccessControlConfig"];
+    assert_eq!(oac["OriginAccessControlOriginType"], "s3");
+    assert_eq!(oac["SigningBehavior"], "always");
+
+    let config = &r["Distribution"]["Properties"]["DistributionConfig"];
+    let origin = config["Origins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|o| {
+            let v = viewer_branch(o, true);
+            (v["Id"] == "viewer").then_some(v)
+        })
+        .expect("the viewer's origin");
+    assert_eq!(
+        origin["OriginAccessControlId"],
+        json!({"Fn::GetAtt": ["ViewerOriginAccessControl", "Id"]})
+    );
+    assert_eq!(
+        origin["DomainName"],
+        json!({"Fn::GetAtt": ["ViewerBucket", "RegionalDomainName"]})
+    );
+
+    let default = viewer_branch(&config["DefaultCacheBehavior"], true);
+    assert_eq!(default["TargetOriginId"], "viewer");
+    assert!(
+        default.get("LambdaFunctionAssociations").is_none(),
+        "no authorizer on the viewer's files"
+    );
+    assert_eq!(default["AllowedMethods"], json!(["GET", "HEAD"]));
+    assert_eq!(
+        default["ResponseHeadersPolicyId"],
+        json!({"Ref": "ViewerResponseHeadersPolicy"})
+    );
+    assert_eq!(
+        default["FunctionAssociations"][0]["FunctionARN"],
+        json!({"Fn::GetAtt": ["ViewerRoutesFunction", "FunctionMetadata.FunctionARN"]})
+    );
+    // Every DICOMweb path is under a behavior that runs the authorizer, with the viewer too.
+    for b in config["CacheBehaviors"].as_array().unwrap() {
+        let pattern = b["PathPattern"].as_str().unwrap();
+        assert!(pattern.starts_with("/datastore/"), "{pattern}");
+        assert!(
+            b["LambdaFunctionAssociations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["EventType"] == "viewer-request"
+                    && a["LambdaFunctionARN"] == json!({"Ref": "ViewerRequestVersion"})),
+            "{pattern}"
+        );
+    }
+    assert_eq!(
+        config["CacheBehaviors"].as_array().unwrap().last().unwrap()["PathPattern"],
+        "/datastore/*"
+    );
+    let headers = &r["ViewerResponseHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"];
+    assert_eq!(
+        headers["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"],
+        json!({"Ref": "ViewerContentSecurityPolicy"})
+    );
+    let custom: Vec<(&str, &str)> = headers["CustomHeadersConfig"]["Items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["Header"].as_str().unwrap(), h["Value"].as_str().unwrap()))
+        .collect();
+    assert!(custom.contains(&("Cross-Origin-Embedder-Policy", "require-corp")));
+    assert!(custom.contains(&("Cross-Origin-Opener-Policy", "same-origin")));
+    // The routes function: a path without an extension is the viewer's page.
+    let code = r["ViewerRoutesFunction"]["Properties"]["FunctionCode"]
+        .as_str()
+        .unwrap();
+    assert!(code.contains("request.uri = '/index.html'"));
+    assert_eq!(t["Outputs"]["ViewerUrl"]["Condition"], "HasViewer");
 }

@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask wasm`: the Lambda@Edge module, `target/wasm32/edge.wasm`;
 //! - `cargo xtask package --config deploy/config.toml [--out dist]`: everything
-//!   `aws cloudformation package/deploy` needs (see the README's deploy section).
+//!   `aws cloudformation package/deploy` needs, and with `[viewer]` the viewer's files
+//!   (see the README's deploy section).
 
 mod package;
 mod wasm;
@@ -36,6 +37,10 @@ enum Command {
         /// `lambda` profile (the test command packages the one its tests were built with).
         #[arg(long)]
         bootstrap: Option<PathBuf>,
+        /// With `[viewer]` enabled: the OHIF `dist/` folder to package (default: where
+        /// `scripts/viewer.sh` puts it).
+        #[arg(long)]
+        viewer: Option<PathBuf>,
     },
 }
 
@@ -54,11 +59,13 @@ fn main() -> anyhow::Result<()> {
             out,
             edge_only,
             bootstrap,
+            viewer,
         } => package::run(
             &here.join(config),
             &here.join(out),
             edge_only,
             bootstrap.map(|b| here.join(b)),
+            viewer.map(|v| here.join(v)),
         )?,
     }
     Ok(())

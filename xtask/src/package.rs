@@ -33,6 +33,7 @@ pub fn run(
     out: &Path,
     edge_only: bool,
     bootstrap: Option<PathBuf>,
+    viewer: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     let mut config = load_config(config_path)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -100,8 +101,14 @@ pub fn run(
         );
     }
 
+    let csp = if config.viewer.enabled {
+        Some(viewer_bundle(&config, viewer, &out.join("viewer"))?)
+    } else {
+        None
+    };
+
     std::fs::copy("deploy/template.yaml", out.join("template.yaml"))?;
-    for (file, params) in parameter_files(&config, &hashes[0], &hashes[1]) {
+    for (file, params) in parameter_files(&config, &hashes[0], &hashes[1], csp.as_deref()) {
         let path = out.join(file);
         std::fs::write(
             &path,
@@ -178,10 +185,81 @@ pub fn load_config(path: &Path) -> anyhow::Result<DeployConfig> {
 
 /// The template's parameters: one file when AHI is in us-east-1 (one stack), else one for
 /// the translator's stack (AHI region) and one for the edge stack (us-east-1).
+/// `[viewer]`: OHIF's files in `out` (`dist/viewer/`, for `aws s3 sync` into the template's
+/// viewer bucket) with an `app-config.js` generated from the configuration: one data source
+/// per datastore at `/datastore/{id}` of the same distribution (no CORS), signing in with the
+/// issuer the authorizer trusts. Progressive loading over byte ranges stays off where the
+/// viewer signs in: its range requests carry no Authorization header, and a signed-in page
+/// has no token in its URL to give them. The viewer's files come from `viewer` or where
+/// `scripts/viewer.sh` put them (it checks the npm tarball's SHA-512). Returns the
+/// Content-Security-Policy for the template's viewer behavior.
+fn viewer_bundle(
+    config: &DeployConfig,
+    viewer: Option<PathBuf>,
+    out: &Path,
+) -> anyhow::Result<String> {
+    use dicomweb_edge::ohif;
+    let dist = viewer.or_else(ohif::default_dist).with_context(|| {
+        format!(
+            "[viewer] enabled, but the viewer's files are missing: scripts/viewer.sh fetches OHIF {} (or pass --viewer DIR)",
+            ohif::OHIF_VERSION
+        )
+    })?;
+    let index = std::fs::read_to_string(dist.join("index.html"))
+        .with_context(|| format!("{} holds no viewer (no index.html)", dist.display()))?;
+    let sign_in = config.viewer_sign_in()?;
+    let sources: Vec<_> = config
+        .healthimaging
+        .datastores
+        .iter()
+        .map(|d| {
+            let source = ohif::data_source(&format!("/datastore/{d}"), d);
+            if sign_in.is_some() {
+                source
+            } else {
+                ohif::with_progressive_loading(source)
+            }
+        })
+        .collect();
+    if out.exists() {
+        std::fs::remove_dir_all(out)?;
+    }
+    copy_tree(&dist, out)?;
+    std::fs::write(
+        out.join("app-config.js"),
+        ohif::app_config(&sources, sign_in.as_ref()),
+    )?;
+    println!(
+        "{}: OHIF {} with app-config.js",
+        out.display(),
+        ohif::OHIF_VERSION
+    );
+    let mut origins: Vec<&str> = sign_in.iter().map(|s| s.authority.as_str()).collect();
+    origins.extend(config.viewer.sign_in_origins.iter().map(String::as_str));
+    Ok(ohif::content_security_policy(&index, &origins))
+}
+
+/// Copies the files under `from` to `to` (symbolic links are not followed).
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let target = to.join(entry.file_name());
+        if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
 fn parameter_files(
     c: &DeployConfig,
     viewer_sha: &str,
     origin_sha: &str,
+    viewer_csp: Option<&str>,
 ) -> Vec<(&'static str, serde_json::Map<String, serde_json::Value>)> {
     let mut common = serde_json::Map::new();
     let mut put = |k: &str, v: String| {
@@ -221,6 +299,10 @@ fn parameter_files(
     }
     put("ViewerRequestCodeSha256", viewer_sha.to_owned());
     put("OriginRequestCodeSha256", origin_sha.to_owned());
+    if let Some(csp) = viewer_csp {
+        put("Viewer", "true".to_owned());
+        put("ViewerContentSecurityPolicy", csp.to_owned());
+    }
 
     let with = |components: &str, extra: &[(&str, &str)]| {
         let mut p = common.clone();
