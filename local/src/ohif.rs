@@ -193,6 +193,13 @@ pub fn content_security_policy(index_html: &str, sign_in: &[&str]) -> String {
     )
 }
 
+/// The `window.config` an [`app_config`] script sets, read back (for tests of what was
+/// packaged or served).
+pub fn window_config(script: &str) -> Option<Value> {
+    let (json, _) = script.strip_prefix("window.config = ")?.split_once(";\n")?;
+    serde_json::from_str(json).ok()
+}
+
 /// The viewer's files where `scripts/viewer.sh` puts them, looked for under the working
 /// directory and under the workspace this binary was built from.
 pub fn default_dist() -> Option<PathBuf> {
@@ -363,12 +370,7 @@ mod tests {
             ],
             None,
         );
-        let json = js
-            .strip_prefix("window.config = ")
-            .and_then(|s| s.split_once(";\n"))
-            .map(|(json, _)| json)
-            .unwrap();
-        let v: Value = serde_json::from_str(json).unwrap();
+        let v = window_config(&js).unwrap();
         assert_eq!(v["defaultDataSourceName"], "demo");
         assert!(v.get("oidc").is_none());
         assert_eq!(
@@ -417,12 +419,7 @@ mod policy_tests {
             scope: "openid".into(),
         };
         let js = app_config(&[data_source("/datastore/a", "a")], Some(&sign_in));
-        let json = js
-            .strip_prefix("window.config = ")
-            .and_then(|s| s.split_once(";\n"))
-            .map(|(json, _)| json)
-            .unwrap();
-        let v: Value = serde_json::from_str(json).unwrap();
+        let v = window_config(&js).unwrap();
         assert_eq!(v["oidc"][0]["response_type"], "code");
         assert_eq!(v["oidc"][0]["client_id"], "viewer");
         assert_eq!(v["oidc"][0]["redirect_uri"], "/callback");

@@ -323,12 +323,7 @@ fn the_packaged_viewer_follows_the_config() {
         "<svg/>"
     );
     let js = std::fs::read_to_string(viewer.join("app-config.js")).unwrap();
-    let json = js
-        .strip_prefix("window.config = ")
-        .and_then(|s| s.split_once(";\n"))
-        .map(|(j, _)| j)
-        .unwrap_or_else(|| panic!("{js}"));
-    let config: serde_json::Value = serde_json::from_str(json).unwrap();
+    let config = dicomweb_edge::ohif::window_config(&js).unwrap_or_else(|| panic!("{js}"));
     let sources = config["dataSources"].as_array().unwrap();
     assert_eq!(sources.len(), 2);
     for (s, ds) in sources.iter().zip([
