@@ -21,6 +21,7 @@ pub mod internal;
 pub mod lambda_edge;
 pub mod routes;
 pub mod signer;
+pub mod viewer;
 
 pub use errors::{EdgeError, ErrorAnswer};
 pub use routes::{Route, RouteError};

@@ -198,8 +198,13 @@ fn viewer_bundle(
     viewer: Option<PathBuf>,
     out: &Path,
 ) -> anyhow::Result<String> {
-    use dicomweb_edge::ohif;
-    let dist = viewer.or_else(ohif::default_dist).with_context(|| {
+    use edge::viewer as ohif;
+    let fetched = Path::new(".cache/ohif")
+        .join(ohif::OHIF_VERSION)
+        .join("package/dist");
+    let dist = viewer
+        .or_else(|| fetched.join("index.html").is_file().then_some(fetched))
+        .with_context(|| {
         format!(
             "[viewer] enabled, but the viewer's files are missing: scripts/viewer.sh fetches OHIF {} (or pass --viewer DIR)",
             ohif::OHIF_VERSION
