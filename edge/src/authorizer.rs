@@ -50,10 +50,13 @@ pub enum AuthMode {
         user_pool_id: String,
         client_ids: Vec<String>,
     },
-    /// Any OIDC issuer; tokens must name one of `audiences` in `aud`.
+    /// Any OIDC issuer; tokens must name one of `audiences` in `aud`. Its keys are at
+    /// `jwks_uri` (the `jwks_uri` of its `/.well-known/openid-configuration`), by default
+    /// `{issuer}/.well-known/jwks.json`.
     Oidc {
         issuer: String,
         audiences: Vec<String>,
+        jwks_uri: Option<String>,
     },
 }
 
@@ -74,9 +77,16 @@ impl AuthMode {
         }
     }
 
-    /// Where the issuer publishes its keys (OpenID Connect Discovery; Cognito's documented
-    /// `/.well-known/jwks.json`).
+    /// Where the issuer publishes its keys: the configured `jwks_uri`, else
+    /// `{issuer}/.well-known/jwks.json` (Cognito's documented location, and Auth0's).
     pub fn jwks_url(&self) -> Option<String> {
+        if let AuthMode::Oidc {
+            jwks_uri: Some(uri),
+            ..
+        } = self
+        {
+            return Some(uri.clone());
+        }
         self.issuer()
             .map(|i| format!("{}/.well-known/jwks.json", i.trim_end_matches('/')))
     }

@@ -55,11 +55,15 @@ pub struct AuthSettings {
     pub user_pool_region: String,
     #[serde(default)]
     pub client_ids: Vec<String>,
-    /// OIDC: the issuer (`iss`, and the base of `/.well-known/jwks.json`) and audiences.
+    /// OIDC: the issuer (`iss`) and audiences.
     #[serde(default)]
     pub issuer: String,
     #[serde(default)]
     pub audiences: Vec<String>,
+    /// OIDC: where the issuer publishes its keys, the `jwks_uri` of its
+    /// `{issuer}/.well-known/openid-configuration` (default `{issuer}/.well-known/jwks.json`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub jwks_uri: String,
     /// Accepted algorithms (RS256, RS384, RS512, ES256, ES384, PS256, PS384, PS512, EdDSA);
     /// empty: RS256/384/512 and ES256/384.
     #[serde(default)]
@@ -213,7 +217,71 @@ pub struct ViewerSettings {
     pub sign_in_origins: Vec<String>,
 }
 
-/// How the packaged viewer signs in: OHIF's `oidc` settings.
+impl ViewerSettings {
+    /// How a viewer signs in to an authorizer of `mode`: `None` where the authorizer takes
+    /// no tokens (`auth.mode = "none"`, a public dataset), so the viewer signs in nowhere.
+    /// The deployed viewer and `serve`'s follow this one rule.
+    pub fn sign_in(&self, mode: &AuthMode) -> Result<Option<ViewerSignIn>, ConfigError> {
+        let Some(authority) = mode.issuer() else {
+            return Ok(None);
+        };
+        let client_id = match (mode, self.client_id.as_str()) {
+            (_, id) if !id.is_empty() => id.to_owned(),
+            (AuthMode::Cognito { client_ids, .. }, _) => client_ids[0].clone(),
+            _ => {
+                return Err(bad(
+                    "the viewer needs the OIDC client it signs in as, a public client (viewer.client_id, --viewer-client-id)",
+                ));
+            }
+        };
+        if let AuthMode::Cognito { client_ids, .. } = mode
+            && !client_ids.contains(&client_id)
+        {
+            return Err(bad(format!(
+                "the viewer's client {client_id:?} is not one of the accepted app clients (auth.client_ids, --client-id), so the authorizer would refuse its tokens"
+            )));
+        }
+        if !client_id
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        {
+            return Err(bad(
+                "the viewer's client ID has characters a client ID cannot hold",
+            ));
+        }
+        let scopes = if self.scopes.is_empty() {
+            vec!["openid".to_owned()]
+        } else {
+            self.scopes.clone()
+        };
+        for o in &self.sign_in_origins {
+            if !o.starts_with("https://") || o.contains(['"', ' ', ';', ',']) {
+                return Err(bad(format!(
+                    "the viewer's sign-in origin {o:?} is not https://host (viewer.sign_in_origins, --viewer-sign-in-origin)"
+                )));
+            }
+        }
+        if scopes.iter().any(|s| {
+            s.is_empty()
+                || !s
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
+        }) {
+            return Err(bad(
+                "the viewer's scopes must be visible ASCII without quotes (viewer.scopes, --viewer-scope)",
+            ));
+        }
+        Ok(Some(ViewerSignIn {
+            authority,
+            client_id,
+            scope: scopes.join(" "),
+            other_origins: self.sign_in_origins.clone(),
+        }))
+    }
+}
+
+/// How the viewer signs in: OHIF's `oidc` settings, and where its Content-Security-Policy
+/// must let the sign-in go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViewerSignIn {
     /// The issuer (its `/.well-known/openid-configuration` names the endpoints).
@@ -221,6 +289,17 @@ pub struct ViewerSignIn {
     pub client_id: String,
     /// Space-separated.
     pub scope: String,
+    /// Origins the sign-in talks to besides the authority's ([`ViewerSettings::sign_in_origins`]).
+    pub other_origins: Vec<String>,
+}
+
+impl ViewerSignIn {
+    /// The authority and the other origins, for the Content-Security-Policy.
+    pub fn origins(&self) -> Vec<&str> {
+        std::iter::once(self.authority.as_str())
+            .chain(self.other_origins.iter().map(String::as_str))
+            .collect()
+    }
 }
 
 /// A configuration the edge cannot run with.
@@ -282,65 +361,9 @@ impl DeployConfig {
         Ok(())
     }
 
-    /// The viewer's sign-in, for `[viewer]` with `enabled`: `None` where the authorizer takes
-    /// no tokens (`auth.mode = "none"`, a public dataset), so the viewer signs in nowhere.
+    /// The viewer's sign-in, for `[viewer]` with `enabled` (see [`ViewerSettings::sign_in`]).
     pub fn viewer_sign_in(&self) -> Result<Option<ViewerSignIn>, ConfigError> {
-        let mode = self.auth_mode()?;
-        let Some(authority) = mode.issuer() else {
-            return Ok(None);
-        };
-        let v = &self.viewer;
-        let client_id = match (&mode, v.client_id.as_str()) {
-            (_, id) if !id.is_empty() => id.to_owned(),
-            (AuthMode::Cognito { client_ids, .. }, _) => client_ids[0].clone(),
-            _ => {
-                return Err(bad(
-                    "viewer.client_id: the OIDC client the viewer signs in as (a public client)",
-                ));
-            }
-        };
-        if let AuthMode::Cognito { client_ids, .. } = &mode
-            && !client_ids.contains(&client_id)
-        {
-            return Err(bad(format!(
-                "viewer.client_id {client_id:?} is not one of auth.client_ids, so the authorizer would refuse its tokens"
-            )));
-        }
-        if !client_id
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-        {
-            return Err(bad(
-                "viewer.client_id has characters a client ID cannot hold",
-            ));
-        }
-        let scopes = if v.scopes.is_empty() {
-            vec!["openid".to_owned()]
-        } else {
-            v.scopes.clone()
-        };
-        for o in &v.sign_in_origins {
-            if !o.starts_with("https://") || o.contains(['"', ' ', ';', ',']) {
-                return Err(bad(format!(
-                    "viewer.sign_in_origins: {o:?} is not https://host"
-                )));
-            }
-        }
-        if scopes.iter().any(|s| {
-            s.is_empty()
-                || !s
-                    .bytes()
-                    .all(|b| b.is_ascii_graphic() && b != b'"' && b != b'\\')
-        }) {
-            return Err(bad(
-                "viewer.scopes: scope names are visible ASCII without quotes",
-            ));
-        }
-        Ok(Some(ViewerSignIn {
-            authority,
-            client_id,
-            scope: scopes.join(" "),
-        }))
+        self.viewer.sign_in(&self.auth_mode()?)
     }
 
     /// The internal key, validated.
@@ -399,9 +422,16 @@ impl DeployConfig {
                         "auth.mode = \"oidc\" needs auth.issuer and auth.audiences",
                     ));
                 }
+                if !a.jwks_uri.is_empty() && !a.jwks_uri.starts_with("https://") {
+                    return Err(bad(format!(
+                        "auth.jwks_uri {:?} is not an https:// URL",
+                        a.jwks_uri
+                    )));
+                }
                 Ok(AuthMode::Oidc {
                     issuer: a.issuer.clone(),
                     audiences: a.audiences.clone(),
+                    jwks_uri: (!a.jwks_uri.is_empty()).then(|| a.jwks_uri.clone()),
                 })
             }
             other => Err(bad(format!(

@@ -89,16 +89,41 @@ const TOKEN_FOR_RANGE_REQUESTS: &str = r#"(function () {
 })();
 "#;
 
+/// One data source per `(root, name)`, the first the default, loading progressively unless
+/// the viewer signs in: a signed-in viewer holds its token where only OHIF's own requests
+/// send it (the `Authorization` header), and the range requests could carry it only in their
+/// URL, where it must never be.
+pub fn data_sources<'a>(
+    roots: impl IntoIterator<Item = (String, &'a str)>,
+    signs_in: bool,
+) -> Vec<Value> {
+    roots
+        .into_iter()
+        .map(|(root, name)| {
+            let source = data_source(&root, name);
+            if signs_in {
+                source
+            } else {
+                with_progressive_loading(source)
+            }
+        })
+        .collect()
+}
+
+/// Where the identity provider returns after signing out: a route of its own, since OHIF
+/// answers it with its sign-out callback (it cannot be the study list's `/`).
+pub const SIGNED_OUT_PATH: &str = "/signed-out";
+
 /// OHIF's `oidc` entry for `sign_in`: the authorization code flow with PKCE
 /// (`response_type: code`, OHIF's `oidc-client-ts` client), back to `/callback`, signed out
-/// to `/`. OHIF then sends the access token as `Authorization: Bearer` on every DICOMweb
-/// request.
+/// to [`SIGNED_OUT_PATH`]. OHIF then sends the access token as `Authorization: Bearer` on every
+/// DICOMweb request.
 pub fn oidc_client(sign_in: &crate::config::ViewerSignIn) -> Value {
     json!({
         "authority": sign_in.authority,
         "client_id": sign_in.client_id,
         "redirect_uri": "/callback",
-        "post_logout_redirect_uri": "/",
+        "post_logout_redirect_uri": SIGNED_OUT_PATH,
         "response_type": "code",
         "scope": sign_in.scope,
     })
@@ -225,6 +250,7 @@ mod policy_tests {
             authority: "https://id.example.org".into(),
             client_id: "viewer".into(),
             scope: "openid".into(),
+            other_origins: Vec::new(),
         };
         let js = app_config(&[data_source("/datastore/a", "a")], Some(&sign_in));
         let v = window_config(&js).unwrap();

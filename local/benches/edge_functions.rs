@@ -74,6 +74,7 @@ fn main() {
     let authorizer = Authorizer::new(AuthConfig::new(AuthMode::Oidc {
         issuer: DEV_ISSUER.into(),
         audiences: vec![DEV_AUDIENCE.into()],
+        jwks_uri: None,
     }));
     let reqs: Vec<Request> = tokens
         .iter()

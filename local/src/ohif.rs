@@ -44,17 +44,16 @@ pub struct OhifViewer {
 }
 
 impl OhifViewer {
-    /// A viewer from `dist` (a folder with OHIF's `index.html`), signing in with
-    /// `authority` where there is one.
-    pub fn new(dist: PathBuf, app_config: String, authority: Option<&str>) -> anyhow::Result<Self> {
+    /// A viewer from `dist` (a folder with OHIF's `index.html`), whose sign-in talks to
+    /// `sign_in` ([`edge::config::ViewerSignIn::origins`]; none without a sign-in).
+    pub fn new(dist: PathBuf, app_config: String, sign_in: &[&str]) -> anyhow::Result<Self> {
         anyhow::ensure!(
             dist.join("index.html").is_file(),
             "{} holds no viewer (no index.html); scripts/viewer.sh fetches OHIF {OHIF_VERSION}",
             dist.display()
         );
         let index = std::fs::read_to_string(dist.join("index.html"))?;
-        let sign_in: Vec<&str> = authority.into_iter().collect();
-        let csp = HeaderValue::from_str(&content_security_policy(&index, &sign_in))?;
+        let csp = HeaderValue::from_str(&content_security_policy(&index, sign_in))?;
         Ok(Self {
             dist,
             app_config,

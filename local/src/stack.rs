@@ -23,6 +23,7 @@ use crate::dev_issuer::{DEV_AUDIENCE, DEV_ISSUER, DevIssuer};
 use crate::keys::Keys;
 use crate::server::{LocalEdge, NativeOrigin};
 use edge::authorizer::{AuthConfig, AuthMode, Authorizer};
+use edge::config::ViewerSignIn;
 use edge::cors::CorsPolicy;
 use edge::lambda_edge::{OriginRequestFunction, ViewerRequestFunction};
 use edge::signer::SignerConfig;
@@ -83,6 +84,10 @@ pub struct StackOptions {
     pub shared_resolution: bool,
     /// The folder of the prebuilt OHIF viewer to serve beside the edge ([`crate::ohif`]).
     pub viewer: Option<PathBuf>,
+    /// How that viewer signs in (with `Auth::Issuer`); without it, it loads progressively.
+    pub viewer_sign_in: Option<ViewerSignIn>,
+    /// Scopes every token must grant.
+    pub required_scopes: Vec<String>,
 }
 
 impl StackOptions {
@@ -107,6 +112,8 @@ impl StackOptions {
             translators: 1,
             shared_resolution: true,
             viewer: None,
+            viewer_sign_in: None,
+            required_scopes: Vec::new(),
         }
     }
 }
@@ -138,6 +145,10 @@ pub struct RunningStack {
     pub dev_issuer: Option<Arc<DevIssuer>>,
     /// Where the OHIF viewer is served, when it is.
     pub viewer_url: Option<String>,
+    /// How it signs in, when it does.
+    pub viewer_sign_in: Option<ViewerSignIn>,
+    /// Whom the authorizer trusts.
+    pub auth_mode: AuthMode,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
@@ -331,6 +342,7 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
             let mode = AuthMode::Oidc {
                 issuer: DEV_ISSUER.into(),
                 audiences: vec![DEV_AUDIENCE.into()],
+                jwks_uri: None,
             };
             let keys = Keys::new(Some(Arc::new(jwks.clone())));
             (mode, keys, None, jwks, Some(Arc::new(issuer)))
@@ -346,33 +358,34 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
             )
         }
     };
+    let sign_in = opts.viewer_sign_in;
     let ohif = match opts.viewer {
         Some(dist) => {
             let root = public_url.as_deref().unwrap_or(&base_url);
             // A datastore of AWS has no name here; OHIF needs one per source.
-            let sources: Vec<_> = datastores
-                .iter()
-                .map(|d| {
+            let sources = crate::ohif::data_sources(
+                datastores.iter().map(|d| {
                     let name = if d.name.is_empty() {
                         d.id.as_str()
                     } else {
                         &d.name
                     };
-                    crate::ohif::with_progressive_loading(crate::ohif::data_source(
-                        &format!("{root}/datastore/{}", d.id),
-                        name,
-                    ))
-                })
-                .collect();
-            let app_config = crate::ohif::app_config(&sources, None);
+                    (format!("{root}/datastore/{}", d.id), name)
+                }),
+                sign_in.is_some(),
+            );
+            let app_config = crate::ohif::app_config(&sources, sign_in.as_ref());
+            let origins = sign_in.as_ref().map(|s| s.origins()).unwrap_or_default();
             Some(Arc::new(crate::ohif::OhifViewer::new(
-                dist, app_config, None,
+                dist, app_config, &origins,
             )?))
         }
         None => None,
     };
+    let auth_mode = mode.clone();
     let mut auth = AuthConfig::new(mode);
     auth.cors = opts.cors;
+    auth.required_scopes = opts.required_scopes;
     auth.datastores = opts.datastores;
     auth.internal_key = internal_key;
     let viewer = ViewerRequestFunction::from_parts(
@@ -404,6 +417,8 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
         datastores,
         dev_issuer,
         viewer_url,
+        viewer_sign_in: sign_in,
+        auth_mode,
         tasks,
     })
 }

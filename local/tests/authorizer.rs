@@ -30,6 +30,7 @@ fn oidc() -> AuthConfig {
     AuthConfig::new(AuthMode::Oidc {
         issuer: DEV_ISSUER.into(),
         audiences: vec![DEV_AUDIENCE.into()],
+        jwks_uri: None,
     })
 }
 

@@ -42,6 +42,7 @@ async fn keys_are_fetched_refetched_on_new_kid_and_rate_limited() {
         o.auth = Auth::Issuer(AuthMode::Oidc {
             issuer: iss,
             audiences: vec!["viewer".into()],
+            jwks_uri: None,
         });
         o.jwks_cooldown_seconds = 2;
     })
@@ -87,4 +88,62 @@ async fn keys_are_fetched_refetched_on_new_kid_and_rate_limited() {
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(status(rotated).await, 200);
     assert_eq!(fetches.load(Ordering::SeqCst), 3);
+}
+
+/// An issuer that publishes its keys elsewhere (its discovery document's `jwks_uri`, here
+/// Okta's `/oauth2/v1/keys`): with `jwks_uri` set, the keys come from there and from
+/// nowhere else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_come_from_the_configured_jwks_uri() {
+    let (key, _) = DevIssuer::generate().unwrap();
+    let jwks = key.jwks();
+    let elsewhere = Arc::new(AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let e = elsewhere.clone();
+    let app = axum::Router::new()
+        .route(
+            "/oauth2/v1/keys",
+            axum::routing::get(move || {
+                let set = jwks.clone();
+                async move { axum::Json(set) }
+            }),
+        )
+        .fallback(move || {
+            e.fetch_add(1, Ordering::SeqCst);
+            async { http::StatusCode::NOT_FOUND }
+        });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let (iss, uri) = (issuer.clone(), format!("{issuer}/oauth2/v1/keys"));
+    let s = common::start_demo(move |o| {
+        o.auth = Auth::Issuer(AuthMode::Oidc {
+            issuer: iss,
+            audiences: vec!["viewer".into()],
+            jwks_uri: Some(uri),
+        });
+    })
+    .await;
+    let inst = &common::demo_series(&s, "Axial 3mm HTJ2K")[0];
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({"iss": issuer, "aud": "viewer", "iat": now, "exp": now + 300});
+    let status = common::http()
+        .get(format!("{}{}", s.base_url, inst.frames_path("1")))
+        .header(
+            "authorization",
+            format!("Bearer {}", key.sign(&claims).unwrap()),
+        )
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    assert_eq!(
+        elsewhere.load(Ordering::SeqCst),
+        0,
+        "keys asked for elsewhere"
+    );
 }

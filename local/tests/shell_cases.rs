@@ -217,6 +217,7 @@ async fn the_local_server_passes_the_shared_suite() {
         o.auth = Auth::Issuer(AuthMode::Oidc {
             issuer: iss,
             audiences: vec![aud],
+            jwks_uri: None,
         });
         o.cors = CorsPolicy {
             origins: vec![origin],

@@ -6,7 +6,12 @@
 // Usage: node ohif_e2e.mjs OHIF_DIST DICOMWEB_ROOT STUDY_UID LIST_TEXTS OUT_DIR [TOKEN]
 // LIST_TEXTS: `|`-separated texts the study list must show (e.g. study descriptions).
 // With OHIF_REQUEST_TRANSFER_SYNTAX in the environment, the data source asks for that
-// transfer syntax (`requestTransferSyntaxUID`).
+// transfer syntax (`requestTransferSyntaxUID`). With OHIF_SIGN_IN=LOGIN:PASSWORD (and
+// OHIF_URL), the viewer signs in first: the run opens the study list, follows OHIF to the
+// identity provider's page, signs in there and consents, comes back to the list and opens
+// the CT study from it. It then reports the access token OHIF holds (`accessToken`, on
+// stdout only), the URLs the page loaded that carried it (`tokenInUrls`), and whether each
+// DICOMweb request carried it (`bearer`: `signed-in`, `other` or null).
 // Prints JSON: {requests: [{url, status, accept, range, contentType, contentRange,
 // authorization}], studyList, pixels, screenshot}; a `token` in a URL is redacted.
 import { readFile, writeFile } from 'node:fs/promises';
@@ -39,8 +44,9 @@ const dataSource = {
       : {}),
   },
 };
+const signIn = process.env.OHIF_SIGN_IN;
 const runName = process.env.OHIF_REQUEST_TRANSFER_SYNTAX ? '-requested-syntax'
-  : process.env.OHIF_URL ? '-served' : '';
+  : signIn ? '-signed-in' : process.env.OHIF_URL ? '-served' : '';
 const appConfig = `window.config = ${JSON.stringify({
   routerBasename: '/',
   extensions: [],
@@ -98,6 +104,10 @@ const browser = await chromium.launch({
 const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
 const page = await context.newPage();
 const requests = [];
+// Each request's Authorization header, beside `requests`, and every URL the page loaded.
+const authorizations = [];
+const urls = [];
+page.on('request', req => urls.push(req.url()));
 const edgeOrigin = new URL(root).origin;
 const redacted = url => url.replace(/([?&]token=)[^&]*/g, '$1<redacted>');
 page.on('response', async response => {
@@ -117,11 +127,13 @@ page.on('response', async response => {
     contentRange: response.headers()['content-range'] ?? null,
     authorization: headers['authorization'] ? 'Bearer <redacted>' : null,
   });
+  authorizations.push(headers['authorization'] ?? null);
 });
 page.on('requestfailed', req => {
   if (req.url().startsWith(edgeOrigin)) {
     requests.push({ url: redacted(req.url().slice(edgeOrigin.length)), method: req.method(), status: 0,
       error: req.failure()?.errorText });
+    authorizations.push(null);
   }
 });
 
@@ -140,7 +152,7 @@ let heldOne;
 const held = new Promise(r => { heldOne = r; });
 let restArrived;
 const rest = new Promise(r => { restArrived = r; });
-let holding = !!process.env.OHIF_URL;
+let holding = !!process.env.OHIF_URL && !signIn;
 if (holding) {
   await page.route(u => u.pathname.includes('/frames/'), async route => {
     const range = route.request().headers()['range'] ?? '';
@@ -174,8 +186,23 @@ try {
   // OHIF takes a bearer token from the viewer URL (`?token=`, removed from the address
   // once read) and sends it on every request; its study list has no such option, so with
   // a token the run opens the viewer directly.
-  if (!token) {
+  if (signIn) {
+    const [login, password] = signIn.split(':');
     await page.goto(`${ohif}/`, { waitUntil: 'domcontentloaded' });
+    // OHIF, with no user yet, sends the browser to the provider's sign-in page.
+    const viewerOrigin = new URL(ohif).origin;
+    await page.waitForURL(u => u.origin !== viewerOrigin, { timeout: 60000 });
+    const at = new URL(page.url());
+    result.signInPage = `${at.origin}${at.pathname}`;
+    await page.locator('input[name=login]').fill(login, { timeout: 30000 });
+    await page.locator('input[name=password]').fill(password);
+    await page.screenshot({ path: path.join(outDir, 'ohif-sign-in.png') });
+    await page.getByRole('button', { name: 'Sign-in' }).click();
+    await page.getByRole('button', { name: 'Continue' }).click({ timeout: 30000 });
+    await page.waitForURL(u => u.origin === viewerOrigin, { timeout: 60000 });
+  }
+  if (!token) {
+    if (!signIn) await page.goto(`${ohif}/`, { waitUntil: 'domcontentloaded' });
     const texts = listTexts.split('|');
     for (const text of texts) {
       await page.getByText(text, { exact: true }).first().waitFor({ timeout: 60000 });
@@ -183,13 +210,31 @@ try {
     result.studyList = texts;
     await page.screenshot({ path: path.join(outDir, `ohif-study-list${runName}.png`) });
   }
-  const auth = token ? `&token=${encodeURIComponent(token)}` : '';
-  await page.goto(`${ohif}/viewer?StudyInstanceUIDs=${study}${auth}`, { waitUntil: 'domcontentloaded' });
+  if (signIn) {
+    result.accessToken = await page.evaluate(() => {
+      for (let i = 0; i < sessionStorage.length; i++) {
+        const key = sessionStorage.key(i);
+        if (key.startsWith('oidc.user:')) return JSON.parse(sessionStorage.getItem(key)).access_token;
+      }
+      return null;
+    });
+  }
+  if (signIn) {
+    // As a reader would, from the list (a new page load would be a new sign-in round trip):
+    // the study (the first of LIST_TEXTS), then OHIF's basic viewer for it.
+    await page.getByText(listTexts.split('|')[0], { exact: true }).first().click();
+    await page.getByRole('button', { name: 'Basic Viewer' }).click({ timeout: 30000 });
+    await page.waitForURL(u => u.pathname === '/viewer' && u.searchParams.get('StudyInstanceUIDs') === study,
+      { timeout: 30000 });
+  } else {
+    const auth = token ? `&token=${encodeURIComponent(token)}` : '';
+    await page.goto(`${ohif}/viewer?StudyInstanceUIDs=${study}${auth}`, { waitUntil: 'domcontentloaded' });
+  }
   // The viewport's canvas, once frames have been drawn into it.
   const canvas = page.locator('.cornerstone-canvas, canvas.cornerstone-canvas').first();
   await canvas.waitFor({ state: 'visible', timeout: 90000 });
   let lower = null;
-  if (process.env.OHIF_URL) {
+  if (process.env.OHIF_URL && !signIn) {
     const wasHeld = await Promise.race([held.then(() => true), page.waitForTimeout(60000).then(() => false)]);
     if (wasHeld) {
       // Drawn from the first bytes alone (Cornerstone3D decodes them at a reduced resolution).
@@ -224,5 +269,15 @@ try {
   await browser.close();
   if (server.listening) server.close();
 }
-await writeFile(path.join(outDir, `ohif-result${runName}.json`), JSON.stringify(result, null, 2));
+if (result.accessToken) {
+  const t = result.accessToken;
+  result.tokenInUrls = urls.filter(u => u.includes(t) || u.includes(encodeURIComponent(t)));
+  requests.forEach((r, i) => {
+    const a = authorizations[i];
+    r.bearer = a === null ? null : a === `Bearer ${t}` ? 'signed-in' : 'other';
+  });
+}
+// The token goes to stdout, for the test, and not into the artefacts.
+const { accessToken, ...kept } = result;
+await writeFile(path.join(outDir, `ohif-result${runName}.json`), JSON.stringify(kept, null, 2));
 console.log(JSON.stringify(result));

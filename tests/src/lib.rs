@@ -391,3 +391,60 @@ pub mod htj2k {
         (c.width(), c.height(), c.data().to_vec())
     }
 }
+
+/// A real OpenID Connect provider on loopback (`tests/ohif/oidc_provider.mjs`: npm
+/// `oidc-provider` with its own sign-in pages), issuing JWT access tokens for one audience;
+/// stopped on drop.
+pub struct OidcProvider {
+    child: Child,
+    /// `http://127.0.0.1:PORT`, the tokens' `iss`.
+    pub issuer: String,
+    /// Where it publishes its keys (its discovery document's `jwks_uri`).
+    pub jwks_uri: String,
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl OidcProvider {
+    /// Whether `scripts/install-ohif.sh` installed it.
+    pub fn installed() -> bool {
+        workspace()
+            .join("tests/ohif/node_modules/oidc-provider")
+            .exists()
+    }
+
+    /// A provider with one public client, `client_id` (redirect URI
+    /// `http://127.0.0.1/callback` on any port), whose access tokens name `audience` and
+    /// grant the non-OpenID scopes of `scope` (space-separated). Its log (methods and paths)
+    /// goes to `log`.
+    pub fn start(client_id: &str, audience: &str, scope: &str, log: &Path) -> OidcProvider {
+        let log = std::fs::File::create(log).expect("the provider's log");
+        let mut child = Command::new("node")
+            .arg(workspace().join("tests/ohif/oidc_provider.mjs"))
+            .args([client_id, audience, scope])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("run node");
+        let mut line = String::new();
+        let read = BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line);
+        let ready: serde_json::Value = match read {
+            Ok(n) if n > 0 => serde_json::from_str(&line).expect("the provider's JSON line"),
+            _ => {
+                let _ = child.kill();
+                panic!("the OIDC provider did not start");
+            }
+        };
+        OidcProvider {
+            child,
+            issuer: ready["issuer"].as_str().expect("issuer").to_owned(),
+            jwks_uri: ready["jwks_uri"].as_str().expect("jwks_uri").to_owned(),
+        }
+    }
+}

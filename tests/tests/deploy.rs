@@ -189,11 +189,15 @@ fn package_refuses_configs_a_deployment_must_not_use() {
         ),
         (
             "[auth]\nmode = \"oidc\"\nissuer = \"https://id.example\"\naudiences = [\"a\"]\n[healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n[viewer]\nenabled = true\n",
-            "viewer.client_id: the OIDC client the viewer signs in as",
+            "the viewer needs the OIDC client it signs in as",
         ),
         (
             "[auth]\nmode = \"cognito\"\nuser_pool_id = \"us-east-1_Ab\"\nclient_ids = [\"c1\"]\n[healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n[viewer]\nenabled = true\nclient_id = \"other\"\n",
-            "is not one of auth.client_ids",
+            "is not one of the accepted app clients",
+        ),
+        (
+            "[auth]\nmode = \"oidc\"\nissuer = \"https://id.example\"\naudiences = [\"a\"]\njwks_uri = \"http://id.example/keys\"\n[healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n",
+            "auth.jwks_uri \"http://id.example/keys\" is not an https:// URL",
         ),
         (
             "[auth]\nmode = \"oidc\"\nissuer = \"https://id.example\"\naudiences = [\"a\"]\nsecret = \"x\"\n[healthimaging]\nregion = \"us-east-1\"\ndatastores = [\"0123456789abcdef0123456789abcdef\"]\n",
@@ -349,6 +353,7 @@ fn the_packaged_viewer_follows_the_config() {
     assert_eq!(oidc["scope"], "openid email");
     assert_eq!(oidc["response_type"], "code");
     assert_eq!(oidc["redirect_uri"], "/callback");
+    assert_eq!(oidc["post_logout_redirect_uri"], "/signed-out");
     let p: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("parameters.json")).unwrap()).unwrap();
     let p = &p["Parameters"];

@@ -439,6 +439,165 @@ async fn the_printed_viewer_link_carries_a_development_token() {
     check_progressive(&result);
 }
 
+/// The viewer signs in (`serve --auth oidc --viewer-client-id …`) with a real OpenID Connect
+/// provider on loopback (npm `oidc-provider`, [`e2e::OidcProvider`]): opening the viewer's
+/// URL leads to the provider's sign-in page; signed in, the study list appears, the CT opens
+/// from it and renders, and every DICOMweb request carries the provider's access token as
+/// `Authorization: Bearer`. A request without it is refused; the token is in no URL the page
+/// loaded and nowhere in `serve`'s output, at the most verbose log level.
+#[tokio::test]
+async fn the_served_viewer_signs_in_at_an_oidc_provider() {
+    let Some(dist) = ohif_dist() else { return };
+    assert!(
+        e2e::OidcProvider::installed(),
+        "oidc-provider is installed with the viewer's test parts (scripts/install-ohif.sh)"
+    );
+    const CLIENT: &str = "dicomweb-viewer";
+    const AUDIENCE: &str = "urn:dicomweb-edge";
+    let provider = e2e::OidcProvider::start(
+        CLIENT,
+        AUDIENCE,
+        "openid dicomweb",
+        &out_dir().join("oidc-provider.log"),
+    );
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let dist_arg = dist.display().to_string();
+    let p = Process::start_with_stderr(
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "-vv",
+            "--auth",
+            "oidc",
+            "--oidc-issuer",
+            &provider.issuer,
+            "--oidc-jwks-uri",
+            &provider.jwks_uri,
+            "--audience",
+            AUDIENCE,
+            "--required-scope",
+            "dicomweb",
+            "--viewer",
+            &dist_arg,
+            "--viewer-client-id",
+            CLIENT,
+            "--viewer-scope",
+            "openid",
+            "--viewer-scope",
+            "dicomweb",
+        ],
+        &[("RUST_LOG", "trace")],
+        log.reopen().unwrap(),
+    );
+    let link = format!("{}/", p.url);
+    let line = p
+        .lines
+        .iter()
+        .find_map(|l| l.strip_prefix("viewer "))
+        .expect("a viewer line");
+    assert_eq!(
+        line,
+        format!(
+            "{link} (signs in at {} as client {CLIENT}, returning to {link}callback)",
+            provider.issuer
+        )
+    );
+    let root = format!("{}/datastore/{}", p.url, p.datastores()[0]);
+
+    // The generated configuration: OHIF's code flow with PKCE at this provider, and no
+    // progressive loading, whose range requests could carry the token only in their URL.
+    let http = reqwest::Client::new();
+    let config = http
+        .get(format!("{link}app-config.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let config = dicomweb_edge::ohif::window_config(&config).expect("window.config");
+    let oidc = &config["oidc"][0];
+    assert_eq!(oidc["authority"], provider.issuer.as_str());
+    assert_eq!(oidc["client_id"], CLIENT);
+    assert_eq!(oidc["response_type"], "code");
+    assert_eq!(oidc["scope"], "openid dicomweb");
+    assert!(config["dataSources"][0]["configuration"]["stackRetrieveOptions"].is_null());
+    let index = http.get(&link).send().await.unwrap();
+    let csp = index.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains(&format!("connect-src 'self' {}", provider.issuer)),
+        "{csp}"
+    );
+
+    let result = drive_command(&dist, &root, None, |cmd| {
+        cmd.env("OHIF_URL", &link);
+        cmd.env("OHIF_SIGN_IN", "reader:any-password");
+    });
+    assert!(
+        result["signInPage"]
+            .as_str()
+            .is_some_and(|u| u.starts_with(&format!("{}/interaction/", provider.issuer))),
+        "{}",
+        result["signInPage"]
+    );
+    assert_eq!(
+        result["studyList"],
+        serde_json::json!(["CT PHANTOM", "MR AND PHOTO"])
+    );
+    check_frames(&result, true, OHIF_DEFAULT_FRAMES_ACCEPT);
+    assert_eq!(result["cspViolations"], serde_json::json!([]));
+    let requests = result["requests"].as_array().unwrap();
+    let dicomweb: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r["url"].as_str().unwrap().starts_with("/datastore/"))
+        .collect();
+    assert!(dicomweb.len() >= 10, "{} DICOMweb requests", dicomweb.len());
+    for r in &dicomweb {
+        assert_eq!(r["bearer"], "signed-in", "{r}");
+        assert!(!r["url"].as_str().unwrap().contains("token="), "{r}");
+    }
+
+    // The token is the provider's JWT access token for the edge (RFC 9068), and the edge
+    // takes it; without it the edge refuses.
+    let token = result["accessToken"].as_str().expect("OHIF's access token");
+    let (header, claims) = jwt_parts(token);
+    assert_eq!(header["typ"], "at+jwt");
+    assert_eq!(claims["iss"], provider.issuer.as_str());
+    assert_eq!(claims["aud"], AUDIENCE);
+    assert_eq!(claims["client_id"], CLIENT);
+    assert_eq!(claims["scope"], "dicomweb");
+    let studies = format!("{root}/studies");
+    let with = http.get(&studies).bearer_auth(token).send().await.unwrap();
+    assert_eq!(with.status(), 200);
+    let without = http.get(&studies).send().await.unwrap();
+    assert_eq!(without.status(), 401);
+    assert_eq!(result["tokenInUrls"], serde_json::json!([]));
+
+    // Nowhere in the log, nor any part of it (the signature alone is a secret too).
+    drop(p);
+    let written = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        written.contains("/studies"),
+        "the log shows the requests: {written:.2000}"
+    );
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!written.contains(signature), "the token is in the log");
+}
+
+/// The decoded header and claims of a JWT.
+fn jwt_parts(token: &str) -> (Value, Value) {
+    use base64::Engine;
+    let part = |i: usize| -> Value {
+        let b64 = token.split('.').nth(i).expect("a JWT");
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(b64)
+            .expect("base64url");
+        serde_json::from_slice(&raw).expect("JSON")
+    };
+    (part(0), part(1))
+}
+
 /// Without the viewer's files `serve` starts all the same and says how to get them; a
 /// `--viewer` folder that holds no viewer is refused with the same advice.
 #[test]

@@ -358,3 +358,67 @@ async fn dev_tokens_gate_every_request_cache_hits_included() {
         .unwrap();
     assert_eq!(r.status(), 400);
 }
+
+/// A viewer sign-in `serve` cannot use is refused before it starts, with what to change.
+#[test]
+fn serve_refuses_a_viewer_sign_in_it_cannot_use() {
+    let cognito = [
+        "--auth",
+        "cognito",
+        "--cognito-region",
+        "us-east-1",
+        "--cognito-user-pool-id",
+        "us-east-1_Ab",
+        "--client-id",
+        "c1",
+    ];
+    let oidc = [
+        "--auth",
+        "oidc",
+        "--oidc-issuer",
+        "https://id.example",
+        "--audience",
+        "a",
+    ];
+    let cases: [(Vec<&str>, &str); 5] = [
+        (
+            vec!["--auth", "none", "--viewer-client-id", "v"],
+            "are for --auth oidc or cognito",
+        ),
+        (
+            [&oidc[..], &["--viewer-scope", "s"]].concat(),
+            "need --viewer-client-id",
+        ),
+        (
+            [&cognito[..], &["--viewer-client-id", "other"]].concat(),
+            "the viewer's client \"other\" is not one of the accepted app clients",
+        ),
+        (
+            [
+                &oidc[..],
+                &[
+                    "--viewer-client-id",
+                    "v",
+                    "--viewer-sign-in-origin",
+                    "http://x",
+                ],
+            ]
+            .concat(),
+            "is not https://host",
+        ),
+        (
+            vec!["--oidc-jwks-uri", "https://id.example/keys"],
+            "--oidc-jwks-uri is for --auth oidc",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = Command::new(e2e::binary())
+            .args(["serve", "--listen", "127.0.0.1:0", "--no-viewer"])
+            .args(&args)
+            .output()
+            .expect("run serve");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+}

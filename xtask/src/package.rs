@@ -213,19 +213,14 @@ fn viewer_bundle(
     let index = std::fs::read_to_string(dist.join("index.html"))
         .with_context(|| format!("{} holds no viewer (no index.html)", dist.display()))?;
     let sign_in = config.viewer_sign_in()?;
-    let sources: Vec<_> = config
-        .healthimaging
-        .datastores
-        .iter()
-        .map(|d| {
-            let source = ohif::data_source(&format!("/datastore/{d}"), d);
-            if sign_in.is_some() {
-                source
-            } else {
-                ohif::with_progressive_loading(source)
-            }
-        })
-        .collect();
+    let sources = ohif::data_sources(
+        config
+            .healthimaging
+            .datastores
+            .iter()
+            .map(|d| (format!("/datastore/{d}"), d.as_str())),
+        sign_in.is_some(),
+    );
     if out.exists() {
         std::fs::remove_dir_all(out)?;
     }
@@ -239,8 +234,7 @@ fn viewer_bundle(
         out.display(),
         ohif::OHIF_VERSION
     );
-    let mut origins: Vec<&str> = sign_in.iter().map(|s| s.authority.as_str()).collect();
-    origins.extend(config.viewer.sign_in_origins.iter().map(String::as_str));
+    let origins = sign_in.as_ref().map(|s| s.origins()).unwrap_or_default();
     Ok(ohif::content_security_policy(&index, &origins))
 }
 

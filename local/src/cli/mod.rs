@@ -98,12 +98,19 @@ pub struct ServeArgs {
     /// How viewers authenticate.
     #[arg(long, value_enum, default_value = "dev")]
     pub auth: AuthKind,
-    /// With --auth oidc: the issuer (`iss`); keys from {issuer}/.well-known/jwks.json.
+    /// With --auth oidc: the issuer (`iss`).
     #[arg(long, required_if_eq("auth", "oidc"))]
     pub oidc_issuer: Option<String>,
+    /// With --auth oidc: where the issuer publishes its keys, the `jwks_uri` of its
+    /// /.well-known/openid-configuration (default: {issuer}/.well-known/jwks.json).
+    #[arg(long, value_name = "URL")]
+    pub oidc_jwks_uri: Option<String>,
     /// With --auth oidc: an accepted audience (repeatable).
     #[arg(long, required_if_eq("auth", "oidc"))]
     pub audience: Vec<String>,
+    /// A scope every token must grant (repeatable).
+    #[arg(long, value_name = "SCOPE")]
+    pub required_scope: Vec<String>,
     /// With --auth cognito: the user pool's region.
     #[arg(long, required_if_eq("auth", "cognito"))]
     pub cognito_region: Option<String>,
@@ -177,6 +184,18 @@ pub struct ServeArgs {
     /// Serve no viewer.
     #[arg(long)]
     pub no_viewer: bool,
+    /// With --auth oidc or cognito: the public client (no secret) the viewer signs in as,
+    /// with the authorization code flow and PKCE; the client's redirect URI is
+    /// {public URL}/callback. Default with cognito: the first --client-id.
+    #[arg(long, value_name = "ID")]
+    pub viewer_client_id: Option<String>,
+    /// The scopes the viewer asks for (repeatable; default: openid).
+    #[arg(long, value_name = "SCOPE")]
+    pub viewer_scope: Vec<String>,
+    /// Another https origin the sign-in talks to, for the viewer's Content-Security-Policy
+    /// (repeatable): with cognito, the hosted UI's domain.
+    #[arg(long, value_name = "URL")]
+    pub viewer_sign_in_origin: Vec<String>,
     /// Seconds a client has to send a POST body once its head has arrived (then 408).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout: u64,

@@ -11,6 +11,7 @@ use healthimaging::client::ClientOptions;
 use super::{AuthKind, ServeArgs, UpstreamKind};
 use crate::stack::{self, Auth, RunningStack, StackOptions, Upstream};
 use edge::authorizer::AuthMode;
+use edge::config::{ViewerSettings, ViewerSignIn};
 use edge::cors::CorsPolicy;
 use translator::TranslatorConfig;
 use translator::resolve::ResolverConfig;
@@ -56,6 +57,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         AuthKind::Oidc => Auth::Issuer(AuthMode::Oidc {
             issuer: args.oidc_issuer.clone().unwrap_or_default(),
             audiences: args.audience.clone(),
+            jwks_uri: args.oidc_jwks_uri.clone(),
         }),
         AuthKind::Cognito => Auth::Issuer(AuthMode::Cognito {
             region: args.cognito_region.clone().unwrap_or_default(),
@@ -63,6 +65,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             client_ids: args.client_id.clone(),
         }),
     };
+    anyhow::ensure!(
+        args.oidc_jwks_uri.is_none() || matches!(args.auth, AuthKind::Oidc),
+        "--oidc-jwks-uri is for --auth oidc"
+    );
+    let viewer_sign_in = viewer_sign_in(&args, &auth)?;
     let options = StackOptions {
         upstream,
         listen: args.listen,
@@ -104,6 +111,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             args.viewer.clone().or_else(crate::ohif::default_dist)
         },
+        viewer_sign_in,
+        required_scopes: args.required_scope.clone(),
     };
     let running = stack::start(options).await?;
     // Scripts read these lines; a closed stdout must not stop the server.
@@ -113,6 +122,40 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
+}
+
+/// How the served viewer signs in, by the rule the deployed viewer follows
+/// ([`ViewerSettings::sign_in`]): with an issuer's tokens, as `--viewer-client-id` (with
+/// Cognito, by default the first `--client-id`); with an OIDC issuer and no client, not at
+/// all (the banner says so).
+fn viewer_sign_in(args: &ServeArgs, auth: &Auth) -> anyhow::Result<Option<ViewerSignIn>> {
+    let given = args.viewer_client_id.is_some()
+        || !args.viewer_scope.is_empty()
+        || !args.viewer_sign_in_origin.is_empty();
+    let mode = match auth {
+        Auth::Issuer(mode) => mode,
+        _ => {
+            anyhow::ensure!(
+                !given,
+                "--viewer-client-id, --viewer-scope and --viewer-sign-in-origin are for --auth oidc or cognito"
+            );
+            return Ok(None);
+        }
+    };
+    if matches!(mode, AuthMode::Oidc { .. }) && args.viewer_client_id.is_none() {
+        anyhow::ensure!(
+            !given,
+            "--viewer-scope and --viewer-sign-in-origin need --viewer-client-id"
+        );
+        return Ok(None);
+    }
+    let settings = ViewerSettings {
+        enabled: true,
+        client_id: args.viewer_client_id.clone().unwrap_or_default(),
+        scopes: args.viewer_scope.clone(),
+        sign_in_origins: args.viewer_sign_in_origin.clone(),
+    };
+    settings.sign_in(mode).map_err(anyhow::Error::from)
 }
 
 fn print_banner(s: &RunningStack, out: &mut impl Write) -> std::io::Result<()> {
@@ -183,7 +226,18 @@ fn print_banner(s: &RunningStack, out: &mut impl Write) -> std::io::Result<()> {
         writeln!(out, "ohif data source: {ohif}")?;
     }
     match (&s.viewer_url, &s.dev_issuer) {
-        (Some(url), None) => writeln!(out, "viewer {url}")?,
+        (Some(url), None) => match (&s.viewer_sign_in, &s.auth_mode) {
+            (Some(sign_in), _) => writeln!(
+                out,
+                "viewer {url} (signs in at {} as client {}, returning to {url}callback)",
+                sign_in.authority, sign_in.client_id
+            )?,
+            (None, AuthMode::None) => writeln!(out, "viewer {url}")?,
+            (None, _) => writeln!(
+                out,
+                "viewer {url} (no sign-in: pass --viewer-client-id, a public client of the issuer whose redirect URI is {url}callback)"
+            )?,
+        },
         // OHIF takes a bearer token from the URL of a study it opens (`?token=`, removed
         // from the address once read) and sends it on every request; its study list alone
         // has no such parameter.
