@@ -108,6 +108,13 @@ const requests = [];
 const authorizations = [];
 const urls = [];
 page.on('request', req => urls.push(req.url()));
+// Thumbnails asked for and not yet answered (or failed).
+const thumbnails = { asked: 0, open: 0 };
+const isThumbnail = req => new URL(req.url()).pathname.endsWith('/thumbnail');
+page.on('request', req => { if (isThumbnail(req)) { thumbnails.asked++; thumbnails.open++; } });
+for (const event of ['requestfinished', 'requestfailed']) {
+  page.on(event, req => { if (isThumbnail(req)) thumbnails.open--; });
+}
 const edgeOrigin = new URL(root).origin;
 const redacted = url => url.replace(/([?&]token=)[^&]*/g, '$1<redacted>');
 page.on('response', async response => {
@@ -223,6 +230,12 @@ try {
     // As a reader would, from the list (a new page load would be a new sign-in round trip):
     // the study (the first of LIST_TEXTS), then OHIF's basic viewer for it.
     await page.getByText(listTexts.split('|')[0], { exact: true }).first().click();
+    // The study's series thumbnails appear in the panel before the reader moves on.
+    // (Asked for within 5 s, unless OHIF had them already; then all answered.)
+    const asked = thumbnails.asked;
+    const started = Date.now();
+    while (thumbnails.asked === asked && Date.now() < started + 5000) await page.waitForTimeout(100);
+    while (thumbnails.open > 0 && Date.now() < started + 30000) await page.waitForTimeout(100);
     await page.getByRole('button', { name: 'Basic Viewer' }).click({ timeout: 30000 });
     await page.waitForURL(u => u.pathname === '/viewer' && u.searchParams.get('StudyInstanceUIDs') === study,
       { timeout: 30000 });

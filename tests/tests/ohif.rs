@@ -97,6 +97,14 @@ fn drive_command(
     result
 }
 
+/// What `serve` printed on its `viewer` line.
+fn viewer_line(p: &Process) -> &str {
+    p.lines
+        .iter()
+        .find_map(|l| l.strip_prefix("viewer "))
+        .expect("a viewer line")
+}
+
 /// What every run must show: all edge requests answered, frames by WADO-RS with OHIF's
 /// Accept, a viewport that is not blank.
 fn check(result: &Value, with_token: bool) {
@@ -327,12 +335,7 @@ async fn serve_serves_the_viewer_and_prints_its_link() {
     );
     let dist = PathBuf::from(String::from_utf8(fetched.stdout).unwrap().trim());
     let p = Process::start(&["serve", "--listen", "127.0.0.1:0", "--auth", "none"], &[]);
-    let link = p
-        .lines
-        .iter()
-        .find_map(|l| l.strip_prefix("viewer "))
-        .expect("a viewer line")
-        .to_owned();
+    let link = viewer_line(&p).to_owned();
     assert_eq!(link, format!("{}/", p.url));
     let root = format!("{}/datastore/{}", p.url, p.datastores()[0]);
 
@@ -410,12 +413,7 @@ async fn the_printed_viewer_link_carries_a_development_token() {
         &["serve", "--listen", "127.0.0.1:0", "--viewer", &dist_arg],
         &[("DICOMWEB_EDGE_STATE_DIR", state.path().to_str().unwrap())],
     );
-    let line = p
-        .lines
-        .iter()
-        .find_map(|l| l.strip_prefix("viewer "))
-        .expect("a viewer line")
-        .to_owned();
+    let line = viewer_line(&p).to_owned();
     let link = line.split_whitespace().next().unwrap();
     let prefix = format!("{}/viewer?StudyInstanceUIDs={CT_STUDY}&token=", p.url);
     let token = link
@@ -491,11 +489,7 @@ async fn the_served_viewer_signs_in_at_an_oidc_provider() {
         log.reopen().unwrap(),
     );
     let link = format!("{}/", p.url);
-    let line = p
-        .lines
-        .iter()
-        .find_map(|l| l.strip_prefix("viewer "))
-        .expect("a viewer line");
+    let line = viewer_line(&p);
     assert_eq!(
         line,
         format!(
@@ -568,6 +562,8 @@ async fn the_served_viewer_signs_in_at_an_oidc_provider() {
     assert_eq!(claims["client_id"], CLIENT);
     assert_eq!(claims["scope"], "dicomweb");
     let studies = format!("{root}/studies");
+    // A new client: `serve` has closed the first one's idle connection by now.
+    let http = reqwest::Client::new();
     let with = http.get(&studies).bearer_auth(token).send().await.unwrap();
     assert_eq!(with.status(), 200);
     let without = http.get(&studies).send().await.unwrap();
