@@ -198,6 +198,7 @@ pub async fn import(config: EmulatorConfig) -> anyhow::Result<(Emulator, ImportR
         instances = report.instances,
         frames = report.frames,
         skipped = report.skipped.len(),
+        duplicates = report.duplicates.len(),
         millis = started.elapsed().as_millis() as u64,
         "import finished"
     );

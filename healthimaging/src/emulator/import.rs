@@ -7,6 +7,7 @@
 //! They stay in their files, read on demand ([`FrameBytes`]). The emulator does not transcode to HTJ2K as AHI does on import for some lossless
 //! syntaxes; those instances keep their own syntax (see the README).
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use dicom_core::header::Header;
 use dicom_core::value::{PrimitiveValue, Value};
 use dicom_core::{Tag, VR};
 use dicom_dictionary_std::{StandardDataDictionary, tags};
+use dicom_object::mem::InMemElement;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use serde_json::Value as Json;
 
@@ -36,6 +38,8 @@ pub enum ImportError {
     Missing(&'static str),
     #[error("pixel data: {0}")]
     PixelData(String),
+    #[error("{0} {1:?} is not a UID (digits in dot-separated components, at most 64 characters)")]
+    NotAUid(&'static str, String),
 }
 
 /// One imported instance.
@@ -236,75 +240,41 @@ fn primitive_to_json(tag: Tag, vr: VR, value: &PrimitiveValue) -> Json {
     }
 }
 
-/// Values read with VR UN (an explicit-VR writer that did not know the attribute) are
-/// reinterpreted with the dictionary VR, which PS3.5 §6.2.2 allows once the VR is known:
-/// text VRs as strings split at `\\`, binary numbers from little-endian bytes.
-fn resolve_un(
-    tag: Tag,
-    vr: VR,
-    value: &PrimitiveValue,
-) -> (VR, std::borrow::Cow<'_, PrimitiveValue>) {
-    use std::borrow::Cow;
-    let (VR::UN, PrimitiveValue::U8(bytes)) = (vr, value) else {
-        return (vr, Cow::Borrowed(value));
+/// An element read with VR UN (an explicit-VR writer that did not know the attribute) with
+/// the VR it has: its value is the attribute's value in Implicit VR Little Endian (PS3.5
+/// §6.2.2), so it is read again as such an element, and the dictionary gives it its VR
+/// (sequences become sequences, tags tags, numbers numbers). A private creator is LO (PS3.5
+/// §7.8.1). Other private attributes, whose VR nothing here knows, stay UN; so does a value
+/// that does not read as its dictionary VR.
+fn resolved(elem: &InMemElement) -> Cow<'_, InMemElement> {
+    let (VR::UN, Value::Primitive(PrimitiveValue::U8(bytes))) = (elem.vr(), elem.value()) else {
+        return Cow::Borrowed(elem);
     };
-    let Some(VirtualVr::Exact(known)) = StandardDataDictionary.by_tag(tag).map(|e| e.vr()) else {
-        return (vr, Cow::Borrowed(value));
+    let tag = elem.tag();
+    if !tag.group().is_multiple_of(2) && (0x0010..=0x00FF).contains(&tag.element()) {
+        let text = String::from_utf8_lossy(&bytes[..]);
+        let text = text.trim_end_matches(['\0', ' ']).trim_start();
+        return Cow::Owned(InMemElement::new(tag, VR::LO, PrimitiveValue::from(text)));
+    }
+    if StandardDataDictionary.by_tag(tag).is_none() || !tag.group().is_multiple_of(2) {
+        return Cow::Borrowed(elem);
+    }
+    let Ok(len) = u32::try_from(bytes.len()) else {
+        return Cow::Borrowed(elem);
     };
-    let resolved = match known {
-        VR::AE
-        | VR::AS
-        | VR::CS
-        | VR::DA
-        | VR::DS
-        | VR::DT
-        | VR::IS
-        | VR::LO
-        | VR::LT
-        | VR::PN
-        | VR::SH
-        | VR::ST
-        | VR::TM
-        | VR::UC
-        | VR::UI
-        | VR::UR
-        | VR::UT => {
-            let text = String::from_utf8_lossy(bytes);
-            let text = text.trim_end_matches(['\0', ' ']);
-            let parts: Vec<String> = if matches!(known, VR::LT | VR::ST | VR::UT | VR::UR) {
-                vec![text.to_owned()]
-            } else {
-                text.split('\\').map(|p| p.trim().to_owned()).collect()
-            };
-            PrimitiveValue::Strs(parts.into())
-        }
-        VR::US => PrimitiveValue::U16(
-            bytes
-                .chunks_exact(2)
-                .map(|c| u16::from_le_bytes([c[0], c[1]]))
-                .collect(),
-        ),
-        VR::SS => PrimitiveValue::I16(
-            bytes
-                .chunks_exact(2)
-                .map(|c| i16::from_le_bytes([c[0], c[1]]))
-                .collect(),
-        ),
-        VR::UL => PrimitiveValue::U32(
-            bytes
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        ),
-        VR::SL => PrimitiveValue::I32(
-            bytes
-                .chunks_exact(4)
-                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-        ),
-        _ => return (vr, Cow::Borrowed(value)),
-    };
-    (known, Cow::Owned(resolved))
+    let mut encoded = Vec::with_capacity(8 + bytes.len());
+    encoded.extend_from_slice(&tag.group().to_le_bytes());
+    encoded.extend_from_slice(&tag.element().to_le_bytes());
+    encoded.extend_from_slice(&len.to_le_bytes());
+    encoded.extend_from_slice(&bytes[..]);
+    let implicit = dicom_transfer_syntax_registry::entries::IMPLICIT_VR_LITTLE_ENDIAN.erased();
+    match InMemDicomObject::read_dataset_with_ts(encoded.as_slice(), &implicit)
+        .ok()
+        .and_then(|mut obj| obj.take_element(tag).ok())
+    {
+        Some(e) if e.vr() != VR::UN => Cow::Owned(e),
+        _ => Cow::Borrowed(elem),
+    }
 }
 
 fn float_json(x: f64) -> Json {
@@ -327,6 +297,10 @@ fn le_bytes(value: &PrimitiveValue) -> Vec<u8> {
     }
 }
 
+/// The member of a sequence item holding the VRs of the item's own attributes, as an
+/// instance's `DICOMVRs` holds those of its top level.
+const ITEM_VRS: &str = "DICOMVRs";
+
 /// Converts a data set (the file's, or a sequence item) to keyword-keyed JSON, recording the
 /// VR of private tags and of attributes whose dictionary VR is ambiguous in `vrs`.
 fn dataset_to_json(obj: &InMemDicomObject, vrs: &mut BTreeMap<String, String>) -> DicomAttributes {
@@ -336,19 +310,26 @@ fn dataset_to_json(obj: &InMemDicomObject, vrs: &mut BTreeMap<String, String>) -
         if EXCLUDED.contains(&tag) || tag.element() == 0 {
             continue;
         }
+        let elem = resolved(elem);
         let (key, dict_vr) = key_of(tag);
         if !matches!(dict_vr, Some(VirtualVr::Exact(_))) {
             vrs.insert(key.clone(), elem.vr().to_string().to_owned());
         }
         let json = match elem.value() {
-            Value::Primitive(p) => {
-                let (vr, p) = resolve_un(tag, elem.vr(), p);
-                primitive_to_json(tag, vr, &p)
-            }
+            Value::Primitive(p) => primitive_to_json(tag, elem.vr(), p),
             Value::Sequence(seq) => Json::Array(
                 seq.items()
                     .iter()
-                    .map(|item| Json::Object(dataset_to_json(item, vrs)))
+                    .map(|item| {
+                        // Each item records its own VRs: a private tag may have another VR
+                        // there than at the top level.
+                        let mut item_vrs = BTreeMap::new();
+                        let mut json = dataset_to_json(item, &mut item_vrs);
+                        if !item_vrs.is_empty() {
+                            json.insert(ITEM_VRS.into(), serde_json::json!(item_vrs));
+                        }
+                        Json::Object(json)
+                    })
                     .collect(),
             ),
             Value::PixelSequence(_) => continue,
@@ -367,8 +348,8 @@ fn required_str(
         .element_opt(tag)
         .ok()
         .flatten()
-        .and_then(|e| match e.value() {
-            Value::Primitive(p) => Some(resolve_un(tag, e.vr(), p).1.to_str().into_owned()),
+        .and_then(|e| match resolved(e).value() {
+            Value::Primitive(p) => Some(p.to_str().into_owned()),
             _ => None,
         })
         .map(|s| trim_value(&s).trim().to_owned())
@@ -380,18 +361,37 @@ fn required_str(
     }
 }
 
+/// A UID the import requires. HealthImaging's API constrains these attributes to valid UIDs
+/// (its `DICOMStudyInstanceUID` pattern, `(?:[1-9][0-9]*|0)(\.(?:[1-9][0-9]*|0))*`, at most
+/// 64 characters, PS3.5 §9.1), so a file whose UID is something else cannot be imported.
+fn required_uid(
+    obj: &InMemDicomObject,
+    tag: Tag,
+    name: &'static str,
+) -> Result<String, ImportError> {
+    let uid = required_str(obj, tag, name)?;
+    let component = |c: &str| {
+        !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) && (c == "0" || !c.starts_with('0'))
+    };
+    if uid.len() <= 64 && uid.split('.').all(component) {
+        Ok(uid)
+    } else {
+        Err(ImportError::NotAUid(name, uid))
+    }
+}
+
 fn int_attr(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
     let e = obj.element_opt(tag).ok().flatten()?;
-    match e.value() {
-        Value::Primitive(p) => resolve_un(tag, e.vr(), p).1.to_int::<i64>().ok(),
+    match resolved(e).value() {
+        Value::Primitive(p) => p.to_int::<i64>().ok(),
         _ => None,
     }
 }
 
 fn str_attr(obj: &InMemDicomObject, tag: Tag) -> Option<String> {
     let e = obj.element_opt(tag).ok().flatten()?;
-    match e.value() {
-        Value::Primitive(p) => Some(resolve_un(tag, e.vr(), p).1.to_str().trim().to_owned()),
+    match resolved(e).value() {
+        Value::Primitive(p) => Some(p.to_str().trim().to_owned()),
         _ => None,
     }
 }
@@ -437,8 +437,8 @@ enum PixelLayout {
 /// them, checking each declared length before its value is read, and notes where the data
 /// set's Pixel Data lies (so frames can be read from the file later, [`FrameBytes::File`]).
 ///
-/// A file in which an element, item or sequence declares more bytes than remain after its
-/// header is refused: dicom-rs reserves and zero-fills a value's declared length before it
+/// A file that ends inside its encapsulated Pixel Data is refused (cut short), and so is one
+/// in which an element, item or sequence declares more bytes than remain after its header: dicom-rs reserves and zero-fills a value's declared length before it
 /// reads the value, so without this check a 674-byte file (pydicom's `UN_sequence.dcm`)
 /// drove the import to a 3.6 GB peak; with it, no allocation exceeds the file's size.
 /// Deflated data sets are not checked: their declared lengths count inflated bytes.
@@ -519,6 +519,13 @@ fn scan(part10: &[u8], preamble: u64) -> Result<PixelLayout, ImportError> {
             )));
         }
     }
+    if in_pixel_data {
+        // The file ends inside its encapsulated Pixel Data (no Sequence Delimitation Item,
+        // PS3.5 §A.4): it was cut short, and what frames it holds cannot be known.
+        return Err(ImportError::Unreadable(
+            "the file ends inside its encapsulated Pixel Data (no sequence delimiter)".into(),
+        ));
+    }
     Ok(layout)
 }
 
@@ -592,9 +599,9 @@ fn parse(
         .read_preamble(dicom_object::file::ReadPreamble::Never)
         .from_reader(part10)
         .map_err(|e| ImportError::Unreadable(e.to_string()))?;
-    let study_uid = required_str(&obj, tags::STUDY_INSTANCE_UID, "StudyInstanceUID")?;
-    let series_uid = required_str(&obj, tags::SERIES_INSTANCE_UID, "SeriesInstanceUID")?;
-    let sop_uid = required_str(&obj, tags::SOP_INSTANCE_UID, "SOPInstanceUID")?;
+    let study_uid = required_uid(&obj, tags::STUDY_INSTANCE_UID, "StudyInstanceUID")?;
+    let series_uid = required_uid(&obj, tags::SERIES_INSTANCE_UID, "SeriesInstanceUID")?;
+    let sop_uid = required_uid(&obj, tags::SOP_INSTANCE_UID, "SOPInstanceUID")?;
     let source_ts = trim_value(obj.meta().transfer_syntax()).trim().to_owned();
 
     let mut vrs = BTreeMap::new();
@@ -657,7 +664,7 @@ fn extract_frames(
         // Instances without pixel data (SR, presentation states, …) have no frames.
         return Ok((ts.to_owned(), Vec::new(), Vec::new()));
     };
-    let n_frames = int_attr(obj, tags::NUMBER_OF_FRAMES).unwrap_or(1).max(1) as usize;
+    let n_frames = number_of_frames(obj)?;
     match pixel.value() {
         Value::PixelSequence(seq) => {
             let fragments = seq.fragments();
@@ -696,12 +703,12 @@ fn extract_frames(
             Ok((ts.to_owned(), frames, ranges))
         }
         Value::Primitive(p) if is_native(ts) => {
-            let bytes = le_bytes(p);
+            let bits =
+                int_attr(obj, tags::BITS_ALLOCATED).ok_or(ImportError::Missing("BitsAllocated"))?;
+            let bytes = native_le_bytes(p, bits, ts == EXPLICIT_VR_BE);
             let rows = int_attr(obj, tags::ROWS).ok_or(ImportError::Missing("Rows"))?;
             let cols = int_attr(obj, tags::COLUMNS).ok_or(ImportError::Missing("Columns"))?;
             let spp = int_attr(obj, tags::SAMPLES_PER_PIXEL).unwrap_or(1);
-            let bits =
-                int_attr(obj, tags::BITS_ALLOCATED).ok_or(ImportError::Missing("BitsAllocated"))?;
             let signed = int_attr(obj, tags::PIXEL_REPRESENTATION) == Some(1);
             // YBR_FULL_422 stores two samples per pixel (PS3.3 C.7.6.3.1.2).
             let samples = if str_attr(obj, tags::PHOTOMETRIC_INTERPRETATION).as_deref()
@@ -758,6 +765,41 @@ fn extract_frames(
         ))),
         Value::Sequence(_) => Err(ImportError::PixelData("pixel data is a sequence".into())),
     }
+}
+
+/// Native pixel data in little endian whatever the file's byte order. dicom-rs reads OW as
+/// 16-bit words in the file's byte order, which is right for 8 and 16 bits allocated (8-bit
+/// samples in a big-endian OW come out swapped in pairs, as PS3.5 §8.1.1 has them); in a
+/// big-endian file, samples wider than a word are words whose order must be reversed too,
+/// else a 32-bit sample comes out with its halves swapped.
+fn native_le_bytes(value: &PrimitiveValue, bits_allocated: i64, big_endian: bool) -> Vec<u8> {
+    match (value, bits_allocated) {
+        (PrimitiveValue::U16(words), 32 | 64) if big_endian => {
+            let per_sample = (bits_allocated / 16) as usize;
+            words
+                .chunks(per_sample)
+                .flat_map(|sample| sample.iter().rev().flat_map(|w| w.to_le_bytes()))
+                .collect()
+        }
+        _ => le_bytes(value),
+    }
+}
+
+/// Number of Frames (0028,0008): 1 when absent or empty (single-frame IODs), else a positive
+/// integer. A value that is not one is refused, since how the pixel data splits into frames
+/// would be a guess.
+fn number_of_frames(obj: &InMemDicomObject) -> Result<usize, ImportError> {
+    let Some(text) = str_attr(obj, tags::NUMBER_OF_FRAMES).filter(|t| !t.is_empty()) else {
+        return Ok(1);
+    };
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| {
+            ImportError::PixelData(format!(
+                "Number of Frames {text:?} is not a positive integer"
+            ))
+        })
 }
 
 fn pixel_range(frame: &[u8], bits: i64, signed: bool) -> Option<(i64, i64)> {
@@ -941,21 +983,50 @@ mod tests {
 
     #[test]
     fn un_values_take_the_dictionary_vr() {
-        let uid = PrimitiveValue::U8(b"1.2.3\0".to_vec().into());
-        let (vr, v) = resolve_un(tags::SOP_INSTANCE_UID, VR::UN, &uid);
-        assert_eq!((vr, v.to_str().as_ref()), (VR::UI, "1.2.3"));
-        let rows = PrimitiveValue::U8(vec![0, 2].into());
-        let (vr, v) = resolve_un(tags::ROWS, VR::UN, &rows);
-        assert_eq!((vr, v.to_int::<u16>().unwrap()), (VR::US, 512));
-        let ww = PrimitiveValue::U8(b"400\\1500".to_vec().into());
-        let (_, v) = resolve_un(tags::WINDOW_WIDTH, VR::UN, &ww);
+        let un = |tag: Tag, bytes: &[u8]| {
+            let e = InMemElement::new(tag, VR::UN, PrimitiveValue::U8(bytes.to_vec().into()));
+            resolved(&e).into_owned()
+        };
+        let e = un(tags::SOP_INSTANCE_UID, b"1.2.3\0");
+        assert_eq!((e.vr(), e.to_str().unwrap().as_ref()), (VR::UI, "1.2.3"));
+        assert_eq!(un(tags::ROWS, &[0, 2]).to_int::<u16>().unwrap(), 512);
+        let ww = un(tags::WINDOW_WIDTH, b"400\\1500");
         assert_eq!(
-            primitive_to_json(tags::WINDOW_WIDTH, VR::DS, &v),
+            primitive_to_json(tags::WINDOW_WIDTH, ww.vr(), ww.value().primitive().unwrap()),
             serde_json::json!(["400", "1500"])
         );
-        // Private tags stay UN.
-        let private = PrimitiveValue::U8(vec![1, 2].into());
-        assert_eq!(resolve_un(Tag(0x0009, 0x1001), VR::UN, &private).0, VR::UN);
+        // An AT and a sequence (one item holding a UI), as an explicit-VR writer that did
+        // not know them wrote them.
+        let at = un(tags::FRAME_INCREMENT_POINTER, &[0x04, 0x30, 0x0C, 0x00]);
+        assert_eq!(at.vr(), VR::AT);
+        assert_eq!(
+            at.value()
+                .primitive()
+                .and_then(|p| p.tags().ok().map(|t| t.to_vec())),
+            Some(vec![Tag(0x3004, 0x000C)])
+        );
+        let mut item = vec![0xFE, 0xFF, 0x00, 0xE0, 16, 0, 0, 0];
+        item.extend_from_slice(&[0x08, 0x00, 0x55, 0x11, 8, 0, 0, 0]);
+        item.extend_from_slice(b"1.2.3.4\0");
+        let seq = un(tags::REFERENCED_RT_PLAN_SEQUENCE, &item);
+        assert_eq!(seq.vr(), VR::SQ);
+        let items = seq.items().unwrap();
+        assert_eq!(items.len(), 1);
+        assert_eq!(
+            items[0]
+                .element(tags::REFERENCED_SOP_INSTANCE_UID)
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            "1.2.3.4"
+        );
+        // A private creator is LO; other private attributes stay UN.
+        let creator = un(Tag(0x0009, 0x0010), b"VENDOR ");
+        assert_eq!(
+            (creator.vr(), creator.to_str().unwrap().as_ref()),
+            (VR::LO, "VENDOR")
+        );
+        assert_eq!(un(Tag(0x0009, 0x1001), &[1, 2]).vr(), VR::UN);
     }
 
     #[test]

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 pub use frame_bytes::{FrameBytes, FrameReadError, SourceFile};
 pub use import::{ImportError, ImportedInstance, parse_instance, read_instance};
 pub use sigv4::{Credentials, Verifier};
-pub use store::{Datastore, Frame, ImageSet, ImageSetVersion};
+pub use store::{Datastore, Duplicate, Frame, ImageSet, ImageSetVersion};
 
 use crate::ids::DatastoreId;
 
@@ -118,6 +118,8 @@ pub struct ImportReport {
     pub instances: usize,
     pub frames: usize,
     pub skipped: Vec<Skipped>,
+    /// Copies of SOP instances a job already held, kept in non-primary image sets.
+    pub duplicates: Vec<Duplicate>,
 }
 
 /// How often a long import reports its progress.
@@ -283,7 +285,15 @@ impl Emulator {
                         }
                     }
                 }
-                ds.import_job(&job[0].0, instances, &mut clock);
+                for d in ds.import_job(&job[0].0, instances, &mut clock) {
+                    tracing::warn!(
+                        file = %d.path.display(),
+                        sop_instance_uid = %d.sop_uid,
+                        image_set = %d.image_set,
+                        "this instance is already in the job: imported into a non-primary image set"
+                    );
+                    report.duplicates.push(d);
+                }
             }
             datastores.insert(ds.id.clone(), ds);
         }

@@ -7,7 +7,8 @@
 //! is the study's primary image set. A later job for the same study is merged into the
 //! primary image set as a new version when it agrees with it (no SOP instance already
 //! present, same PatientID); otherwise it becomes a separate image set with
-//! `isPrimary: false`, as AHI does for conflicting data.
+//! `isPrimary: false`, as AHI does for conflicting data. A job that holds one SOP instance
+//! twice keeps both: the second copy goes to a non-primary image set of its own.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
@@ -92,6 +93,15 @@ impl ImageSet {
     }
 }
 
+/// A copy of a SOP instance that one import job held more than once, and the non-primary
+/// image set it went to.
+#[derive(Debug, Clone)]
+pub struct Duplicate {
+    pub path: std::path::PathBuf,
+    pub sop_uid: String,
+    pub image_set: ImageSetId,
+}
+
 #[derive(Debug)]
 pub struct Datastore {
     pub id: DatastoreId,
@@ -137,51 +147,104 @@ impl Datastore {
         })
     }
 
-    /// Applies one import job; `clock` supplies strictly increasing timestamps.
+    /// Applies one import job; `clock` supplies strictly increasing timestamps. Returns the
+    /// instances the job held more than once: HealthImaging never drops a SOP instance it is
+    /// given and keeps conflicting data as non-primary image sets ("Understanding image sets"
+    /// in its developer guide), so the second copy of an instance in one job goes to a
+    /// non-primary image set of its own (the third to another, and so on).
     pub fn import_job(
         &mut self,
         job: &str,
         instances: Vec<ImportedInstance>,
         clock: &mut impl FnMut() -> f64,
-    ) {
-        let mut by_study: BTreeMap<String, Vec<ImportedInstance>> = BTreeMap::new();
+    ) -> Vec<Duplicate> {
+        let mut by_study: BTreeMap<String, Vec<Vec<ImportedInstance>>> = BTreeMap::new();
         for i in instances {
-            by_study.entry(i.study_uid.clone()).or_default().push(i);
+            let rounds = by_study.entry(i.study_uid.clone()).or_default();
+            let round = rounds
+                .iter()
+                .position(|r| r.iter().all(|x| x.sop_uid != i.sop_uid))
+                .unwrap_or(rounds.len());
+            if round == rounds.len() {
+                rounds.push(Vec::new());
+            }
+            rounds[round].push(i);
         }
-        for (study_uid, group) in by_study {
-            let primary = self.image_sets.values_mut().find(|s| {
-                s.is_primary
-                    && s.latest().tags.study_instance_uid.as_deref() == Some(study_uid.as_str())
-            });
-            let base = primary.as_ref().map(|set| set.latest().metadata());
-            match (primary, base) {
-                (Some(set), Some(base)) if agrees(&base, &group) => {
-                    let now = clock();
-                    let version = set.latest().version + 1;
-                    let (metadata, frames) = merge_metadata(&base, &group, &set.id);
-                    set.frames.extend(frames);
-                    set.versions.push(build_version(version, now, metadata));
+        let mut duplicates = Vec::new();
+        for (study_uid, rounds) in by_study {
+            for (round, group) in rounds.into_iter().enumerate() {
+                if round == 0 {
+                    self.import_study(job, &study_uid, group, clock);
+                    continue;
                 }
-                (other, _) => {
-                    let is_primary = other.is_none();
-                    let id = ImageSetId::derive(&[
-                        self.id.as_str().as_bytes(),
-                        study_uid.as_bytes(),
-                        job.as_bytes(),
-                    ]);
-                    let now = clock();
-                    let (metadata, frames) = new_metadata(&group, &self.id, &id);
-                    let set = ImageSet {
-                        id: id.clone(),
-                        is_primary,
-                        created_at: now,
-                        versions: vec![build_version(1, now, metadata)],
-                        frames,
-                    };
-                    self.image_sets.insert(id, set);
-                }
+                let id = ImageSetId::derive(&[
+                    self.id.as_str().as_bytes(),
+                    study_uid.as_bytes(),
+                    job.as_bytes(),
+                    &round.to_be_bytes(),
+                ]);
+                duplicates.extend(group.iter().map(|i| Duplicate {
+                    path: i.path.clone(),
+                    sop_uid: i.sop_uid.clone(),
+                    image_set: id.clone(),
+                }));
+                self.insert_image_set(id, false, &group, clock);
             }
         }
+        duplicates
+    }
+
+    /// The instances of one study in one job (each SOP instance once): merged into the
+    /// study's primary image set as a new version when they agree with it, else a new image
+    /// set, primary when the study had none.
+    fn import_study(
+        &mut self,
+        job: &str,
+        study_uid: &str,
+        group: Vec<ImportedInstance>,
+        clock: &mut impl FnMut() -> f64,
+    ) {
+        let primary = self.image_sets.values_mut().find(|s| {
+            s.is_primary && s.latest().tags.study_instance_uid.as_deref() == Some(study_uid)
+        });
+        let base = primary.as_ref().map(|set| set.latest().metadata());
+        match (primary, base) {
+            (Some(set), Some(base)) if agrees(&base, &group) => {
+                let now = clock();
+                let version = set.latest().version + 1;
+                let (metadata, frames) = merge_metadata(&base, &group, &set.id);
+                set.frames.extend(frames);
+                set.versions.push(build_version(version, now, metadata));
+            }
+            (other, _) => {
+                let is_primary = other.is_none();
+                let id = ImageSetId::derive(&[
+                    self.id.as_str().as_bytes(),
+                    study_uid.as_bytes(),
+                    job.as_bytes(),
+                ]);
+                self.insert_image_set(id, is_primary, &group, clock);
+            }
+        }
+    }
+
+    fn insert_image_set(
+        &mut self,
+        id: ImageSetId,
+        is_primary: bool,
+        group: &[ImportedInstance],
+        clock: &mut impl FnMut() -> f64,
+    ) {
+        let now = clock();
+        let (metadata, frames) = new_metadata(group, &self.id, &id);
+        let set = ImageSet {
+            id: id.clone(),
+            is_primary,
+            created_at: now,
+            versions: vec![build_version(1, now, metadata)],
+            frames,
+        };
+        self.image_sets.insert(id, set);
     }
 
     /// `GetImageSet`.
