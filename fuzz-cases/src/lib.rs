@@ -245,12 +245,12 @@ pub fn dicom_json(data: &[u8]) {
     for (k, _) in attrs.iter().take(4) {
         vrs.insert(k.clone(), "OB".to_owned());
     }
-    for exact_text in [false, true] {
+    for for_file in [false, true] {
         let converter = translator::dicom_json::Converter {
             vrs: &vrs,
             bulkdata: Some("/bulk"),
             inline_limit: 16,
-            exact_text,
+            for_file,
         };
         let mut out = Default::default();
         converter.convert(&attrs, &mut out);

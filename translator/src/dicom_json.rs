@@ -27,9 +27,12 @@ pub struct Converter<'a> {
     /// binary value is inline.
     pub bulkdata: Option<&'a str>,
     pub inline_limit: usize,
-    /// Keep IS and DS values as AHI's text (for rebuilding files: `0.50` stays `0.50`)
-    /// instead of the JSON numbers PS3.18 §F.2.3 asks of metadata answers.
-    pub exact_text: bool,
+    /// Write what rebuilding a file needs rather than what a metadata answer shows: IS and DS
+    /// values as AHI's text (`0.50` stays `0.50`) instead of the JSON numbers PS3.18 §F.2.3
+    /// asks of metadata answers, and an empty sequence as `"Value": []`, which dicom-rs
+    /// reads as a sequence of no items (without it, an element of no value, which its
+    /// writer leaves out, and a Type 2 sequence would vanish from the file).
+    pub for_file: bool,
 }
 
 impl Converter<'_> {
@@ -37,23 +40,23 @@ impl Converter<'_> {
     /// patient, study, series and instance levels in that order). Keywords the standard
     /// dictionary does not know are left out: without a tag they cannot be written.
     pub fn convert(&self, attrs: &Map<String, Value>, out: &mut DicomJson) {
-        self.level(attrs, out, true);
+        self.level(attrs, out, true, &VrsOf::Map(self.vrs));
     }
 
-    fn level(&self, attrs: &Map<String, Value>, out: &mut DicomJson, top: bool) {
+    fn level(&self, attrs: &Map<String, Value>, out: &mut DicomJson, top: bool, vrs: &VrsOf) {
         for (key, value) in attrs {
             let Some((tag, dictionary_vr)) = lookup(key) else {
                 continue;
             };
-            let vr = match self.vrs.get(key) {
-                Some(vr) => vr.as_str(),
+            let vr = match vrs.get(key) {
+                Some(vr) => vr,
                 None => choose_vr(dictionary_vr, value),
             };
-            out.insert(tag_key(tag), self.attribute(tag, vr, value, top));
+            out.insert(tag_key(tag), self.attribute(tag, vr, value, top, vrs));
         }
     }
 
-    fn attribute(&self, tag: u32, vr: &str, value: &Value, top: bool) -> Value {
+    fn attribute(&self, tag: u32, vr: &str, value: &Value, top: bool, vrs: &VrsOf) -> Value {
         let mut obj = Map::new();
         obj.insert("vr".into(), Value::String(vr.to_owned()));
         match vr {
@@ -62,11 +65,15 @@ impl Converter<'_> {
                     .filter_map(Value::as_object)
                     .map(|item| {
                         let mut nested = DicomJson::new();
-                        self.level(item, &mut nested, false);
+                        // An item's own VRs (the emulator writes them where an item has
+                        // private or ambiguous attributes), else the enclosing level's.
+                        let own = item.get(ITEM_VRS).and_then(Value::as_object);
+                        let item_vrs = own.map_or_else(|| vrs.clone(), VrsOf::Item);
+                        self.level(item, &mut nested, false, &item_vrs);
                         Value::Object(nested.into_iter().collect())
                     })
                     .collect();
-                if !items.is_empty() {
+                if !items.is_empty() || self.for_file {
                     obj.insert("Value".into(), Value::Array(items));
                 }
             }
@@ -89,7 +96,7 @@ impl Converter<'_> {
             _ => {
                 let values: Vec<Value> = list(value)
                     .map(|v| match (vr, v) {
-                        ("IS" | "DS", Value::String(_)) if self.exact_text => v.clone(),
+                        ("IS" | "DS", Value::String(_)) if self.for_file => v.clone(),
                         _ => one_value(vr, v),
                     })
                     .collect();
@@ -99,6 +106,27 @@ impl Converter<'_> {
             }
         }
         Value::Object(obj)
+    }
+}
+
+/// The member of a sequence item that holds the VRs of its attributes, as `DICOMVRs` holds
+/// an instance's. A private tag can have another VR in an item than at the top level (under
+/// another private creator), so the VRs of nested attributes are kept per item.
+pub const ITEM_VRS: &str = "DICOMVRs";
+
+/// Where the VRs of one level's attributes come from.
+#[derive(Clone)]
+enum VrsOf<'a> {
+    Map(&'a BTreeMap<String, String>),
+    Item(&'a Map<String, Value>),
+}
+
+impl VrsOf<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match self {
+            VrsOf::Map(m) => m.get(key).map(String::as_str),
+            VrsOf::Item(m) => m.get(key).and_then(Value::as_str),
+        }
     }
 }
 
@@ -235,7 +263,7 @@ mod tests {
             vrs: &vrs,
             bulkdata,
             inline_limit: 8,
-            exact_text: false,
+            for_file: false,
         };
         let mut out = DicomJson::new();
         c.convert(attrs.as_object().unwrap(), &mut out);

@@ -79,7 +79,7 @@ pub fn instance_json(
         vrs: &inst.dicom_vrs,
         bulkdata,
         inline_limit: INLINE_LIMIT,
-        exact_text: false,
+        for_file: false,
     };
     let mut out = merged(&converter, doc, series, inst);
     // The syntax frames are served in as stored.
@@ -124,7 +124,7 @@ pub fn instance_dataset(doc: &ImageSetMetadata, series: &str, inst: &Instance) -
         vrs: &inst.dicom_vrs,
         bulkdata: None,
         inline_limit: usize::MAX,
-        exact_text: true,
+        for_file: true,
     };
     let mut out = merged(&converter, doc, series, inst);
     let frames = inst.image_frames.len();

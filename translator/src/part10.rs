@@ -7,7 +7,8 @@
 //! module adds is small and ours: Pixel Data (native, or encapsulated with a Basic Offset
 //! Table, one fragment per frame, PS3.5 §A.4), the File Meta Information, and the
 //! attributes a decoded representation changes (PS3.3 C.7.6.3.1.2 Photometric
-//! Interpretation, C.7.6.3.1.3 Planar Configuration, C.7.6.1.1.5 Lossy Image Compression).
+//! Interpretation, C.7.6.3.1.3 Planar Configuration, C.7.6.1.1.5 Lossy Image Compression),
+//! and leaves out an Icon Image Sequence whose pixel data HealthImaging did not keep.
 
 use bytes::Bytes;
 use dicom_core::value::{PixelFragmentSequence, PrimitiveValue, Value as DicomValue};
@@ -100,6 +101,16 @@ pub fn object(
     let json = serde_json::Value::Object(dataset.into_iter().collect());
     let mut obj: InMemDicomObject = dicom_json::from_value(json)
         .map_err(|e| invalid(format!("the metadata is not a DICOM data set: {e}")))?;
+    // HealthImaging keeps no Icon Image Sequence pixel data ("DICOM support" in its developer
+    // guide), and an icon without Pixel Data is not valid (Type 1 in PS3.3 C.7.6.1.1.6): the
+    // optional icon is left out rather than written broken.
+    let icon_without_pixels = obj
+        .get(tags::ICON_IMAGE_SEQUENCE)
+        .and_then(|e| e.items())
+        .is_some_and(|items| items.iter().any(|i| i.get(tags::PIXEL_DATA).is_none()));
+    if icon_without_pixels {
+        obj.remove_element(tags::ICON_IMAGE_SEQUENCE);
+    }
     if let Some(d) = decoded {
         obj.put(DataElement::new(
             tags::PHOTOMETRIC_INTERPRETATION,

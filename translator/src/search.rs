@@ -37,19 +37,26 @@ fn check_accept(req: &Parts) -> Result<Query, EdgeError> {
     Ok(qido::parse(req.uri.query())?)
 }
 
-/// The record as DICOM JSON, reduced to the level's defaults and what the query asks for.
-fn project(record: &Map<String, Value>, defaults: &[&str], query: &Query) -> Value {
+/// The record as DICOM JSON, reduced to the level's defaults and what the query asks for;
+/// `vrs` are the VRs HealthImaging recorded for an instance's attributes (`DICOMVRs`: private
+/// tags, and the attributes whose VR the dictionary leaves open), empty for study and series
+/// records.
+fn project(
+    record: &Map<String, Value>,
+    vrs: &BTreeMap<String, String>,
+    defaults: &[&str],
+    query: &Query,
+) -> Value {
     let kept: Map<String, Value> = record
         .iter()
         .filter(|(k, _)| defaults.contains(&k.as_str()) || query.wants(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let no_vrs = BTreeMap::new();
     let converter = Converter {
-        vrs: &no_vrs,
+        vrs,
         bulkdata: None,
         inline_limit: usize::MAX,
-        exact_text: false,
+        for_file: false,
     };
     let mut out = DicomJson::new();
     converter.convert(&kept, &mut out);
@@ -107,7 +114,7 @@ pub async fn studies(
         if !by_details {
             record.extend(study_details(tr, &datastore, &image_sets).await?);
         }
-        answer.push(project(&record, STUDY_DEFAULTS, &query));
+        answer.push(project(&record, &BTreeMap::new(), STUDY_DEFAULTS, &query));
     }
     Ok(json_answer(tr, req, &answer))
 }
@@ -281,13 +288,20 @@ fn series_records(docs: &[Arc<Document>], query: &Query) -> Vec<Map<String, Valu
     records
 }
 
+/// An instance's record: its attributes with those of its series, study and patient, and
+/// the VRs HealthImaging recorded for them.
+struct InstanceRecord<'a> {
+    attrs: Map<String, Value>,
+    vrs: &'a BTreeMap<String, String>,
+}
+
 /// One record per instance of `docs` (of one series, or of all), matched; and whether the
 /// series was found.
-fn instance_records(
-    docs: &[Arc<Document>],
+fn instance_records<'a>(
+    docs: &'a [Arc<Document>],
     series: Option<&str>,
     query: &Query,
-) -> (Vec<Map<String, Value>>, bool) {
+) -> (Vec<InstanceRecord<'a>>, bool) {
     let mut seen = BTreeSet::new();
     let mut records = Vec::new();
     let mut series_found = false;
@@ -313,7 +327,10 @@ fn instance_records(
                 }
                 r.retain(|k, _| !crate::dicom_json::is_file_meta(k));
                 if query.matches(&r) {
-                    records.push(r);
+                    records.push(InstanceRecord {
+                        attrs: r,
+                        vrs: &inst.dicom_vrs,
+                    });
                 }
             }
         }
@@ -325,12 +342,13 @@ fn text<'a>(r: &'a Map<String, Value>, k: &str) -> &'a str {
     r.get(k).and_then(Value::as_str).unwrap_or("")
 }
 
-fn instance_answer(query: &Query, records: Vec<Map<String, Value>>) -> Vec<Value> {
+fn instance_answer(query: &Query, records: Vec<InstanceRecord>) -> Vec<Value> {
     let all = matches!(query.include, Include::All);
+    let defaults = if all { &[][..] } else { INSTANCE_DEFAULTS };
     query
         .page(records)
         .iter()
-        .map(|r| project(r, if all { &[] } else { INSTANCE_DEFAULTS }, query))
+        .map(|r| project(&r.attrs, r.vrs, defaults, query))
         .collect()
 }
 
@@ -348,7 +366,7 @@ pub async fn series(
     let answer: Vec<Value> = query
         .page(records)
         .iter()
-        .map(|r| project(r, SERIES_DEFAULTS, &query))
+        .map(|r| project(r, &BTreeMap::new(), SERIES_DEFAULTS, &query))
         .collect();
     Ok(json_answer(tr, req, &answer))
 }
@@ -369,7 +387,7 @@ pub async fn instances(
             "series {series} not found in study {study}"
         )));
     }
-    records.sort_by_key(|r| number(r, "InstanceNumber"));
+    records.sort_by_key(|r| number(&r.attrs, "InstanceNumber"));
     Ok(json_answer(tr, req, &instance_answer(&query, records)))
 }
 
@@ -459,12 +477,13 @@ pub async fn across(
             query
                 .page(records)
                 .iter()
-                .map(|r| project(r, SERIES_DEFAULTS, &query))
+                .map(|r| project(r, &BTreeMap::new(), SERIES_DEFAULTS, &query))
                 .collect()
         }
         Level::Instances => {
             let (mut records, _) = instance_records(&docs, None, &query);
             records.sort_by(|a, b| {
+                let (a, b) = (&a.attrs, &b.attrs);
                 text(a, "StudyInstanceUID")
                     .cmp(text(b, "StudyInstanceUID"))
                     .then(number(a, "SeriesNumber").cmp(&number(b, "SeriesNumber")))
