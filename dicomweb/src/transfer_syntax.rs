@@ -48,13 +48,7 @@ impl TransferSyntax {
 
     /// Whether the pixel data is native (uncompressed): it is served as Explicit VR LE.
     pub fn is_native(&self) -> bool {
-        matches!(
-            self.as_str(),
-            "1.2.840.10008.1.2"
-                | "1.2.840.10008.1.2.1"
-                | "1.2.840.10008.1.2.2"
-                | "1.2.840.10008.1.2.1.99"
-        )
+        self.capabilities().native
     }
 
     /// The syntax pixel data stored in this syntax is served in as it is: native data as
@@ -111,6 +105,183 @@ impl TransferSyntax {
                 _ => return None,
             },
         ))
+    }
+}
+
+/// What this product does with pixel data stored in a transfer syntax: one row of
+/// [`SYNTAXES`], which the negotiator (what a frame, an instance or a rendered image is
+/// offered in), the documentation (`docs/transfer-syntaxes.md` is generated from it and
+/// checked against it) and the viewer's configuration (which syntaxes load progressively)
+/// all read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    pub uid: &'static str,
+    pub name: &'static str,
+    /// Native (uncompressed) pixel data: served as Explicit VR Little Endian, never decoded.
+    pub native: bool,
+    /// Compressed frames are decoded here: offered as Explicit VR Little Endian (frames,
+    /// bulk data, whole instances) and rendered (JPEG, PNG, thumbnails), for the pixel
+    /// modules the decoder takes.
+    pub decoded: bool,
+    /// A prefix of a frame decodes to a lower resolution (HTJ2K with the RPCL progression),
+    /// so a viewer can draw it before the rest arrives: Cornerstone3D decodes these while
+    /// a frame streams in, and waits for the whole frame for every other syntax.
+    pub progressive: bool,
+    /// The syntax is, or may be, lossy (PS3.5 §8.2): decoded pixels differ from the
+    /// original within the codec's error, and files decoded from it say so (Lossy Image
+    /// Compression "01").
+    pub lossy: bool,
+}
+
+const fn row(
+    uid: &'static str,
+    name: &'static str,
+    (native, decoded, progressive, lossy): (bool, bool, bool, bool),
+) -> Capabilities {
+    Capabilities {
+        uid,
+        name,
+        native,
+        decoded,
+        progressive,
+        lossy,
+    }
+}
+
+/// (native, decoded, progressive, lossy) of the rows below.
+const NATIVE: (bool, bool, bool, bool) = (true, false, false, false);
+const LOSSLESS: (bool, bool, bool, bool) = (false, true, false, false);
+const LOSSY: (bool, bool, bool, bool) = (false, true, false, true);
+const STORED_LOSSLESS: (bool, bool, bool, bool) = (false, false, false, false);
+const STORED_LOSSY: (bool, bool, bool, bool) = (false, false, false, true);
+
+/// Every transfer syntax of PS3.6 Annex A that can hold pixel data, and what this product
+/// does with it. A syntax not listed is served as stored only.
+pub const SYNTAXES: &[Capabilities] = &[
+    row("1.2.840.10008.1.2", "Implicit VR Little Endian", NATIVE),
+    row("1.2.840.10008.1.2.1", "Explicit VR Little Endian", NATIVE),
+    row(
+        "1.2.840.10008.1.2.1.99",
+        "Deflated Explicit VR Little Endian",
+        NATIVE,
+    ),
+    row(
+        "1.2.840.10008.1.2.2",
+        "Explicit VR Big Endian (retired)",
+        NATIVE,
+    ),
+    row("1.2.840.10008.1.2.4.50", "JPEG Baseline (Process 1)", LOSSY),
+    row(
+        "1.2.840.10008.1.2.4.51",
+        "JPEG Extended (Process 2 & 4), 8 and 12 bits",
+        LOSSY,
+    ),
+    row(
+        "1.2.840.10008.1.2.4.57",
+        "JPEG Lossless (Process 14)",
+        LOSSLESS,
+    ),
+    row(
+        "1.2.840.10008.1.2.4.70",
+        "JPEG Lossless, First-Order Prediction (Process 14, SV1)",
+        LOSSLESS,
+    ),
+    row("1.2.840.10008.1.2.4.80", "JPEG-LS Lossless", LOSSLESS),
+    row(
+        "1.2.840.10008.1.2.4.81",
+        "JPEG-LS Lossy (Near-Lossless)",
+        LOSSY,
+    ),
+    row(
+        "1.2.840.10008.1.2.4.90",
+        "JPEG 2000 (Lossless Only)",
+        LOSSLESS,
+    ),
+    row("1.2.840.10008.1.2.4.91", "JPEG 2000", LOSSY),
+    row(
+        "1.2.840.10008.1.2.4.92",
+        "JPEG 2000 Part 2 Multi-component (Lossless Only)",
+        STORED_LOSSLESS,
+    ),
+    row(
+        "1.2.840.10008.1.2.4.93",
+        "JPEG 2000 Part 2 Multi-component",
+        STORED_LOSSY,
+    ),
+    row("1.2.840.10008.1.2.4.201", "HTJ2K (Lossless Only)", LOSSLESS),
+    row(
+        "1.2.840.10008.1.2.4.202",
+        "HTJ2K with RPCL Options (Lossless Only)",
+        (false, true, true, false),
+    ),
+    row(
+        "1.2.840.10008.1.2.4.203",
+        "HTJ2K",
+        (false, true, true, true),
+    ),
+    row("1.2.840.10008.1.2.5", "RLE Lossless", LOSSLESS),
+    row(
+        "1.2.840.10008.1.2.4.100",
+        "MPEG2 Main Profile / Main Level",
+        STORED_LOSSY,
+    ),
+    row(
+        "1.2.840.10008.1.2.4.101",
+        "MPEG2 Main Profile / High Level",
+        STORED_LOSSY,
+    ),
+    row(
+        "1.2.840.10008.1.2.4.102",
+        "MPEG-4 AVC/H.264 High Profile / Level 4.1",
+        STORED_LOSSY,
+    ),
+    row(
+        "1.2.840.10008.1.2.4.103",
+        "MPEG-4 AVC/H.264 BD-compatible High Profile / Level 4.1",
+        STORED_LOSSY,
+    ),
+    row(
+        "1.2.840.10008.1.2.4.104",
+        "MPEG-4 AVC/H.264 High Profile / Level 4.2 For 2D Video",
+        STORED_LOSSY,
+    ),
+    row(
+        "1.2.840.10008.1.2.4.105",
+        "MPEG-4 AVC/H.264 High Profile / Level 4.2 For 3D Video",
+        STORED_LOSSY,
+    ),
+    row(
+        "1.2.840.10008.1.2.4.106",
+        "MPEG-4 AVC/H.264 Stereo High Profile / Level 4.2",
+        STORED_LOSSY,
+    ),
+    row(
+        "1.2.840.10008.1.2.4.107",
+        "HEVC/H.265 Main Profile / Level 5.1",
+        STORED_LOSSY,
+    ),
+    row(
+        "1.2.840.10008.1.2.4.108",
+        "HEVC/H.265 Main 10 Profile / Level 5.1",
+        STORED_LOSSY,
+    ),
+];
+
+impl TransferSyntax {
+    /// This syntax's row of [`SYNTAXES`]; an unlisted syntax is served as stored only.
+    pub fn capabilities(&self) -> Capabilities {
+        SYNTAXES
+            .iter()
+            .find(|c| c.uid == self.as_str())
+            .copied()
+            .unwrap_or(Capabilities {
+                uid: "",
+                name: "",
+                native: false,
+                decoded: false,
+                progressive: false,
+                lossy: true,
+            })
     }
 }
 

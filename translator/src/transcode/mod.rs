@@ -1,10 +1,14 @@
 //! The transform step: frames decoded from their stored syntax to native pixel data, the
 //! payload of Explicit VR Little Endian (PS3.5 §8.1.1, §A.2).
 //!
-//! Decoding is dicom-rs's: the transfer syntax registry's pixel data readers (JPEG baseline,
-//! extended and lossless through `jpeg-decoder`; RLE Lossless; JPEG 2000 and HTJ2K through
-//! OpenJPEG). A frame from `GetImageFrame` is one codestream, so it is presented to the
-//! reader as a one-frame, one-fragment object described by the instance's [`PixelModule`].
+//! Decoding is mostly dicom-rs's: the transfer syntax registry's pixel data readers (8-bit
+//! JPEG baseline and extended, and JPEG lossless, through `jpeg-decoder`; JPEG 2000 and HTJ2K
+//! through OpenJPEG; JPEG-LS through CharLS). A frame from `GetImageFrame` is one
+//! codestream, so it is presented to the reader as a one-frame, one-fragment object
+//! described by the instance's [`PixelModule`]. Two syntaxes the registry reads only in part
+//! are decoded here: JPEG with 12-bit samples ([`jpeg12`], libjpeg-turbo) and RLE Lossless
+//! of every width ([`rle`]). Which syntaxes decode at all is the table
+//! [`dicomweb::transfer_syntax::SYNTAXES`]; a test below holds it to the decoders.
 //!
 //! What the decoded bytes are (PS3.5 §8.2, PS3.3 C.7.6.3.1.2), which the Part 10 writer and
 //! the documentation state:
@@ -45,37 +49,51 @@ pub enum DecodeError {
     Failed { syntax: String, reason: String },
 }
 
-/// Whether frames stored in `ts` can be decoded to native pixel data here. Native syntaxes
-/// need no decoding (they are served as Explicit VR LE as stored).
-pub fn can_decode(ts: &TransferSyntax) -> bool {
-    !ts.is_native()
-        && TransferSyntaxRegistry
-            .get(ts.as_str())
-            .and_then(|t| t.pixel_data_reader())
-            .is_some()
+mod jpeg12;
+mod rle;
+
+/// The decoder of one stored syntax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decoder {
+    /// The transfer syntax registry's reader (`jpeg-decoder`, OpenJPEG, CharLS).
+    Registry,
+    /// [`rle`], for every Bits Allocated.
+    Rle,
+    /// [`jpeg12`], for JPEG with more than 8 bits per sample.
+    Jpeg12,
 }
 
-/// Whether frames of `pixel` stored in `ts` decode here: a decoder exists and takes the
-/// module (the registry's JPEG, JPEG 2000 and RLE readers take 8 or 16 bits allocated; the
-/// JPEG DCT reader only 8-bit samples, so 12-bit JPEG extended is not decoded). Checked when
-/// planning, so what cannot be decoded is not offered (406) rather than failing (502).
-pub fn can_decode_module(ts: &TransferSyntax, pixel: &PixelModule) -> bool {
+/// The decoder for frames of `pixel` stored in `ts`, if one takes them: the registry's JPEG
+/// readers take 8 bits per DCT sample and up to 16 lossless, JPEG 2000 and JPEG-LS 8 or 16
+/// bits allocated; 12-bit JPEG goes to libjpeg-turbo, RLE of any width to [`rle`]. Checked
+/// when planning, so what cannot be decoded is not offered (406) rather than failing (502).
+fn decoder(ts: &TransferSyntax, pixel: &PixelModule) -> Option<Decoder> {
+    if !ts.capabilities().decoded {
+        return None;
+    }
     let dct = matches!(
         ts.as_str(),
         "1.2.840.10008.1.2.4.50" | "1.2.840.10008.1.2.4.51"
     );
-    can_decode(ts) && matches!(pixel.bits_allocated, 8 | 16) && (!dct || pixel.bits_stored <= 8)
+    match (ts.as_str(), pixel.bits_allocated) {
+        ("1.2.840.10008.1.2.5", 8 | 16 | 32 | 64) => Some(Decoder::Rle),
+        (_, 16) if dct && (9..=12).contains(&pixel.bits_stored) => Some(Decoder::Jpeg12),
+        (_, 8 | 16) if !dct || pixel.bits_stored <= 8 => {
+            registry_reads(ts).then_some(Decoder::Registry)
+        }
+        _ => None,
+    }
 }
 
-/// The transfer syntax UIDs decoded here, for the documentation and the error messages.
-pub fn decodable_syntaxes() -> Vec<&'static str> {
-    let mut v: Vec<&'static str> = TransferSyntaxRegistry
-        .iter()
-        .filter(|t| t.pixel_data_reader().is_some())
-        .map(|t| t.uid())
-        .collect();
-    v.sort_unstable();
-    v
+fn registry_reads(ts: &TransferSyntax) -> bool {
+    TransferSyntaxRegistry
+        .get(ts.as_str())
+        .is_some_and(|t| t.pixel_data_reader().is_some())
+}
+
+/// Whether frames of `pixel` stored in `ts` decode here (see [`decoder`]).
+pub fn can_decode_module(ts: &TransferSyntax, pixel: &PixelModule) -> bool {
+    decoder(ts, pixel).is_some()
 }
 
 impl PixelModule {
@@ -126,27 +144,49 @@ pub fn decode_frame(
     if size > bound {
         return Err(DecodeError::TooLarge { size, bound });
     }
-    let reader = TransferSyntaxRegistry
-        .get(stored.as_str())
-        .and_then(|t| t.pixel_data_reader())
-        .filter(|_| !stored.is_native())
-        .ok_or_else(|| DecodeError::Unsupported(stored.to_string()))?;
-    let frame = OneFrame {
-        syntax: stored.as_str(),
-        pixel,
-        codestream,
-    };
     let failed = |reason: String| DecodeError::Failed {
         syntax: stored.to_string(),
         reason,
     };
     let mut out = Vec::new();
-    if untransformed_rgb_jpeg(stored, pixel, codestream) {
-        out = rgb_jpeg_without_transform(codestream, pixel).map_err(failed)?;
-    } else {
-        reader
-            .decode_frame(&frame, 0, &mut out)
-            .map_err(|e| failed(e.to_string()))?;
+    match decoder(stored, pixel).ok_or_else(|| DecodeError::Unsupported(stored.to_string()))? {
+        Decoder::Rle => {
+            let bytes = usize::from(pixel.bits_allocated / 8);
+            out = rle::decode(
+                codestream,
+                usize::from(pixel.rows),
+                usize::from(pixel.columns),
+                usize::from(pixel.samples_per_pixel.max(1)),
+                bytes,
+            )
+            .map_err(failed)?;
+        }
+        Decoder::Jpeg12 => {
+            out = jpeg12::decode(
+                codestream,
+                pixel.rows,
+                pixel.columns,
+                pixel.samples_per_pixel,
+            )
+            .map_err(failed)?;
+        }
+        Decoder::Registry if untransformed_rgb_jpeg(stored, pixel, codestream) => {
+            out = rgb_jpeg_without_transform(codestream, pixel).map_err(failed)?;
+        }
+        Decoder::Registry => {
+            let reader = TransferSyntaxRegistry
+                .get(stored.as_str())
+                .and_then(|t| t.pixel_data_reader())
+                .ok_or_else(|| DecodeError::Unsupported(stored.to_string()))?;
+            let frame = OneFrame {
+                syntax: stored.as_str(),
+                pixel,
+                codestream,
+            };
+            reader
+                .decode_frame(&frame, 0, &mut out)
+                .map_err(|e| failed(e.to_string()))?;
+        }
     }
     // Readers size the output from the pixel module; a codestream whose own header disagrees
     // must not produce a frame of another size under this instance's description.
@@ -320,24 +360,20 @@ mod tests {
     }
 
     #[test]
-    fn the_registry_decodes_every_compressed_syntax_a_datastore_holds() {
-        for ts in [
-            "1.2.840.10008.1.2.4.50",
-            "1.2.840.10008.1.2.4.51",
-            "1.2.840.10008.1.2.4.57",
-            "1.2.840.10008.1.2.4.70",
-            "1.2.840.10008.1.2.4.90",
-            "1.2.840.10008.1.2.4.91",
-            "1.2.840.10008.1.2.4.201",
-            "1.2.840.10008.1.2.4.202",
-            "1.2.840.10008.1.2.4.203",
-            "1.2.840.10008.1.2.5",
-        ] {
-            assert!(can_decode(&ts.parse().unwrap()), "{ts}");
+    fn every_syntax_the_table_calls_decoded_has_a_decoder() {
+        for row in dicomweb::transfer_syntax::SYNTAXES {
+            let ts: TransferSyntax = row.uid.parse().unwrap();
+            let eight = PixelModule {
+                bits_allocated: 8,
+                bits_stored: 8,
+                ..mono16(2, 2)
+            };
+            let decodes = [eight, mono16(2, 2)]
+                .iter()
+                .any(|px| can_decode_module(&ts, px));
+            assert_eq!(decodes, row.decoded, "{}", row.name);
+            assert!(!(row.native && row.decoded), "{}", row.name);
         }
-        assert!(!can_decode(&TransferSyntax::EXPLICIT_VR_LE));
-        // MPEG-2 video has no frame decoder.
-        assert!(!can_decode(&"1.2.840.10008.1.2.4.100".parse().unwrap()));
     }
 
     #[test]
@@ -349,16 +385,30 @@ mod tests {
             bits_stored: 32,
             ..mono16(2, 2)
         };
-        assert!(!can_decode_module(&ts, &dose));
+        assert!(can_decode_module(&ts, &dose));
+        let jpeg2000: TransferSyntax = "1.2.840.10008.1.2.4.90".parse().unwrap();
+        assert!(!can_decode_module(&jpeg2000, &dose));
         let extended: TransferSyntax = "1.2.840.10008.1.2.4.51".parse().unwrap();
         let twelve = PixelModule {
             bits_stored: 12,
             ..mono16(2, 2)
         };
-        assert!(!can_decode_module(&extended, &twelve));
+        assert!(can_decode_module(&extended, &twelve));
+        let sixteen = PixelModule {
+            bits_stored: 16,
+            ..mono16(2, 2)
+        };
+        assert!(!can_decode_module(&extended, &sixteen));
         assert!(can_decode_module(
             &TransferSyntax::JPEG_LOSSLESS_SV1,
-            &twelve
+            &sixteen
+        ));
+        // Video has no frame decoder.
+        let mpeg = "1.2.840.10008.1.2.4.100".parse().unwrap();
+        assert!(!can_decode_module(&mpeg, &mono16(2, 2)));
+        assert!(!can_decode_module(
+            &TransferSyntax::EXPLICIT_VR_LE,
+            &mono16(2, 2)
         ));
     }
 
