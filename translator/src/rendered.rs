@@ -150,6 +150,9 @@ pub async fn retrieve(
         render::render(dataset, &pixel, decoded.as_deref(), frame, number, &request).map_err(|e| {
             match e {
                 RenderError::Failed(_) => EdgeError::Undecodable(e.to_string()),
+                RenderError::Unsupported(_) => EdgeError::NotAcceptable {
+                    available: format!("none: {e}"),
+                },
                 _ => EdgeError::BadRequest(e.to_string()),
             }
         })

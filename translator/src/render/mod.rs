@@ -35,6 +35,8 @@ use image::{DynamicImage, ImageEncoder, imageops::FilterType};
 use crate::part10::{self, Decoded, Pixels};
 use crate::plan::PixelModule;
 
+mod palette;
+
 /// The side of the square a thumbnail fits in without a viewport.
 pub const THUMBNAIL_SIDE: u32 = 128;
 
@@ -89,7 +91,12 @@ pub enum RenderError {
     /// The viewport's source region lies outside the image.
     #[error("the viewport's source region starts outside the {columns}x{rows} image")]
     RegionOutside { columns: u32, rows: u32 },
-    /// The data set or pixel data cannot be rendered (the reason names what).
+    /// This renderer does not take such pixel data (the reason names what): nothing
+    /// acceptable, 406.
+    #[error("the frame cannot be rendered here: {0}")]
+    Unsupported(String),
+    /// The stored frame or its attributes are not what the instance says (the reason names
+    /// what): the stored data is at fault, 502.
     #[error("the frame cannot be rendered: {0}")]
     Failed(String),
 }
@@ -120,27 +127,54 @@ pub fn render(
         });
     }
 
-    let mut image = if pixel.samples_per_pixel > 1 {
-        colour_image(pixel, decoded, &frame)?
-    } else {
-        let mut obj = part10::object(
-            rendering_attributes(dataset),
-            Pixels::Native {
-                frames: vec![frame],
-                words: pixel.bits_allocated > 8,
-            },
-            decoded.map(|photometric| Decoded {
-                photometric_interpretation: photometric.to_owned(),
-                colour: false,
-                lossy_method: None,
-            }),
-        )
-        .map_err(|e| failed(&e))?;
-        one_frame(&mut obj, number);
-        let file =
-            part10::with_meta(obj, &TransferSyntax::EXPLICIT_VR_LE).map_err(|e| failed(&e))?;
-        let decoded = file.decode_pixel_data().map_err(|e| failed(&e))?;
-        grey_image(&decoded, request.params.window).map_err(|e| failed(&e))?
+    let expected = frame_len(pixel);
+    if (frame.len() as u64) < expected {
+        return Err(RenderError::Failed(format!(
+            "the frame holds {} bytes where the instance describes {expected}",
+            frame.len()
+        )));
+    }
+    let mut image = match pixel.samples_per_pixel {
+        3 => colour_image(pixel, decoded, &frame)?,
+        1 => {
+            let (pixel, frame) = whole_bytes(pixel, frame);
+            let mut obj = part10::object(
+                rendering_attributes(dataset),
+                Pixels::Native {
+                    frames: vec![frame.clone()],
+                    words: pixel.bits_allocated > 8,
+                },
+                decoded.map(|photometric| Decoded {
+                    photometric_interpretation: photometric.to_owned(),
+                    colour: false,
+                    lossy_method: None,
+                }),
+            )
+            .map_err(|e| failed(&e))?;
+            put_pixel_module(&mut obj, &pixel);
+            one_frame(&mut obj, number);
+            if &*pixel.photometric_interpretation == "PALETTE COLOR" {
+                let palette = palette::Palette::of(&obj).map_err(RenderError::Failed)?;
+                palette_image(&pixel, &frame, &palette)?
+            } else {
+                let modality_lut = modality_lut(&obj);
+                let file = part10::with_meta(obj, &TransferSyntax::EXPLICIT_VR_LE)
+                    .map_err(|e| failed(&e))?;
+                let decoded = file.decode_pixel_data().map_err(|e| failed(&e))?;
+                grey_image(
+                    &decoded,
+                    &pixel,
+                    &frame,
+                    modality_lut.as_ref(),
+                    request.params.window,
+                )?
+            }
+        }
+        n => {
+            return Err(RenderError::Unsupported(format!(
+                "{n} samples per pixel (grey images have 1, colour images 3)"
+            )));
+        }
     };
 
     let (x, y, w, h) = region;
@@ -318,33 +352,42 @@ fn one_frame(obj: &mut InMemDicomObject, number: u32) {
     }
 }
 
-/// A grey frame to 8 bits: dicom-pixeldata reads the values with the Modality LUT applied
-/// (Rescale Slope and Intercept, from the frame's functional group where there is one) and
-/// the VOI attributes; the VOI transform (PS3.3 C.11.2.1) and the inversion of MONOCHROME1
-/// are applied here. (The crate's own image conversion maps 8 bits stored in 16 allocated
-/// to black, and its VOI LUT transform panics on a table deeper than Bits Stored.)
+/// A grey frame to 8 bits. dicom-pixeldata reads the Modality LUT's rescale (from the
+/// frame's functional group where there is one) and the VOI attributes; the stored values,
+/// a Modality LUT Sequence (PS3.3 C.11.1), the VOI transform (C.11.2.1) and the inversion of
+/// MONOCHROME1 are applied here. (The crate's own image conversion maps 8 bits stored in 16
+/// allocated to black, and its VOI LUT transform panics on a table deeper than Bits Stored.)
 fn grey_image(
     decoded: &dicom_pixeldata::DecodedPixelData,
+    pixel: &PixelModule,
+    frame: &[u8],
+    modality_lut: Option<&Lut>,
     window: Option<Window>,
-) -> Result<DynamicImage, Box<dyn std::error::Error>> {
-    let raw = stored_values(decoded)?;
+) -> Result<DynamicImage, RenderError> {
+    let attribute = |e: dicom_pixeldata::Error| RenderError::Failed(e.to_string());
+    let raw = stored_values(pixel, frame)?;
     let (lo, hi) = raw
         .iter()
-        .fold((i32::MAX, i32::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        .fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
     if raw.is_empty() {
-        return Err("the frame has no pixels".into());
+        return Err(RenderError::Failed("the frame has no pixels".into()));
     }
     let rescale = decoded
-        .rescale()?
+        .rescale()
+        .map_err(attribute)?
         .first()
         .copied()
         .unwrap_or(dicom_pixeldata::Rescale {
             slope: 1.0,
             intercept: 0.0,
         });
-    let modality = |v: i32| f64::from(v) * rescale.slope + rescale.intercept;
+    let modality = |v: i64| match modality_lut {
+        Some(lut) => f64::from(lut.get(v)),
+        None => v as f64 * rescale.slope + rescale.intercept,
+    };
     let own_function = decoded
-        .voi_lut_function()?
+        .voi_lut_function()
+        .map_err(attribute)?
         .and_then(|f| f.first().copied())
         .map(|f| match f {
             VoiLutFunction::LinearExact => VoiFunction::LinearExact,
@@ -353,7 +396,8 @@ fn grey_image(
         })
         .unwrap_or_default();
     let own_window = decoded
-        .window()?
+        .window()
+        .map_err(attribute)?
         .and_then(|w| w.first().copied())
         .filter(|w| w.width > 0.0)
         .map(|w| Window {
@@ -362,11 +406,11 @@ fn grey_image(
             function: None,
         });
     let table = decoded
-        .voi_lut_sequence()?
+        .voi_lut_sequence()
+        .map_err(attribute)?
         .and_then(|t| t.first())
         .filter(|t| !t.data.is_empty());
-    // The output of each stored value from the lowest to the highest in the frame, 0..=1:
-    // a table, so the per-pixel work is one lookup.
+    // The output of a stored value, 0..=1.
     let unit: Box<dyn Fn(f64) -> f64> = match (window.or(own_window), table) {
         (Some(w), _) => {
             let function = w.function.unwrap_or(own_function);
@@ -387,18 +431,118 @@ fn grey_image(
             Box::new(move |x| if span > 0.0 { (x - min) / span } else { 0.0 })
         }
     };
-    let invert = *decoded.photometric_interpretation()
-        == dicom_pixeldata::PhotometricInterpretation::Monochrome1;
-    let table: Vec<u8> = (lo..=hi)
-        .map(|v| {
-            let y = (unit(modality(v)).clamp(0.0, 1.0) * 255.0).round() as u8;
-            if invert { 255 - y } else { y }
-        })
+    let invert = &*pixel.photometric_interpretation == "MONOCHROME1";
+    let grey_of = |v: i64| {
+        let y = (unit(modality(v)).clamp(0.0, 1.0) * 255.0).round() as u8;
+        if invert { 255 - y } else { y }
+    };
+    // Over a narrow range of values (every 8- and 16-bit frame), a table of each value's
+    // output, so the per-pixel work is one lookup; a wide one (32 bits) pixel by pixel.
+    let grey: Vec<u8> = if hi - lo < 1 << 16 {
+        let table: Vec<u8> = (lo..=hi).map(grey_of).collect();
+        raw.iter().map(|&v| table[(v - lo) as usize]).collect()
+    } else {
+        raw.iter().map(|&v| grey_of(v)).collect()
+    };
+    image::GrayImage::from_raw(u32::from(pixel.columns), u32::from(pixel.rows), grey)
+        .map(DynamicImage::ImageLuma8)
+        .ok_or_else(|| RenderError::Failed("the frame is shorter than Rows x Columns".into()))
+}
+
+/// A Modality LUT (PS3.3 C.11.1.1): stored value `first + i` maps to `data[i]`, values
+/// outside the table to its ends.
+struct Lut {
+    first: i64,
+    data: Vec<u16>,
+}
+
+impl Lut {
+    fn get(&self, v: i64) -> u16 {
+        let i = (v - self.first).clamp(0, self.data.len() as i64 - 1);
+        self.data[i as usize]
+    }
+}
+
+/// The first item of the Modality LUT Sequence, where there is one with data.
+fn modality_lut(obj: &InMemDicomObject) -> Option<Lut> {
+    let item = obj.get(tags::MODALITY_LUT_SEQUENCE)?.items()?.first()?;
+    let descriptor = item.get(tags::LUT_DESCRIPTOR)?.to_multi_int::<i64>().ok()?;
+    let (&entries, &first) = (descriptor.first()?, descriptor.get(1)?);
+    let entries = if entries == 0 {
+        65536
+    } else {
+        entries as usize
+    };
+    let bits = descriptor.get(2).copied().unwrap_or(16);
+    let data: Vec<u16> = match item.get(tags::LUT_DATA)?.value() {
+        DicomValue::Primitive(PrimitiveValue::U8(b)) if bits <= 8 && b.len() == entries => {
+            b.iter().map(|&x| u16::from(x)).collect()
+        }
+        DicomValue::Primitive(PrimitiveValue::U8(b)) => b
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect(),
+        DicomValue::Primitive(PrimitiveValue::U16(w)) => w.to_vec(),
+        _ => return None,
+    };
+    (!data.is_empty()).then(|| Lut {
+        first,
+        data: data.into_iter().take(entries).collect(),
+    })
+}
+
+/// A palette colour frame to 8-bit RGB through its tables.
+fn palette_image(
+    pixel: &PixelModule,
+    frame: &[u8],
+    palette: &palette::Palette,
+) -> Result<DynamicImage, RenderError> {
+    let rgb: Vec<u8> = stored_values(pixel, frame)?
+        .into_iter()
+        .flat_map(|v| palette.rgb(v))
         .collect();
-    let grey: Vec<u8> = raw.iter().map(|&v| table[(v - lo) as usize]).collect();
-    let image = image::GrayImage::from_raw(decoded.columns(), decoded.rows(), grey)
-        .ok_or("the frame is shorter than Rows x Columns")?;
-    Ok(DynamicImage::ImageLuma8(image))
+    image::RgbImage::from_raw(u32::from(pixel.columns), u32::from(pixel.rows), rgb)
+        .map(DynamicImage::ImageRgb8)
+        .ok_or_else(|| RenderError::Failed("the frame is shorter than Rows x Columns".into()))
+}
+
+/// The bytes one native frame of `pixel` holds: samples of Bits Allocated (bits packed when
+/// 1), YBR_FULL_422 with two samples per pixel (PS3.3 C.7.6.3.1.2).
+fn frame_len(pixel: &PixelModule) -> u64 {
+    if &*pixel.photometric_interpretation == "YBR_FULL_422" && pixel.samples_per_pixel == 3 {
+        pixel.native_frame_len() / 3 * 2
+    } else {
+        pixel.native_frame_len()
+    }
+}
+
+/// A frame of single bits (Bits Allocated 1, PS3.5 §8.1.1: the first pixel in the lowest bit)
+/// as one byte per pixel, so what follows reads bytes; other frames as they are.
+fn whole_bytes(pixel: &PixelModule, frame: Bytes) -> (PixelModule, Bytes) {
+    if pixel.bits_allocated != 1 {
+        return (pixel.clone(), frame);
+    }
+    let n = usize::from(pixel.rows) * usize::from(pixel.columns);
+    let bytes: Vec<u8> = (0..n).map(|i| (frame[i / 8] >> (i % 8)) & 1).collect();
+    let pixel = PixelModule {
+        bits_allocated: 8,
+        bits_stored: 1,
+        pixel_representation: 0,
+        ..pixel.clone()
+    };
+    (pixel, Bytes::from(bytes))
+}
+
+/// Puts the pixel module the frame is now in into `obj` (after [`whole_bytes`], 8 bits
+/// allocated where the instance has 1).
+fn put_pixel_module(obj: &mut InMemDicomObject, pixel: &PixelModule) {
+    for (tag, value) in [
+        (tags::BITS_ALLOCATED, pixel.bits_allocated),
+        (tags::BITS_STORED, pixel.bits_stored),
+        (tags::HIGH_BIT, pixel.bits_stored.saturating_sub(1)),
+    ] {
+        obj.put(DataElement::new(tag, VR::US, PrimitiveValue::from(value)));
+    }
 }
 
 /// LUT Data (0028,3006) as 16-bit words: from DICOM JSON's InlineBinary it arrives as bytes,
@@ -434,31 +578,49 @@ fn lut_data_as_words(obj: &mut InMemDicomObject) {
     }
 }
 
-/// The frame's stored values: 8 or 16 bits allocated, little endian, masked to Bits Stored
-/// and sign-extended where Pixel Representation is 1 (PS3.5 §8.1.1).
-fn stored_values(
-    decoded: &dicom_pixeldata::DecodedPixelData,
-) -> Result<Vec<i32>, Box<dyn std::error::Error>> {
-    let data = decoded.frame_data(0)?;
-    let bits = u32::from(decoded.bits_stored().clamp(1, 16));
-    let signed = decoded.pixel_representation() == dicom_pixeldata::PixelRepresentation::Signed;
-    let mask = (1u32 << bits) - 1;
-    let value = move |v: u32| -> i32 {
+/// The frame's stored values: 8, 16 or 32 bits allocated, little endian, masked to Bits
+/// Stored and sign-extended where Pixel Representation is 1 (PS3.5 §8.1.1).
+fn stored_values(pixel: &PixelModule, data: &[u8]) -> Result<Vec<i64>, RenderError> {
+    let bits = u32::from(pixel.bits_stored.clamp(1, 32));
+    let signed = pixel.pixel_representation == 1;
+    let mask = if bits == 32 {
+        u32::MAX
+    } else {
+        (1u32 << bits) - 1
+    };
+    let value = move |v: u32| -> i64 {
         let v = v & mask;
         if signed && v >> (bits - 1) == 1 {
-            v as i32 - (1i32 << bits)
+            i64::from(v) - (1i64 << bits)
         } else {
-            v as i32
+            i64::from(v)
         }
     };
-    match decoded.bits_allocated() {
-        8 => Ok(data.iter().map(|&b| value(u32::from(b))).collect()),
-        16 => Ok(data
+    let n = usize::from(pixel.rows) * usize::from(pixel.columns);
+    let values: Vec<i64> = match pixel.bits_allocated {
+        8 => data.iter().take(n).map(|&b| value(u32::from(b))).collect(),
+        16 => data
             .chunks_exact(2)
+            .take(n)
             .map(|b| value(u32::from(u16::from_le_bytes([b[0], b[1]]))))
-            .collect()),
-        n => Err(format!("{n} bits allocated are not rendered").into()),
+            .collect(),
+        32 => data
+            .chunks_exact(4)
+            .take(n)
+            .map(|b| value(u32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+            .collect(),
+        other => {
+            return Err(RenderError::Unsupported(format!(
+                "{other} bits allocated (8, 16 and 32 are rendered)"
+            )));
+        }
+    };
+    if values.len() < n {
+        return Err(RenderError::Failed(
+            "the frame is shorter than Rows x Columns".into(),
+        ));
     }
+    Ok(values)
 }
 
 /// The VOI functions of PS3.3 C.11.2.1.2.1 (LINEAR), C.11.2.1.3.2 (LINEAR_EXACT) and
@@ -489,9 +651,10 @@ fn windowed(x: f64, w: &Window, function: VoiFunction) -> f64 {
 }
 
 /// A colour frame to 8-bit RGB: samples scaled from Bits Stored, either planar
-/// configuration, YBR_FULL converted by PS3.3 C.7.6.3.1.2's equations. (dicom-pixeldata's
-/// YBR conversion departs from them by tens of levels in green.) Decoded frames are
-/// interleaved; other YBR forms are decoded to RGB by [`crate::transcode`] already.
+/// configuration, YBR_FULL and native YBR_FULL_422 (its chroma shared by each pair of
+/// pixels) converted by PS3.3 C.7.6.3.1.2's equations. (dicom-pixeldata's YBR conversion
+/// departs from them by tens of levels in green.) Decoded frames are interleaved; other YBR
+/// forms are decoded to RGB by [`crate::transcode`] already.
 fn colour_image(
     pixel: &PixelModule,
     decoded: Option<&str>,
@@ -500,28 +663,53 @@ fn colour_image(
     let failed = |what: &str| RenderError::Failed(what.to_owned());
     let (w, h) = (usize::from(pixel.columns), usize::from(pixel.rows));
     let n = w * h;
-    let wide = pixel.bits_allocated > 8;
-    let sample_len = if wide { 2 } else { 1 };
-    if pixel.samples_per_pixel != 3 || frame.len() < n * 3 * sample_len {
+    let width = match pixel.bits_allocated {
+        8 => 1,
+        16 => 2,
+        32 => 4,
+        other => {
+            return Err(RenderError::Unsupported(format!(
+                "colour samples of {other} bits (8, 16 and 32 are rendered)"
+            )));
+        }
+    };
+    let photometric = decoded.unwrap_or(&pixel.photometric_interpretation);
+    // YBR_FULL_422 as stored (native): each pair of pixels in a row is Y1 Y2 Cb Cr.
+    let pairs = decoded.is_none() && photometric == "YBR_FULL_422";
+    let samples = if pairs { n * 2 } else { n * 3 };
+    if frame.len() < samples * width || (pairs && w % 2 == 1) {
         return Err(failed(
             "a colour frame must have 3 samples of Rows x Columns",
         ));
     }
-    let bits = u32::from(pixel.bits_stored.clamp(1, 16));
-    let top = f64::from((1u32 << bits) - 1);
-    let mask = (1u32 << bits) - 1;
-    let planar = decoded.is_none() && pixel.planar_configuration == 1;
-    let photometric = decoded.unwrap_or(&pixel.photometric_interpretation);
-    let sample = |i: usize, s: usize| -> f64 {
-        let k = if planar { s * n + i } else { i * 3 + s };
-        let v = if wide {
-            u32::from(u16::from_le_bytes([frame[2 * k], frame[2 * k + 1]]))
-        } else {
-            u32::from(frame[k])
+    let bits = u32::from(pixel.bits_stored.clamp(1, 32));
+    let mask = if bits == 32 {
+        u32::MAX
+    } else {
+        (1u32 << bits) - 1
+    };
+    let top = f64::from(mask);
+    let planar = decoded.is_none() && pixel.planar_configuration == 1 && !pairs;
+    let at = |k: usize| -> f64 {
+        let b = &frame[k * width..(k + 1) * width];
+        let v = match width {
+            1 => u32::from(b[0]),
+            2 => u32::from(u16::from_le_bytes([b[0], b[1]])),
+            _ => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
         };
         f64::from(v & mask) / top * 255.0
     };
-    let ybr = photometric == "YBR_FULL";
+    let sample = |i: usize, s: usize| -> f64 {
+        if pairs {
+            let pair = i / 2 * 4;
+            at(if s == 0 { pair + i % 2 } else { pair + 1 + s })
+        } else if planar {
+            at(s * n + i)
+        } else {
+            at(i * 3 + s)
+        }
+    };
+    let ybr = matches!(photometric, "YBR_FULL" | "YBR_FULL_422");
     let mut rgb = Vec::with_capacity(n * 3);
     for i in 0..n {
         let (a, b, c) = (sample(i, 0), sample(i, 1), sample(i, 2));
