@@ -29,9 +29,6 @@ import pydicom
 from PIL import Image
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-root, folder = sys.argv[1], sys.argv[2]
-
-
 def output_range(ds):
     """The range pydicom's windowing maps to (pydicom.pixels.processing.apply_windowing)."""
     bits = int(ds.BitsStored)
@@ -78,7 +75,7 @@ def oracle(ds, frame, window=None, function=None):
     return out
 
 
-def fetch(path, query, accept):
+def fetch(root, path, query, accept):
     url = f"{root}/{path}/rendered" + (f"?{query}" if query else "")
     req = urllib.request.Request(url, headers={"Accept": accept})
     try:
@@ -94,8 +91,8 @@ def fit(w, h, vw, vh):
     return vw, max(1, min(vh, -(-h * vw // w)))
 
 
-def compare(name, path, query, accept, expected, expected_size=None):
-    status, ctype, body = fetch(path, query, accept)
+def compare(root, name, path, query, accept, expected, expected_size=None):
+    status, ctype, body = fetch(root, path, query, accept)
     check = {"name": name, "status": status, "content_type": ctype}
     if status != 200:
         check["body"] = body.decode(errors="replace")[:200]
@@ -113,55 +110,61 @@ def compare(name, path, query, accept, expected, expected_size=None):
     return check
 
 
-items, out = [], {"instances": [], "skipped": []}
-for p in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-    try:
-        ds = pydicom.dcmread(p)
-        if "PixelData" not in ds:
+def main():
+    root, folder = sys.argv[1], sys.argv[2]
+    items, out = [], {"instances": [], "skipped": []}
+    for p in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        try:
+            ds = pydicom.dcmread(p)
+            if "PixelData" not in ds:
+                continue
+            uids = (str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
+        except Exception:  # noqa: BLE001 - unreadable files are not this check's subject
             continue
-        uids = (str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID))
-    except Exception:  # noqa: BLE001 - unreadable files are not this check's subject
-        continue
-    items.append((p, ds, uids))
-counts = collections.Counter(u for _, _, u in items)
-for p, ds, uids in items:
-    if counts[uids] > 1:
-        out["skipped"].append({"path": str(p), "reason": "UIDs shared with another file"})
-        continue
-    path = f"studies/{uids[0]}/series/{uids[1]}/instances/{uids[2]}"
-    try:
-        arr = ds.pixel_array
-    except Exception as e:  # noqa: BLE001
-        out["skipped"].append({"path": str(p), "reason": f"pydicom cannot decode: {e}"})
-        continue
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    colour = int(ds.SamplesPerPixel) > 1
-    first = arr[0] if frames > 1 else arr
-    base = oracle(ds, first)
-    checks = [
-        compare("png", path, "", "image/png", base),
-        compare("jpeg", path, "", "image/jpeg", base),
-    ]
-    if not colour:
-        modality = apply_modality_lut(first, ds).astype(np.float64)
-        if "WindowCenter" in ds:
-            c = float(ds.WindowCenter[0]) if ds["WindowCenter"].VM > 1 else float(ds.WindowCenter)
-            w = float(ds.WindowWidth[0]) if ds["WindowWidth"].VM > 1 else float(ds.WindowWidth)
-            window = (c, max(2.0, w / 2))
-        else:
-            lo, hi = float(modality.min()), float(modality.max())
-            window = ((lo + hi) / 2, max(2.0, (hi - lo) / 2))
-        q = f"window={window[0]:g},{window[1]:g}"
-        checks.append(compare("window", path, q, "image/png", oracle(ds, first, window)))
-        checks.append(
-            compare(
-                "sigmoid", path, q + ",sigmoid", "image/png",
-                oracle(ds, first, window, "SIGMOID"),
+        items.append((p, ds, uids))
+    counts = collections.Counter(u for _, _, u in items)
+    for p, ds, uids in items:
+        if counts[uids] > 1:
+            out["skipped"].append({"path": str(p), "reason": "UIDs shared with another file"})
+            continue
+        path = f"studies/{uids[0]}/series/{uids[1]}/instances/{uids[2]}"
+        try:
+            arr = ds.pixel_array
+        except Exception as e:  # noqa: BLE001
+            out["skipped"].append({"path": str(p), "reason": f"pydicom cannot decode: {e}"})
+            continue
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        colour = int(ds.SamplesPerPixel) > 1
+        first = arr[0] if frames > 1 else arr
+        base = oracle(ds, first)
+        checks = [
+            compare(root, "png", path, "", "image/png", base),
+            compare(root, "jpeg", path, "", "image/jpeg", base),
+        ]
+        if not colour:
+            modality = apply_modality_lut(first, ds).astype(np.float64)
+            if "WindowCenter" in ds:
+                c = float(ds.WindowCenter[0]) if ds["WindowCenter"].VM > 1 else float(ds.WindowCenter)
+                w = float(ds.WindowWidth[0]) if ds["WindowWidth"].VM > 1 else float(ds.WindowWidth)
+                window = (c, max(2.0, w / 2))
+            else:
+                lo, hi = float(modality.min()), float(modality.max())
+                window = ((lo + hi) / 2, max(2.0, (hi - lo) / 2))
+            q = f"window={window[0]:g},{window[1]:g}"
+            checks.append(compare(root, "window", path, q, "image/png", oracle(ds, first, window)))
+            checks.append(
+                compare(
+                    root, "sigmoid", path, q + ",sigmoid", "image/png",
+                    oracle(ds, first, window, "SIGMOID"),
+                )
             )
+        size = fit(base.shape[1], base.shape[0], 64, 64)
+        checks.append(compare(root, "viewport", path, "viewport=64,64", "image/png", base, size))
+        out["instances"].append(
+            {"path": str(p), "photometric": str(ds.PhotometricInterpretation), "checks": checks}
         )
-    size = fit(base.shape[1], base.shape[0], 64, 64)
-    checks.append(compare("viewport", path, "viewport=64,64", "image/png", base, size))
-    out["instances"].append(
-        {"path": str(p), "photometric": str(ds.PhotometricInterpretation), "checks": checks}
-    )
-print(json.dumps(out))
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
