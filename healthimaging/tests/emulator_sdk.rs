@@ -816,6 +816,56 @@ async fn fault_injection_and_call_counters() {
     assert_eq!(r.emulator.calls()["GetImageSetMetadata"], 1);
 }
 
+/// One job holding the same SOP instance twice (a file and its copy) keeps both, as AHI
+/// never drops an instance it is given: the first in the study's
+/// primary image set, the second in a non-primary image set of its own; the report names it.
+#[tokio::test]
+async fn a_job_holding_an_instance_twice_keeps_both() {
+    let tmp = tempfile::tempdir().unwrap();
+    let v = Variant {
+        study_uid: "1.2.826.0.1.3680043.10.7",
+        series_uid: "1.2.826.0.1.3680043.10.7.1",
+        sop_uid: "1.2.826.0.1.3680043.10.7.1.1",
+        patient_id: "P7",
+        accession: "A7",
+        study_date: "20240101",
+    };
+    write_variant(&tmp.path().join("job/a.dcm"), &v);
+    write_variant(&tmp.path().join("job/b.dcm"), &v);
+    write_variant(
+        &tmp.path().join("job/c.dcm"),
+        &Variant {
+            sop_uid: "1.2.826.0.1.3680043.10.7.1.2",
+            ..v
+        },
+    );
+    let r = start(vec![tmp.path().to_owned()]).await;
+    assert_eq!(r.report.instances, 3);
+    assert_eq!(r.report.duplicates.len(), 1, "{:?}", r.report.duplicates);
+    let d = &r.report.duplicates[0];
+    assert_eq!(d.sop_uid, v.sop_uid);
+    assert_eq!(d.path.file_name().unwrap(), "b.dcm");
+    let c = client(&r.url);
+    let ds = only_datastore(&r);
+    let hits = c.search_all(&ds, &SearchCriteria::default()).await.unwrap();
+    assert_eq!(hits.len(), 2);
+    let primary = hits.iter().find(|h| h.is_primary).unwrap();
+    let second = hits.iter().find(|h| !h.is_primary).unwrap();
+    assert_eq!(second.image_set_id, d.image_set);
+    let count = |meta: &healthimaging::ImageSetMetadata| meta.instances().count();
+    let meta = c
+        .get_image_set_metadata(&ds, &primary.image_set_id, None)
+        .await
+        .unwrap();
+    assert_eq!(count(&meta), 2);
+    let copy = c
+        .get_image_set_metadata(&ds, &second.image_set_id, None)
+        .await
+        .unwrap();
+    assert_eq!(count(&copy), 1);
+    assert_eq!(copy.instances().next().unwrap().1, v.sop_uid);
+}
+
 #[tokio::test]
 async fn bad_files_are_skipped_and_named() {
     let tmp = tempfile::tempdir().unwrap();

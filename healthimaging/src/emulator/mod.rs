@@ -222,6 +222,8 @@ fn read_all(
 /// The emulator's state, shared by the server's tasks.
 pub struct Emulator {
     datastores: BTreeMap<DatastoreId, Datastore>,
+    /// The datastores in the order of their folders (`--data A --data B`: A first).
+    order: Vec<DatastoreId>,
     verifier: Verifier,
     faults: Mutex<Faults>,
     calls: Mutex<BTreeMap<String, u64>>,
@@ -235,6 +237,7 @@ impl Emulator {
     pub fn load(config: &EmulatorConfig) -> std::io::Result<(Self, ImportReport)> {
         let mut report = ImportReport::default();
         let mut datastores = BTreeMap::new();
+        let mut order = Vec::new();
         let start = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs_f64().floor())
@@ -295,10 +298,14 @@ impl Emulator {
                     report.duplicates.push(d);
                 }
             }
+            if !order.contains(&ds.id) {
+                order.push(ds.id.clone());
+            }
             datastores.insert(ds.id.clone(), ds);
         }
         let emulator = Self {
             datastores,
+            order,
             verifier: Verifier {
                 credentials: config.credentials.clone(),
                 region: config.region.clone(),
@@ -319,8 +326,9 @@ impl Emulator {
         self
     }
 
+    /// The datastores in the order of their folders.
     pub fn datastores(&self) -> impl Iterator<Item = &Datastore> {
-        self.datastores.values()
+        self.order.iter().filter_map(|id| self.datastores.get(id))
     }
 
     pub fn datastore(&self, id: &DatastoreId) -> Option<&Datastore> {
