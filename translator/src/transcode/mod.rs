@@ -49,6 +49,7 @@ pub enum DecodeError {
     Failed { syntax: String, reason: String },
 }
 
+mod header;
 mod jpeg12;
 mod rle;
 
@@ -148,8 +149,26 @@ pub fn decode_frame(
         syntax: stored.to_string(),
         reason,
     };
+    let decoder =
+        decoder(stored, pixel).ok_or_else(|| DecodeError::Unsupported(stored.to_string()))?;
+    // Decoders allocate what the codestream declares: a frame that declares another image
+    // than its instance is refused before any of them sees it.
+    if let Some((columns, rows, components)) = header::declared_size(stored.as_str(), codestream)
+        && (columns, rows, components)
+            != (
+                u32::from(pixel.columns),
+                u32::from(pixel.rows),
+                u32::from(pixel.samples_per_pixel.max(1)),
+            )
+    {
+        return Err(failed(format!(
+            "the stored frame does not match its instance: its codestream declares \
+             {columns}x{rows} with {components} components, the instance {}x{} with {}",
+            pixel.columns, pixel.rows, pixel.samples_per_pixel
+        )));
+    }
     let mut out = Vec::new();
-    match decoder(stored, pixel).ok_or_else(|| DecodeError::Unsupported(stored.to_string()))? {
+    match decoder {
         Decoder::Rle => {
             let bytes = usize::from(pixel.bits_allocated / 8);
             out = rle::decode(
