@@ -33,80 +33,45 @@ pub fn data_source(root: &str, name: &str) -> Value {
     })
 }
 
-/// Bytes of each displayed frame the served viewer asks for first. Cornerstone3D decodes an
-/// HTJ2K RPCL frame from such a prefix at a reduced resolution and draws it, then asks for
-/// the rest: the demo CT's 256 × 256 frames (10–24 KB) hold their 64 × 64 image in their
-/// first ~3.3 KB; a 512 × 512 CT frame of ~250 KB its 64 × 64 or 128 × 128 one.
-pub const PROGRESSIVE_FIRST_BYTES: u32 = 8 * 1024;
+/// How many more bytes of a streaming frame Cornerstone3D waits for before it decodes what
+/// has arrived again: an HTJ2K RPCL frame is drawn at a reduced resolution from its first
+/// few kilobytes (the demo CT's 256 × 256 frames, 10–24 KB, hold their 64 × 64 image in
+/// their first ~3.3 KB), then sharper as the rest arrives.
+pub const PROGRESSIVE_CHUNK_BYTES: u32 = 8 * 1024;
 
 /// `source` with Cornerstone3D's progressive loading of stacks (OHIF's
-/// `stackRetrieveOptions`; Cornerstone3D's "Progressive Loading" guide): a first stage that
-/// asks for the first [`PROGRESSIVE_FIRST_BYTES`] of each frame with `Range` and decodes
-/// what arrived at up to 3 levels below full resolution, then a final stage that asks for
-/// the rest. Prefetched images of the stack (Cornerstone3D takes the `default` options for
-/// them) are fetched whole with one open range, so that scrolling meets full images. The
-/// frames are asked for as one part in their stored syntax
-/// (`accept=application/octet-stream; transfer-syntax=*` in the query, which overrides the
-/// multipart Accept header the loader sends), since multipart answers ignore `Range`; HTJ2K
-/// RPCL frames then come with their syntax in the Content-Type and decode progressively,
-/// other syntaxes are decoded once whole. These requests carry no Authorization header, so
-/// [`app_config`] adds the page's `?token=` to their query.
+/// `stackRetrieveOptions`; Cornerstone3D's "Progressive Loading" guide): each displayed
+/// frame is asked for once, as OHIF asks for frames (its multipart Accept, the stored
+/// syntax, its Authorization header), and read as it streams in. Cornerstone3D decodes what
+/// has arrived only where the part's transfer syntax is one whose prefix decodes
+/// (`streamableTransferSyntaxes`: HTJ2K RPCL and HTJ2K, the rows of
+/// [`dicomweb::transfer_syntax::SYNTAXES`] marked progressive) and waits for the whole part
+/// otherwise, so a JPEG, JPEG 2000, RLE or uncompressed frame is decoded once, whole. With
+/// no `Range`, the answer is the same cacheable object for every viewer (a byte range of a
+/// frame that cannot be decoded from a prefix would give a viewer nothing it can draw, and a
+/// CDN serves ranges of whatever it has cached). Prefetched frames of the stack (the
+/// `default` options) are fetched as OHIF fetches them.
 pub fn with_progressive_loading(mut source: Value) -> Value {
-    let single_part = "accept=application%2Foctet-stream%3B%20transfer-syntax%3D*";
     source["configuration"]["stackRetrieveOptions"] = json!({
         "stages": [
-            {"id": "lowerResolution", "retrieveType": "singleFast"},
-            {"id": "fullResolution", "retrieveType": "singleFinal"},
+            {"id": "streaming", "retrieveType": "streaming"},
         ],
         "retrieveOptions": {
-            "singleFast": {
-                "rangeIndex": 0,
-                "chunkSize": PROGRESSIVE_FIRST_BYTES,
-                "decodeLevel": 3,
-                "urlArguments": single_part,
+            "streaming": {
+                "streaming": true,
+                "minChunkSize": PROGRESSIVE_CHUNK_BYTES,
             },
-            "singleFinal": {"rangeIndex": -1, "urlArguments": single_part},
-            "default": {"rangeIndex": -1, "urlArguments": single_part},
+            "default": {},
         },
     });
     source
 }
 
-/// Puts the page's `?token=` (OHIF reads it from the viewer URL, then removes it from the
-/// address bar; this runs first) into the query of the progressive stages' requests, which
-/// `fetch` without OHIF's Authorization header. The edge's authorizer takes the token from
-/// the query and removes it before the cache key and the origin; logs redact it.
-const TOKEN_FOR_RANGE_REQUESTS: &str = r#"(function () {
-  var token = new URLSearchParams(window.location.search).get('token');
-  if (!token) return;
-  window.config.dataSources.forEach(function (s) {
-    var stages = s.configuration.stackRetrieveOptions;
-    if (!stages) return;
-    Object.values(stages.retrieveOptions).forEach(function (o) {
-      o.urlArguments += '&token=' + encodeURIComponent(token);
-    });
-  });
-})();
-"#;
-
-/// One data source per `(root, name)`, the first the default, loading progressively unless
-/// the viewer signs in: a signed-in viewer holds its token where only OHIF's own requests
-/// send it (the `Authorization` header), and the range requests could carry it only in their
-/// URL, where it must never be.
-pub fn data_sources<'a>(
-    roots: impl IntoIterator<Item = (String, &'a str)>,
-    signs_in: bool,
-) -> Vec<Value> {
+/// One data source per `(root, name)`, the first the default, each loading progressively.
+pub fn data_sources<'a>(roots: impl IntoIterator<Item = (String, &'a str)>) -> Vec<Value> {
     roots
         .into_iter()
-        .map(|(root, name)| {
-            let source = data_source(&root, name);
-            if signs_in {
-                source
-            } else {
-                with_progressive_loading(source)
-            }
-        })
+        .map(|(root, name)| with_progressive_loading(data_source(&root, name)))
         .collect()
 }
 
@@ -152,7 +117,7 @@ pub fn app_config(sources: &[Value], sign_in: Option<&crate::config::ViewerSignI
     if let Some(s) = sign_in {
         config["oidc"] = json!([oidc_client(s)]);
     }
-    format!("window.config = {config};\n{TOKEN_FOR_RANGE_REQUESTS}")
+    format!("window.config = {config};\n")
 }
 
 /// The Content-Security-Policy the viewer runs under, for OHIF's `index.html` (whose inline

@@ -364,17 +364,14 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
         Some(dist) => {
             let root = public_url.as_deref().unwrap_or(&base_url);
             // A datastore of AWS has no name here; OHIF needs one per source.
-            let sources = crate::ohif::data_sources(
-                datastores.iter().map(|d| {
-                    let name = if d.name.is_empty() {
-                        d.id.as_str()
-                    } else {
-                        &d.name
-                    };
-                    (format!("{root}/datastore/{}", d.id), name)
-                }),
-                sign_in.is_some(),
-            );
+            let sources = crate::ohif::data_sources(datastores.iter().map(|d| {
+                let name = if d.name.is_empty() {
+                    d.id.as_str()
+                } else {
+                    &d.name
+                };
+                (format!("{root}/datastore/{}", d.id), name)
+            }));
             let app_config = crate::ohif::app_config(&sources, sign_in.as_ref());
             let origins = sign_in.as_ref().map(|s| s.origins()).unwrap_or_default();
             Some(Arc::new(crate::ohif::OhifViewer::new(

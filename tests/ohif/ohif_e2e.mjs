@@ -17,8 +17,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
-import { PNG } from 'pngjs';
+import { launch, pngStats } from './browser.mjs';
 
 const [dist, root, study, listTexts, outDir, token] = process.argv.slice(2);
 
@@ -95,12 +94,7 @@ if (process.env.OHIF_URL) {
   ohif = `http://127.0.0.1:${server.address().port}`;
 }
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--enable-unsafe-swiftshader', '--use-angle=swiftshader'],
-});
+const browser = await launch();
 const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
 const page = await context.newPage();
 const requests = [];
@@ -150,43 +144,9 @@ page.on('console', msg => {
 });
 const result = { requests, cspViolations };
 
-// Against `serve`'s viewer (progressive loading over byte ranges): the first request for
-// the rest of a frame (a Range that starts past 0) is held until the viewport has been
-// captured as drawn from the frame's first bytes alone, then let through.
-let release;
-const released = new Promise(r => { release = r; });
-let heldOne;
-const held = new Promise(r => { heldOne = r; });
-let restArrived;
-const rest = new Promise(r => { restArrived = r; });
-let holding = !!process.env.OHIF_URL && !signIn;
-if (holding) {
-  await page.route(u => u.pathname.includes('/frames/'), async route => {
-    const range = route.request().headers()['range'] ?? '';
-    if (holding && /^bytes=[1-9][0-9]*-/.test(range)) {
-      holding = false;
-      heldOne();
-      await released;
-      route.continue().catch(() => {});
-      page.waitForResponse(r => r.request() === route.request(), { timeout: 30000 })
-        .then(() => restArrived(), () => restArrived());
-      return;
-    }
-    route.continue().catch(() => {});
-  });
-}
-
 /** Mean, spread and lit fraction of the canvas's pixels, and the grey values. */
 async function canvasStats(canvas) {
-  const png = PNG.sync.read(await canvas.screenshot());
-  const values = [];
-  for (let i = 0; i < png.data.length; i += 4) {
-    values.push((png.data[i] + png.data[i + 1] + png.data[i + 2]) / 3);
-  }
-  const mean = values.reduce((a, b) => a + b, 0) / values.length;
-  const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length);
-  const lit = values.filter(v => v > 16).length / values.length;
-  return { stats: { width: png.width, height: png.height, mean, sd, lit }, values };
+  return pngStats(await canvas.screenshot());
 }
 
 try {
@@ -246,33 +206,14 @@ try {
   // The viewport's canvas, once frames have been drawn into it.
   const canvas = page.locator('.cornerstone-canvas, canvas.cornerstone-canvas').first();
   await canvas.waitFor({ state: 'visible', timeout: 90000 });
-  let lower = null;
-  if (process.env.OHIF_URL && !signIn) {
-    const wasHeld = await Promise.race([held.then(() => true), page.waitForTimeout(60000).then(() => false)]);
-    if (wasHeld) {
-      // Drawn from the first bytes alone (Cornerstone3D decodes them at a reduced resolution).
-      await page.waitForTimeout(2000);
-      lower = await canvasStats(canvas);
-      result.lowerResolution = lower.stats;
-      await page.screenshot({ path: path.join(outDir, `ohif-ct-first-bytes${token ? '-with-token' : ''}.png`) });
-    }
-    release();
-    if (wasHeld) await rest;
-  }
   let stats = null;
-  let values = null;
   const deadline = Date.now() + 90000;
   while (Date.now() < deadline) {
     await page.waitForTimeout(1000);
-    ({ stats, values } = await canvasStats(canvas));
+    ({ stats } = await canvasStats(canvas));
     if (stats.sd > 10 && stats.lit > 0.02) break;
   }
   result.pixels = stats;
-  if (lower && lower.values.length === values.length) {
-    // How far the image drawn from the first bytes is from the final one.
-    result.lowerResolution.meanAbsDiffToFinal =
-      values.reduce((a, v, i) => a + Math.abs(v - lower.values[i]), 0) / values.length;
-  }
   result.screenshot = path.join(outDir, token ? `ohif-ct-with-token${runName}.png` : `ohif-ct${runName}.png`);
   await page.screenshot({ path: result.screenshot });
 } catch (e) {

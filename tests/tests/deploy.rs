@@ -337,8 +337,10 @@ fn the_packaged_viewer_follows_the_config() {
         let c = &s["configuration"];
         assert_eq!(c["wadoRoot"], format!("/datastore/{ds}"));
         assert_eq!(c["qidoRoot"], format!("/datastore/{ds}"));
-        // Signed in, range requests would carry no token: no progressive loading.
-        assert!(c.get("stackRetrieveOptions").is_none());
+        // Signed in too, frames stream in with OHIF's Authorization header.
+        let stages = &c["stackRetrieveOptions"];
+        assert_eq!(stages["stages"][0]["retrieveType"], "streaming");
+        assert_eq!(stages["retrieveOptions"]["streaming"]["streaming"], true);
     }
     assert_eq!(
         config["defaultDataSourceName"],

@@ -219,7 +219,6 @@ fn viewer_bundle(
             .datastores
             .iter()
             .map(|d| (format!("/datastore/{d}"), d.as_str())),
-        sign_in.is_some(),
     );
     if out.exists() {
         std::fs::remove_dir_all(out)?;
