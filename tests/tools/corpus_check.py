@@ -39,7 +39,6 @@ Usage: corpus_check.py MANIFEST  (JSON: {"files": [{"path", "root", "undecodable
 """
 import collections
 import concurrent.futures
-import copy
 import io
 import json
 import os
@@ -47,7 +46,6 @@ import re
 import subprocess
 import sys
 import tempfile
-import urllib.parse
 from decimal import Decimal
 
 import numpy as np
@@ -56,17 +54,16 @@ import requests
 from PIL import Image
 from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.encaps import generate_frames
-from pydicom.pixels import apply_color_lut, iter_pixels
+from pydicom.pixels import iter_pixels
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rendered_oracle import oracle as grey_oracle  # noqa: E402
+from rendered_oracle import Source  # noqa: E402
 
 STORED = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
 DECODED = 'multipart/related; type="application/octet-stream"'
 FILE_STORED = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 FILE_DEFAULT = 'multipart/related; type="application/dicom"'
 BINARY = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
-WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 LOSSY = {"1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.4.81",
          "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.4.203"}
 # Decoded colour: the photometric interpretation the server documents (docs/transfer-syntaxes.md).
@@ -91,17 +88,15 @@ MIN_CORRELATION = {"rendered": 0.99, "thumbnail": 0.97, "wado-uri": 0.99}
 MAX_MEAN_DIFFERENCE = 8
 
 
-class File:
+class File(Source):
     """One corpus file and what was found about it."""
 
     def __init__(self, path, root, dciodvfy, undecodable=None):
-        self.path, self.root, self.dciodvfy = path, root, dciodvfy
+        super().__init__(path)
+        self.root, self.dciodvfy = root, dciodvfy
         # Why the source's frames do not decode (a corrupt codestream in the corpus), when
         # they do not: every answer that needs decoded pixels is then 502.
         self.undecodable = undecodable
-        self.src = pydicom.dcmread(path)
-        self.ts = str(self.src.file_meta.TransferSyntaxUID)
-        self.big_endian = self.ts == "1.2.840.10008.1.2.2"
         self.uids = tuple(str(self.src[k].value) for k in
                           ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"))
         st, se, sop = self.uids
@@ -110,6 +105,7 @@ class File:
         self.differences = []
         self.statuses = collections.Counter()
         self.session = requests.Session()
+        self._source_errors = None
 
     # -- recording -------------------------------------------------------------------------
 
@@ -127,22 +123,15 @@ class File:
         self.statuses[r.status_code] += 1
         what = f"GET {url.split('/datastore/')[-1]} {params or ''} [{accept}]"
         if decodes and self.undecodable:
-            self.check(r.status_code == 502 and "did not decode" in r.text,
-                       f"{what}: {r.status_code} {r.text[:200]!r}, 502 expected (the frame "
-                       f"does not decode: {self.undecodable})")
+            ok = r.status_code == 502 and b"did not decode" in r.content
+            self.check(ok, f"{what}: {r.status_code} {head(r)}, 502 expected (the frame "
+                           f"does not decode: {self.undecodable})")
             return None
-        self.check(r.status_code < 500, f"{what}: {r.status_code} {r.text[:200]!r}")
+        if not self.check(r.status_code < 500, f"{what}: {r.status_code}"):
+            self.differences[-1] += f" {head(r)}"
         return r
 
     # -- the source ------------------------------------------------------------------------
-
-    def frames(self):
-        """The frames the source holds; an invalid Number of Frames (badVR.dcm has '1A')
-        counts as one, as the import takes it."""
-        try:
-            return int(self.src.get("NumberOfFrames", 1) or 1)
-        except (TypeError, ValueError):
-            return 1
 
     def has_pixels(self):
         return "PixelData" in self.src
@@ -181,26 +170,6 @@ class File:
         if int(self.src.BitsAllocated) == 1:
             return np.packbits(arr.astype(np.uint8).ravel(), bitorder="little").tobytes()
         return np.ascontiguousarray(arr).astype(arr.dtype.newbyteorder("<")).tobytes()
-
-    def pixel_arrays(self, as_rgb):
-        try:
-            return [np.ascontiguousarray(f)
-                    for f in iter_pixels(self.src_for_pixels(), as_rgb=as_rgb)]
-        except Exception:  # noqa: BLE001 - pydicom's decoders refuse it: ask DCMTK
-            return [np.ascontiguousarray(f)
-                    for f in iter_pixels(self.dcmtk_decoded(), as_rgb=as_rgb)]
-
-    def dcmtk_decoded(self):
-        """The source decompressed by DCMTK (dcmdjpeg, dcmdjpls, dcmdrle): the second
-        opinion where pydicom's decoders refuse a frame that a lenient decoder reads."""
-        tool = {"1.2.840.10008.1.2.5": "dcmdrle"}.get(self.ts)
-        if tool is None:
-            tool = "dcmdjpls" if self.ts in ("1.2.840.10008.1.2.4.80",
-                                            "1.2.840.10008.1.2.4.81") else "dcmdjpeg"
-        with tempfile.TemporaryDirectory() as d:
-            out = os.path.join(d, "decoded.dcm")
-            subprocess.run([tool, self.path, out], check=True, capture_output=True)
-            return pydicom.dcmread(out)
 
     def decoded_rgb(self):
         pi = str(self.src.get("PhotometricInterpretation", "")).strip()
@@ -288,13 +257,6 @@ class File:
                 return f"{x!r} became {y!r}"
         return None
 
-    def le_bytes(self, elem):
-        raw = bytes(elem.value or b"")
-        width = WIDTH.get(elem.VR)
-        if self.big_endian and width and len(raw) % width == 0:
-            return np.frombuffer(raw, np.uint8).reshape(-1, width)[:, ::-1].tobytes()
-        return raw
-
     # -- the checks ------------------------------------------------------------------------
 
     def run(self):
@@ -358,17 +320,18 @@ class File:
         r = self.get(self.instance_path, accept=accept, decodes=decodes)
         if r is None:
             return
-        if not self.check(r.status_code == 200, f"retrieve [{accept}]: {r.status_code} {r.text[:120]!r}"):
+        if not self.check(r.status_code == 200, f"retrieve [{accept}]: {r.status_code} {head(r)}"):
             return
         parts = multipart(r)
         if not self.check(len(parts) == 1, f"retrieve [{accept}]: {len(parts)} parts"):
             return
         body = parts[0][1]
-        for path in (f"studies/{st}/series/{se}", f"studies/{st}"):
-            other = multipart(self.get(path, accept=accept))
-            self.check(len(other) == 1 and other[0][1] == body,
-                       f"retrieve {path.count('/') and 'series' or 'study'} [{accept}]: "
-                       "not the instance's file")
+        # The study holds this instance alone: its series (default representation) and the
+        # study (as stored) are the same file.
+        level = f"studies/{st}" if accept == FILE_STORED else f"studies/{st}/series/{se}"
+        other = multipart(self.get(level, accept=accept))
+        self.check(len(other) == 1 and other[0][1] == body,
+                   f"retrieve {level} [{accept}]: not the instance's file")
         got = pydicom.dcmread(io.BytesIO(body))
         stored = accept == FILE_STORED
         out_ts = str(got.file_meta.TransferSyntaxUID)
@@ -382,7 +345,7 @@ class File:
         if self.has_pixels():
             if stored and self.src.file_meta.TransferSyntaxUID.is_encapsulated:
                 have = list(generate_frames(got.PixelData, number_of_frames=self.frames()))
-                self.same_frames(self.stored_frames(), have, f"retrieve * frames")
+                self.same_frames(self.stored_frames(), have, "retrieve * frames")
             else:
                 self.same_pixels(self.pixel_arrays_of(got), f"retrieve {out_ts} pixels")
         self.validators(body, "retrieve " + ("*" if stored else "default"))
@@ -420,13 +383,13 @@ class File:
         n = self.frames()
         numbers = ",".join(str(i) for i in range(1, n + 1))
         r = self.get(f"{self.instance_path}/frames/{numbers}", accept=STORED)
-        if self.check(r.status_code == 200, f"frames *: {r.status_code} {r.text[:120]!r}"):
+        if self.check(r.status_code == 200, f"frames *: {r.status_code} {head(r)}"):
             self.same_frames(self.stored_frames(), [b for _, b in multipart(r)], "frames *")
         r = self.get(f"{self.instance_path}/frames/{numbers}", accept=DECODED,
                      decodes=self.src.file_meta.TransferSyntaxUID.is_compressed)
         if r is None:
             return
-        if not self.check(r.status_code == 200, f"frames decoded: {r.status_code} {r.text[:120]!r}"):
+        if not self.check(r.status_code == 200, f"frames decoded: {r.status_code} {head(r)}"):
             return
         parts = [b for _, b in multipart(r)]
         if not self.src.file_meta.TransferSyntaxUID.is_compressed:
@@ -460,67 +423,14 @@ class File:
             self.check(False, f"rendered: the reference cannot be made: {type(e).__name__}: {e}")
             return
         r = self.get(f"{self.instance_path}/rendered", accept="image/png")
-        if self.check(r.status_code == 200, f"rendered: {r.status_code} {r.text[:160]!r}"):
+        if self.check(r.status_code == 200, f"rendered: {r.status_code} {head(r)}"):
             self.similar(r.content, first, "rendered")
         r = self.get(f"{self.instance_path}/thumbnail", accept="image/png")
-        if self.check(r.status_code == 200, f"thumbnail: {r.status_code} {r.text[:160]!r}"):
+        if self.check(r.status_code == 200, f"thumbnail: {r.status_code} {head(r)}"):
             self.similar(r.content, thumb, "thumbnail", resize=True)
         r = self.get("wado", params=wado)
-        if self.check(r.status_code == 200, f"wado-uri: {r.status_code} {r.text[:160]!r}"):
+        if self.check(r.status_code == 200, f"wado-uri: {r.status_code} {head(r)}"):
             self.similar(r.content, first, "wado-uri")
-
-    def reference(self, index):
-        """pydicom's rendering of frame `index`: 8-bit grey or RGB. An enhanced instance's
-        frame takes the rescale and window of its functional groups (PS3.3 C.7.6.16)."""
-        ds = self.frame_dataset(index)
-        pi = str(ds.PhotometricInterpretation).strip()
-        try:
-            frame = next(iter_pixels(self.src_for_pixels(), as_rgb=True, indices=[index]))
-        except Exception:  # noqa: BLE001
-            frame = next(iter_pixels(self.dcmtk_decoded(), as_rgb=True, indices=[index]))
-        if pi == "PALETTE COLOR":
-            rgb = apply_color_lut(frame, ds).astype(np.float64)
-            depth = int(ds.RedPaletteColorLookupTableDescriptor[2])
-            return np.clip(np.rint(rgb / (2 ** depth - 1) * 255), 0, 255).astype(np.uint8)
-        if int(ds.get("SamplesPerPixel", 1)) > 1:
-            if frame.dtype != np.uint8:
-                frame = frame.astype(np.float64) / (2 ** int(ds.BitsStored) - 1) * 255
-            return np.clip(np.rint(frame), 0, 255).astype(np.uint8)
-        return grey_oracle(ds, frame)
-
-    def src_for_pixels(self):
-        src = self.src
-        if "NumberOfFrames" in src and str(src.NumberOfFrames) != str(self.frames()):
-            src = copy.deepcopy(src)
-            src.NumberOfFrames = self.frames()
-        return src
-
-    def frame_dataset(self, index):
-        """The source as pydicom's LUT functions need it for frame `index`: the frame's
-        functional groups' rescale and window at the top level, and (pydicom reads palette
-        tables in the machine's byte order) big-endian tables swapped to little endian."""
-        ds = copy.deepcopy(self.src)
-        groups = []
-        for seq, i in (("SharedFunctionalGroupsSequence", 0),
-                       ("PerFrameFunctionalGroupsSequence", index)):
-            items = ds.get(seq)
-            if items is not None and len(items) > i:
-                groups.append(items[i])
-        for group in groups:
-            for seq, keys in (("PixelValueTransformationSequence",
-                               ("RescaleSlope", "RescaleIntercept", "RescaleType")),
-                              ("FrameVOILUTSequence",
-                               ("WindowCenter", "WindowWidth", "VOILUTFunction"))):
-                if seq in group and len(group[seq].value):
-                    for k in keys:
-                        if k in group[seq][0]:
-                            ds[k] = group[seq][0][k]
-        if self.big_endian:
-            for elem in list(ds):
-                if elem.tag.group == 0x0028 and elem.VR in WIDTH and elem.value:
-                    ds[elem.tag].value = self.le_bytes(elem)
-            ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
-        return ds
 
     def similar(self, body, reference, what, resize=False):
         try:
@@ -562,13 +472,22 @@ class File:
 
     def source_errors(self):
         """What dciodvfy finds wrong with the source (a deflated one re-encoded by DCMTK's
-        dcmconv first, since dciodvfy does not inflate)."""
-        if self.ts != "1.2.840.10008.1.2.1.99":
-            return dciodvfy_errors(self.dciodvfy, self.path)
-        with tempfile.TemporaryDirectory() as d:
-            plain = os.path.join(d, "inflated.dcm")
-            subprocess.run(["dcmconv", "+te", self.path, plain], check=True, capture_output=True)
-            return dciodvfy_errors(self.dciodvfy, plain)
+        dcmconv first, since dciodvfy does not inflate); read once."""
+        if self._source_errors is None:
+            if self.ts != "1.2.840.10008.1.2.1.99":
+                self._source_errors = dciodvfy_errors(self.dciodvfy, self.path)
+            else:
+                with tempfile.TemporaryDirectory() as d:
+                    plain = os.path.join(d, "inflated.dcm")
+                    subprocess.run(["dcmconv", "+te", self.path, plain], check=True,
+                                   capture_output=True)
+                    self._source_errors = dciodvfy_errors(self.dciodvfy, plain)
+        return self._source_errors
+
+
+def head(r):
+    """The start of an answer's body, for a message (only built when one is needed)."""
+    return repr(r.content[:200].decode(errors="replace"))
 
 
 def dciodvfy_errors(exe, path):
@@ -654,10 +573,10 @@ def check_one(item, dciodvfy):
 
 def main():
     manifest = json.load(open(sys.argv[1]))
-    workers = int(os.environ.get("CORPUS_WORKERS", "4"))
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        files = list(pool.map(lambda i: check_one(i, manifest.get("dciodvfy")),
-                              manifest["files"]))
+    workers = int(os.environ.get("CORPUS_WORKERS", str(max(2, (os.cpu_count() or 2) + 1))))
+    with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+        dciodvfy = [manifest.get("dciodvfy")] * len(manifest["files"])
+        files = list(pool.map(check_one, manifest["files"], dciodvfy))
     print(json.dumps({
         "files": files,
         "checks": sum(f["checks"] for f in files),

@@ -12,7 +12,6 @@ Prints JSON: {"datastores": ["ds0", …], "files": [{"source", "path", "datastor
 Usage: corpus_layout.py OUT_DIR
 """
 import json
-import os
 import shutil
 import sys
 import warnings

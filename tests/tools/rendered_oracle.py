@@ -17,9 +17,13 @@ Prints JSON: {"instances": [{"path", "photometric", "checks": [{"name", "status"
 Usage: rendered_oracle.py DICOMWEB_ROOT FOLDER
 """
 import collections
+import copy
 import io
 import json
+import os
+import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -27,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from PIL import Image
-from pydicom.pixels import apply_modality_lut, apply_voi_lut
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, iter_pixels
 
 def output_range(ds):
     """The range pydicom's windowing maps to (pydicom.pixels.processing.apply_windowing)."""
@@ -73,6 +77,109 @@ def oracle(ds, frame, window=None, function=None):
     if pi == "MONOCHROME1":
         out = 255 - out
     return out
+
+
+WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
+
+
+class Source:
+    """A source file as pydicom reads it, and what the oracles make of it: its frames' pixels
+    (pydicom's decoders, DCMTK's where those refuse a frame) and its rendering."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.src = pydicom.dcmread(path)
+        self.ts = str(self.src.file_meta.TransferSyntaxUID)
+        self.big_endian = self.ts == "1.2.840.10008.1.2.2"
+
+    def frames(self):
+        """The frames the source holds; an invalid Number of Frames (badVR.dcm has '1A')
+        counts as one, as the import takes it."""
+        try:
+            return int(self.src.get("NumberOfFrames", 1) or 1)
+        except (TypeError, ValueError):
+            return 1
+
+    def pixel_arrays(self, as_rgb):
+        try:
+            return [np.ascontiguousarray(f)
+                    for f in iter_pixels(self.src_for_pixels(), as_rgb=as_rgb)]
+        except Exception:  # noqa: BLE001 - pydicom's decoders refuse it: ask DCMTK
+            return [np.ascontiguousarray(f)
+                    for f in iter_pixels(self.dcmtk_decoded(), as_rgb=as_rgb)]
+
+    def dcmtk_decoded(self):
+        """The source decompressed by DCMTK (dcmdjpeg, dcmdjpls, dcmdrle): the second
+        opinion where pydicom's decoders refuse a frame that a lenient decoder reads."""
+        tool = {"1.2.840.10008.1.2.5": "dcmdrle"}.get(self.ts)
+        if tool is None:
+            tool = "dcmdjpls" if self.ts in ("1.2.840.10008.1.2.4.80",
+                                            "1.2.840.10008.1.2.4.81") else "dcmdjpeg"
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "decoded.dcm")
+            subprocess.run([tool, self.path, out], check=True, capture_output=True)
+            return pydicom.dcmread(out)
+
+    def le_bytes(self, elem):
+        raw = bytes(elem.value or b"")
+        width = WIDTH.get(elem.VR)
+        if self.big_endian and width and len(raw) % width == 0:
+            return np.frombuffer(raw, np.uint8).reshape(-1, width)[:, ::-1].tobytes()
+        return raw
+
+    def reference(self, index):
+        """pydicom's rendering of frame `index`: 8-bit grey or RGB. An enhanced instance's
+        frame takes the rescale and window of its functional groups (PS3.3 C.7.6.16)."""
+        ds = self.frame_dataset(index)
+        pi = str(ds.PhotometricInterpretation).strip()
+        try:
+            frame = next(iter_pixels(self.src_for_pixels(), as_rgb=True, indices=[index]))
+        except Exception:  # noqa: BLE001
+            frame = next(iter_pixels(self.dcmtk_decoded(), as_rgb=True, indices=[index]))
+        if pi == "PALETTE COLOR":
+            rgb = apply_color_lut(frame, ds).astype(np.float64)
+            depth = int(ds.RedPaletteColorLookupTableDescriptor[2])
+            return np.clip(np.rint(rgb / (2 ** depth - 1) * 255), 0, 255).astype(np.uint8)
+        if int(ds.get("SamplesPerPixel", 1)) > 1:
+            if frame.dtype != np.uint8:
+                frame = frame.astype(np.float64) / (2 ** int(ds.BitsStored) - 1) * 255
+            return np.clip(np.rint(frame), 0, 255).astype(np.uint8)
+        return oracle(ds, frame)
+
+    def src_for_pixels(self):
+        src = self.src
+        if "NumberOfFrames" in src and str(src.NumberOfFrames) != str(self.frames()):
+            src = copy.deepcopy(src)
+            src.NumberOfFrames = self.frames()
+        return src
+
+    def frame_dataset(self, index):
+        """The source as pydicom's LUT functions need it for frame `index`: the frame's
+        functional groups' rescale and window at the top level, and (pydicom reads palette
+        tables in the machine's byte order) big-endian tables swapped to little endian."""
+        ds = copy.deepcopy(self.src)
+        groups = []
+        for seq, i in (("SharedFunctionalGroupsSequence", 0),
+                       ("PerFrameFunctionalGroupsSequence", index)):
+            items = ds.get(seq)
+            if items is not None and len(items) > i:
+                groups.append(items[i])
+        for group in groups:
+            for seq, keys in (("PixelValueTransformationSequence",
+                               ("RescaleSlope", "RescaleIntercept", "RescaleType")),
+                              ("FrameVOILUTSequence",
+                               ("WindowCenter", "WindowWidth", "VOILUTFunction"))):
+                if seq in group and len(group[seq].value):
+                    for k in keys:
+                        if k in group[seq][0]:
+                            ds[k] = group[seq][0][k]
+        if self.big_endian:
+            for elem in list(ds):
+                if elem.tag.group == 0x0028 and elem.VR in WIDTH and elem.value:
+                    ds[elem.tag].value = self.le_bytes(elem)
+            ds.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+        return ds
+
 
 
 def fetch(root, path, query, accept):
