@@ -1,5 +1,6 @@
 //! The real-world corpus: every file of pydicom's test files and of pydicom-data, files the
-//! project did not make, each imported on its own as HealthImaging would take it and checked
+//! project did not make, and objects made with highdicom (segmentations whose 1-bit frames do
+//! not end on a byte, a Comprehensive 3D SR), each imported on its own as HealthImaging would take it and checked
 //! on every read path against independent oracles (`tests/tools/corpus_check.py`: pydicom
 //! with pylibjpeg, pyjpegls and Pillow; DCMTK's decoders and `dcmdump`; `dciodvfy`).
 //!
@@ -16,9 +17,10 @@ use std::process::Command;
 use e2e::{Process, python_modules_available, workspace};
 use serde_json::{Value, json};
 
-/// Files the import refuses, by name, with what the reason says. None is an image
-/// HealthImaging could hold: they are not DICOM Part 10 files, have no Study Instance UID
-/// (DICOMDIRs, bare data sets), are cut short or corrupt.
+/// Files the import refuses, by name, with what the reason says: not DICOM Part 10 files, no
+/// Study Instance UID (DICOMDIRs, bare data sets), cut short or corrupt; and a Parametric
+/// Map whose pixels are floats (Float Pixel Data), which the emulator does not import rather
+/// than import without its pixels.
 const REFUSED: &[(&str, &str)] = &[
     ("DICOMDIR", "missing required attribute StudyInstanceUID"),
     (
@@ -92,6 +94,10 @@ const REFUSED: &[(&str, &str)] = &[
     (
         "emri_small_jpeg_2k_lossless_too_short.dcm",
         "the file ends inside its encapsulated Pixel Data",
+    ),
+    (
+        "highdicom_parametric_map_float.dcm",
+        "Float or Double Float Pixel Data (7FE0,0008/0009) is not imported",
     ),
     (
         "meta_missing_tsyntax.dcm",

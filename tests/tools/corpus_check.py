@@ -54,10 +54,9 @@ import requests
 from PIL import Image
 from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.encaps import generate_frames
-from pydicom.pixels import iter_pixels
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rendered_oracle import Source  # noqa: E402
+from rendered_oracle import Source, frames_of  # noqa: E402
 
 STORED = 'multipart/related; type="application/octet-stream"; transfer-syntax=*'
 DECODED = 'multipart/related; type="application/octet-stream"'
@@ -351,7 +350,7 @@ class File(Source):
         self.validators(body, "retrieve " + ("*" if stored else "default"))
 
     def pixel_arrays_of(self, got):
-        return [np.ascontiguousarray(f) for f in iter_pixels(got, as_rgb=False)]
+        return [np.ascontiguousarray(f) for f in frames_of(got, False)]
 
     def same_pixels(self, have, what):
         as_rgb = self.decoded_rgb()

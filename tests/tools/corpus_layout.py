@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Lays the real-world corpus out as datastore folders for `dicomweb-edge serve`: every file
-of pydicom's test files and of pydicom-data, each as an import job of its own (a subfolder),
+of pydicom's test files and of pydicom-data, and the objects `highdicom_objects.py` makes
+(binary and fractional segmentations, a Comprehensive 3D SR, their CT), each as an import
+job of its own (a subfolder),
 spread over datastores `ds0`, `ds1`, … so that no two files in one datastore share a Study,
 Series or SOP Instance UID (the corpus reuses UIDs across copies of one image in several
 syntaxes; each copy is a separate import, not a collision). Files pydicom cannot read go to
@@ -13,6 +15,7 @@ Usage: corpus_layout.py OUT_DIR
 """
 import json
 import shutil
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -22,8 +25,8 @@ import pydicom
 warnings.simplefilter("ignore")
 
 
-def sources():
-    dirs = [Path(pydicom.__file__).parent / "data" / "test_files"]
+def sources(made):
+    dirs = [Path(pydicom.__file__).parent / "data" / "test_files", made]
     try:
         import data_store
 
@@ -47,9 +50,12 @@ def uids(path):
 
 def main():
     out = Path(sys.argv[1])
+    made = out / "made-with-highdicom"
+    subprocess.run([sys.executable, str(Path(__file__).with_name("highdicom_objects.py")),
+                    str(made)], check=True, capture_output=True)
     stores = []  # the UIDs each datastore holds
     files = []
-    for n, src in enumerate(sources()):
+    for n, src in enumerate(sources(made)):
         ids = uids(src)
         if ids is None:
             i = 0

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from PIL import Image
-from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, iter_pixels
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut, pixel_array
 
 def output_range(ds):
     """The range pydicom's windowing maps to (pydicom.pixels.processing.apply_windowing)."""
@@ -82,6 +82,14 @@ def oracle(ds, frame, window=None, function=None):
 WIDTH = {"OW": 2, "OF": 4, "OL": 4, "OD": 8, "OV": 8}
 
 
+def frames_of(ds, as_rgb):
+    """Each frame's pixels, as pydicom decodes the whole pixel data at once (its frame by
+    frame iterator misreads 1-bit frames that do not end on a byte)."""
+    arr = pixel_array(ds, as_rgb=as_rgb)
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    return list(arr) if frames > 1 else [arr]
+
+
 class Source:
     """A source file as pydicom reads it, and what the oracles make of it: its frames' pixels
     (pydicom's decoders, DCMTK's where those refuse a frame) and its rendering."""
@@ -103,10 +111,10 @@ class Source:
     def pixel_arrays(self, as_rgb):
         try:
             return [np.ascontiguousarray(f)
-                    for f in iter_pixels(self.src_for_pixels(), as_rgb=as_rgb)]
+                    for f in frames_of(self.src_for_pixels(), as_rgb)]
         except Exception:  # noqa: BLE001 - pydicom's decoders refuse it: ask DCMTK
             return [np.ascontiguousarray(f)
-                    for f in iter_pixels(self.dcmtk_decoded(), as_rgb=as_rgb)]
+                    for f in frames_of(self.dcmtk_decoded(), as_rgb)]
 
     def dcmtk_decoded(self):
         """The source decompressed by DCMTK (dcmdjpeg, dcmdjpls, dcmdrle): the second
@@ -133,9 +141,9 @@ class Source:
         ds = self.frame_dataset(index)
         pi = str(ds.PhotometricInterpretation).strip()
         try:
-            frame = next(iter_pixels(self.src_for_pixels(), as_rgb=True, indices=[index]))
+            frame = frames_of(self.src_for_pixels(), True)[index]
         except Exception:  # noqa: BLE001
-            frame = next(iter_pixels(self.dcmtk_decoded(), as_rgb=True, indices=[index]))
+            frame = frames_of(self.dcmtk_decoded(), True)[index]
         if pi == "PALETTE COLOR":
             rgb = apply_color_lut(frame, ds).astype(np.float64)
             depth = int(ds.RedPaletteColorLookupTableDescriptor[2])

@@ -30,8 +30,14 @@ pub enum Pixels {
     /// No Pixel Data (an instance without frames).
     None,
     /// Native pixel data: the frames' bytes concatenated, written OW when `words` (Bits
-    /// Allocated over 8) else OB (PS3.5 §8.2).
-    Native { frames: Vec<Bytes>, words: bool },
+    /// Allocated over 8) else OB (PS3.5 §8.2). Frames of single bits (`frame_bits`, their
+    /// bits each, each frame starting on a byte) are packed end to end as PS3.5 §8.1.1 has
+    /// them, where a frame's bits do not fill whole bytes.
+    Native {
+        frames: Vec<Bytes>,
+        words: bool,
+        frame_bits: Option<u64>,
+    },
     /// Encapsulated pixel data, one fragment per frame.
     Encapsulated(Vec<Bytes>),
 }
@@ -54,6 +60,21 @@ pub fn lossy_method(stored: &TransferSyntax) -> Option<&'static str> {
         "1.2.840.10008.1.2.4.81" => Some("ISO_14495_1"),
         _ => None,
     }
+}
+
+/// Frames of `bits` single bits each (each starting on a byte) packed end to end.
+fn packed_bits(frames: &[Bytes], bits: u64) -> Vec<u8> {
+    let bits = usize::try_from(bits).unwrap_or(usize::MAX);
+    let mut out = vec![0u8; (bits.saturating_mul(frames.len())).div_ceil(8)];
+    for (n, frame) in frames.iter().enumerate() {
+        for i in 0..bits.min(frame.len() * 8) {
+            if (frame[i / 8] >> (i % 8)) & 1 == 1 {
+                let at = n * bits + i;
+                out[at / 8] |= 1 << (at % 8);
+            }
+        }
+    }
+    out
 }
 
 fn invalid(what: String) -> EdgeError {
@@ -141,8 +162,15 @@ pub fn object(
     }
     match pixels {
         Pixels::None => {}
-        Pixels::Native { frames, words } => {
-            let mut data = frames.concat();
+        Pixels::Native {
+            frames,
+            words,
+            frame_bits,
+        } => {
+            let mut data = match frame_bits {
+                Some(bits) if bits % 8 != 0 => packed_bits(&frames, bits),
+                _ => frames.concat(),
+            };
             if data.len() % 2 == 1 {
                 data.push(0);
             }

@@ -243,10 +243,18 @@ async fn instance_file(
         .ok_or_else(scope_not_found)?;
     let dataset = metadata::instance_dataset(&c.doc.metadata, &c.series, inst);
     let words = d.pixel.as_ref().is_some_and(|p| p.bits_allocated > 8);
+    let frame_bits =
+        d.pixel.as_ref().filter(|p| p.bits_allocated == 1).map(|p| {
+            u64::from(p.rows) * u64::from(p.columns) * u64::from(p.samples_per_pixel.max(1))
+        });
     let pixels = if frames.is_empty() {
         Pixels::None
     } else if plan.transfer_syntax.is_native() {
-        Pixels::Native { frames, words }
+        Pixels::Native {
+            frames,
+            words,
+            frame_bits,
+        }
     } else {
         Pixels::Encapsulated(frames)
     };

@@ -661,6 +661,16 @@ fn extract_frames(
     on_disk: Option<(Arc<SourceFile>, PixelLayout)>,
 ) -> Result<Frames, ImportError> {
     let Some(pixel) = obj.element_opt(tags::PIXEL_DATA).ok().flatten() else {
+        if obj.get(tags::FLOAT_PIXEL_DATA).is_some()
+            || obj.get(tags::DOUBLE_FLOAT_PIXEL_DATA).is_some()
+        {
+            // Refused rather than imported without its pixels: frames are Pixel Data's.
+            return Err(ImportError::PixelData(
+                "Float or Double Float Pixel Data (7FE0,0008/0009) is not imported; frames are \
+                 served from Pixel Data (7FE0,0010) only"
+                    .into(),
+            ));
+        }
         // Instances without pixel data (SR, presentation states, …) have no frames.
         return Ok((ts.to_owned(), Vec::new(), Vec::new()));
     };
@@ -725,13 +735,31 @@ fn extract_frames(
                 ));
             }
             let frame_len = (frame_bits as usize).div_ceil(8);
-            if bytes.len() < frame_len * n_frames {
+            // Frames of single bits are packed end to end (PS3.5 §8.1.1): unless a frame's
+            // bits fill whole bytes, the next begins inside a byte, and each is taken out
+            // on its own, starting on a byte.
+            let unaligned = frame_bits % 8 != 0 && n_frames > 1;
+            let needed = if unaligned {
+                (frame_bits as usize * n_frames).div_ceil(8)
+            } else {
+                frame_len * n_frames
+            };
+            if bytes.len() < needed {
                 return Err(ImportError::PixelData(format!(
-                    "{} bytes of pixel data, {} frames of {} bytes expected",
+                    "{} bytes of pixel data, {} frames of {} bits expected",
                     bytes.len(),
                     n_frames,
-                    frame_len
+                    frame_bits
                 )));
+            }
+            if unaligned {
+                let frames = (0..n_frames)
+                    .map(|i| {
+                        let bits = frame_bits as usize;
+                        FrameBytes::Memory(Bytes::from(bit_slice(&bytes, i * bits, bits)))
+                    })
+                    .collect();
+                return Ok((EXPLICIT_VR_LE.to_owned(), frames, vec![None; n_frames]));
             }
             let ranges = (0..n_frames)
                 .map(|i| pixel_range(&bytes[i * frame_len..(i + 1) * frame_len], bits, signed))
@@ -783,6 +811,19 @@ fn native_le_bytes(value: &PrimitiveValue, bits_allocated: i64, big_endian: bool
         }
         _ => le_bytes(value),
     }
+}
+
+/// `len` bits of `data` from bit `start` (the lowest bit of a byte first, PS3.5 §8.1.1), in
+/// bytes of their own, the last padded with zero bits.
+fn bit_slice(data: &[u8], start: usize, len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len.div_ceil(8)];
+    for i in 0..len {
+        let b = start + i;
+        if (data[b / 8] >> (b % 8)) & 1 == 1 {
+            out[i / 8] |= 1 << (i % 8);
+        }
+    }
+    out
 }
 
 /// Number of Frames (0028,0008): 1 when absent or empty (single-frame IODs), else a positive
@@ -1027,6 +1068,19 @@ mod tests {
             (VR::LO, "VENDOR")
         );
         assert_eq!(un(Tag(0x0009, 0x1001), &[1, 2]).vr(), VR::UN);
+    }
+
+    #[test]
+    fn single_bit_frames_are_taken_out_from_any_bit() {
+        // Three frames of 5 bits each: 10110, 01101, 11111 (first pixel lowest).
+        let bits = [1u8, 0, 1, 1, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1];
+        let mut packed = vec![0u8; 2];
+        for (i, b) in bits.iter().enumerate() {
+            packed[i / 8] |= b << (i % 8);
+        }
+        assert_eq!(bit_slice(&packed, 0, 5), [0b01101]);
+        assert_eq!(bit_slice(&packed, 5, 5), [0b10110]);
+        assert_eq!(bit_slice(&packed, 10, 5), [0b11111]);
     }
 
     #[test]

@@ -143,6 +143,7 @@ pub fn render(
                 Pixels::Native {
                     frames: vec![frame.clone()],
                     words: pixel.bits_allocated > 8,
+                    frame_bits: None,
                 },
                 decoded.map(|photometric| Decoded {
                     photometric_interpretation: photometric.to_owned(),
