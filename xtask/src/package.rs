@@ -27,6 +27,16 @@ const VIEWER_ZIP_LIMIT: usize = 1024 * 1024;
 const ORIGIN_ZIP_LIMIT: usize = 50 * 1024 * 1024;
 /// glibc of the `provided.al2023` image.
 const LAMBDA_GLIBC: (u32, u32) = (2, 34);
+/// The shared libraries the bootstrap may need: glibc's and GCC's runtime, which every
+/// `provided.al2023` function has. (The C++ runtime of CharLS is linked in statically,
+/// `.cargo/config.toml`.)
+const LAMBDA_LIBRARIES: [&str; 5] = [
+    "libc.so.6",
+    "libm.so.6",
+    "libgcc_s.so.1",
+    "ld-linux-x86-64.so.2",
+    "libpthread.so.0",
+];
 
 pub fn run(
     config_path: &Path,
@@ -88,6 +98,14 @@ pub fn run(
             glibc.1,
             LAMBDA_GLIBC.0,
             LAMBDA_GLIBC.1
+        );
+        let foreign: Vec<String> = needed_libraries(&bootstrap)?
+            .into_iter()
+            .filter(|l| !LAMBDA_LIBRARIES.contains(&l.as_str()))
+            .collect();
+        ensure!(
+            foreign.is_empty(),
+            "bootstrap needs {foreign:?}, which provided.al2023 may not have"
         );
         let zip = zip_files(&[("bootstrap", std::fs::read(&bootstrap)?, 0o755)])?;
         let path = out.join("translator.zip");
@@ -373,6 +391,21 @@ fn build_bootstrap() -> anyhow::Result<PathBuf> {
     ensure!(status.success(), "building the translator failed");
     let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
     Ok(PathBuf::from(dir).join("lambda/bootstrap"))
+}
+
+/// The shared libraries the binary names (`NEEDED` in `objdump -p`).
+pub fn needed_libraries(binary: &Path) -> anyhow::Result<Vec<String>> {
+    let out = Command::new("objdump")
+        .arg("-p")
+        .arg(binary)
+        .output()
+        .context("cannot run objdump (binutils)")?;
+    ensure!(out.status.success(), "objdump -p {} failed", binary.display());
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("NEEDED"))
+        .map(|l| l.trim().to_owned())
+        .collect())
 }
 
 /// The newest `GLIBC_x.y` symbol version the binary needs (`objdump -T`).
