@@ -400,7 +400,11 @@ pub fn needed_libraries(binary: &Path) -> anyhow::Result<Vec<String>> {
         .arg(binary)
         .output()
         .context("cannot run objdump (binutils)")?;
-    ensure!(out.status.success(), "objdump -p {} failed", binary.display());
+    ensure!(
+        out.status.success(),
+        "objdump -p {} failed",
+        binary.display()
+    );
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.trim().strip_prefix("NEEDED"))
