@@ -180,6 +180,34 @@ impl Process {
             .map(str::to_owned)
             .collect()
     }
+
+    /// The datastores of lines `datastore <id> <name> …`, by name: the id of each.
+    pub fn datastores_by_name(&self) -> std::collections::BTreeMap<String, String> {
+        self.lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("datastore "))
+            .filter_map(|l| {
+                let mut w = l.split_whitespace();
+                let id = w.next()?;
+                Some((w.next()?.to_owned(), id.to_owned()))
+            })
+            .collect()
+    }
+}
+
+/// Runs a tool that answers with JSON on stdout: its JSON, after asserting it succeeded
+/// (its stderr otherwise).
+pub fn json_output(cmd: &mut Command) -> serde_json::Value {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("run {:?}: {e}", cmd.get_program()));
+    assert!(
+        out.status.success(),
+        "{:?}: {}",
+        cmd.get_program(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
 
 /// Whether the Python oracles can run here. With `DICOMWEB_EDGE_FULL_TESTS=1` (the test

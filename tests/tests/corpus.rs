@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use e2e::{Process, python_modules_available, workspace};
+use e2e::{Process, json_output, python_modules_available, workspace};
 use serde_json::{Value, json};
 
 /// Files the import refuses, by name, with what the reason says: not DICOM Part 10 files, no
@@ -140,7 +140,7 @@ fn every_corpus_file_is_served_as_its_source_says() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
-    let layout = run_json(
+    let layout = json_output(
         Command::new("python3")
             .arg(workspace().join("tests/tools/corpus_layout.py"))
             .arg(tmp.path()),
@@ -169,16 +169,7 @@ fn every_corpus_file_is_served_as_its_source_says() {
         &[("NO_COLOR", "1")],
         std::fs::File::create(&log).expect("log file"),
     );
-    let roots: BTreeMap<&str, &str> = p
-        .lines
-        .iter()
-        .filter_map(|l| l.strip_prefix("datastore "))
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            let id = w.next()?;
-            Some((w.next()?, id))
-        })
-        .collect();
+    let roots = p.datastores_by_name();
     assert_eq!(roots.len(), datastores.len(), "{:?}", p.lines);
 
     // What the import refused, and why: exactly the files listed, for their reasons.
@@ -230,7 +221,7 @@ fn every_corpus_file_is_served_as_its_source_says() {
         serde_json::to_vec(&json!({"files": manifest, "dciodvfy": dciodvfy()})).expect("json"),
     )
     .expect("write manifest");
-    let report = run_json(
+    let report = json_output(
         Command::new("python3")
             .arg(workspace().join("tests/tools/corpus_check.py"))
             .arg(&manifest_path),
@@ -331,14 +322,4 @@ fn dciodvfy() -> Option<String> {
         return None;
     }
     Some(path)
-}
-
-fn run_json(cmd: &mut Command) -> Value {
-    let out = cmd.output().expect("run python3");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
 }

@@ -6,7 +6,8 @@ use std::process::Command;
 
 use aws_credential_types::Credentials;
 use e2e::{
-    Process, binary, frame_manifest, python_modules_available, python_oracle_available, workspace,
+    Process, binary, frame_manifest, json_output, python_modules_available,
+    python_oracle_available, workspace,
 };
 use healthimaging::DatastoreId;
 use healthimaging::api::SearchCriteria;
@@ -232,17 +233,12 @@ fn boto3_reads_every_demo_frame() {
         &[("AWS_ACCESS_KEY_ID", AK), ("AWS_SECRET_ACCESS_KEY", SK)],
     );
     let script = workspace().join("tests/tools/boto3_smoke.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .args([p.url.as_str(), p.datastores()[0].as_str(), AK, SK])
-        .output()
-        .expect("run boto3_smoke.py");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let summary = json_output(Command::new("python3").arg(script).args([
+        p.url.as_str(),
+        p.datastores()[0].as_str(),
+        AK,
+        SK,
+    ]));
     assert_eq!(summary["image_sets"], 2);
     assert_eq!(summary["frames"], 121);
     assert_eq!(

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use e2e::{Process, binary, workspace};
+use e2e::{Process, binary, json_output, workspace};
 use serde_json::Value;
 
 const CT_STUDY: &str = "2.25.43013641727009647318637766896963722706";
@@ -88,13 +88,7 @@ fn drive_command(
     if let Some(t) = token {
         cmd.arg(t);
     }
-    let out = cmd.output().expect("run node");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: Value = serde_json::from_slice(&out.stdout).expect("the driver's JSON");
+    let result = json_output(&mut cmd);
     assert!(result["error"].is_null(), "{}", result["error"]);
     result
 }
@@ -677,20 +671,14 @@ async fn the_viewer_shows_every_series_as_its_source_renders() {
     assert_eq!(config["defaultDataSourceName"], "dicom");
 
     let out = out_dir();
-    let run = Command::new("node")
-        .arg(workspace().join("tests/ohif/ohif_series.mjs"))
-        .arg(&p.url)
-        .arg(proxy_port.to_string())
-        .arg(&series_file)
-        .arg(&out)
-        .output()
-        .expect("run node");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+    let shown = json_output(
+        Command::new("node")
+            .arg(workspace().join("tests/ohif/ohif_series.mjs"))
+            .arg(&p.url)
+            .arg(proxy_port.to_string())
+            .arg(&series_file)
+            .arg(&out),
     );
-    let shown: Value = serde_json::from_slice(&run.stdout).expect("the driver's JSON");
     assert!(shown["error"].is_null(), "{}", shown["error"]);
     let shown = shown["series"].as_array().expect("series");
     assert_eq!(shown.len(), series.len());
@@ -725,17 +713,11 @@ async fn the_viewer_shows_every_series_as_its_source_renders() {
     });
     let spec_file = tmp.path().join("shown.json");
     std::fs::write(&spec_file, spec.to_string()).unwrap();
-    let compared = Command::new("python3")
-        .arg(workspace().join("tests/tools/viewer_compare.py"))
-        .arg(&spec_file)
-        .output()
-        .expect("run viewer_compare.py");
-    assert!(
-        compared.status.success(),
-        "{}",
-        String::from_utf8_lossy(&compared.stderr)
+    let compared = json_output(
+        Command::new("python3")
+            .arg(workspace().join("tests/tools/viewer_compare.py"))
+            .arg(&spec_file),
     );
-    let compared: Value = serde_json::from_slice(&compared.stdout).expect("JSON");
     let compared = compared["series"].as_array().unwrap();
     for c in compared {
         eprintln!(

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use e2e::{Process, python_modules_available, workspace};
+use e2e::{Process, json_output, python_modules_available, workspace};
 use reqwest::blocking::Client;
 use serde_json::Value;
 
@@ -31,14 +31,9 @@ fn serve(extra: &Path) -> (Process, Vec<(String, String)>) {
         &[],
     );
     let roots = p
-        .lines
-        .iter()
-        .filter_map(|l| l.strip_prefix("datastore "))
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            let id = w.next()?;
-            Some((w.next()?.to_owned(), format!("{}/datastore/{id}", p.url)))
-        })
+        .datastores_by_name()
+        .into_iter()
+        .map(|(name, id)| (name, format!("{}/datastore/{id}", p.url)))
         .collect();
     (p, roots)
 }
@@ -59,18 +54,12 @@ fn cases() -> tempfile::TempDir {
 }
 
 fn oracle(root: &str, folder: &Path) -> Value {
-    let out = std::process::Command::new("python3")
-        .arg(workspace().join("tests/tools/rendered_oracle.py"))
-        .arg(root)
-        .arg(folder)
-        .output()
-        .expect("run rendered_oracle.py");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    json_output(
+        std::process::Command::new("python3")
+            .arg(workspace().join("tests/tools/rendered_oracle.py"))
+            .arg(root)
+            .arg(folder),
+    )
 }
 
 /// Every demo instance and every generated case (MONOCHROME1, a VOI LUT, signed rescaled

@@ -2,11 +2,10 @@
 //! independent oracles: pydicom with pylibjpeg/pyjpegls decoding the source files, and the
 //! Python `dicomweb-client` as the client.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use e2e::{Process, python_modules_available, workspace};
+use e2e::{Process, json_output, python_modules_available, workspace};
 use serde_json::Value;
 
 const DECODERS: &str = "dicomweb_client, pydicom, numpy, pylibjpeg, openjpeg, libjpeg, rle";
@@ -28,17 +27,7 @@ fn serve(folders: &[&Path]) -> (Process, Vec<String>) {
         args.extend(["--data", f]);
     }
     let p = Process::start(&args, &[]);
-    // `datastore <id> <folder name> (…)`
-    let by_name: BTreeMap<&str, &str> = p
-        .lines
-        .iter()
-        .filter_map(|l| l.strip_prefix("datastore "))
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            let id = w.next()?;
-            Some((w.next()?, id))
-        })
-        .collect();
+    let by_name = p.datastores_by_name();
     let roots = folders
         .iter()
         .map(|f| {
@@ -59,13 +48,7 @@ fn decoded_frames(pairs: &[(String, PathBuf)]) -> Value {
     for (root, folder) in pairs {
         cmd.arg(root).arg(folder);
     }
-    let out = cmd.output().expect("run decoded_frames.py");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
+    json_output(&mut cmd)
 }
 
 /// Syntaxes whose decoders may legitimately differ (the IDCT of lossy JPEG is not specified

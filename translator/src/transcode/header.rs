@@ -32,36 +32,54 @@ fn be32(data: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
 }
 
-/// The first frame header (SOF0–SOF15 but DHT, JPG and DAC; SOF55) after SOI.
-fn jpeg_frame_header(data: &[u8]) -> Option<(u32, u32, u32)> {
-    if !data.starts_with(&[0xFF, 0xD8]) {
-        return None;
-    }
-    let mut at = 2;
-    while at + 4 <= data.len() {
-        if data[at] != 0xFF {
-            return None;
-        }
-        let marker = data[at + 1];
-        if marker == 0xFF {
+/// A JPEG-family marker segment: its marker code, the offset of its `FF` in the codestream,
+/// and its body (after the two-byte length).
+pub struct Segment<'a> {
+    pub marker: u8,
+    pub at: usize,
+    pub body: &'a [u8],
+}
+
+/// The marker segments of a JPEG or JPEG-LS codestream from SOI up to and including the
+/// first SOS (ITU-T T.81 §B.1.1.4: `FF`, the code, a length that counts itself), fill bytes
+/// skipped; nothing for a codestream that does not start with SOI, and no more at the first
+/// byte that does not start a segment or a segment that runs past the end.
+pub fn jpeg_segments(data: &[u8]) -> impl Iterator<Item = Segment<'_>> {
+    let mut at = if data.starts_with(&[0xFF, 0xD8]) {
+        2
+    } else {
+        data.len()
+    };
+    std::iter::from_fn(move || {
+        while data.get(at) == Some(&0xFF) && data.get(at + 1) == Some(&0xFF) {
             at += 1;
-            continue;
         }
-        let frame = matches!(marker, 0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC))
-            || marker == 0xF7;
-        if frame {
-            // Length, precision, lines, samples per line, components.
-            let rows = be16(data, at + 5)?;
-            let columns = be16(data, at + 7)?;
-            let components = u32::from(*data.get(at + 9)?);
-            return Some((columns, rows, components));
-        }
-        if marker == 0xDA {
+        if data.get(at) != Some(&0xFF) {
             return None;
         }
-        at += 2 + usize::try_from(be16(data, at + 2)?).ok()?;
-    }
-    None
+        let marker = *data.get(at + 1)?;
+        let len = usize::try_from(be16(data, at + 2)?).ok()?;
+        let body = data.get(at + 4..(at + 2 + len).max(at + 4))?;
+        let segment = Segment { marker, at, body };
+        at = if marker == 0xDA {
+            data.len()
+        } else {
+            at + 2 + len
+        };
+        Some(segment)
+    })
+}
+
+/// Whether `marker` starts a frame header: SOF0–SOF15 but DHT, JPG and DAC, or SOF55 (JPEG-LS).
+pub fn is_frame_header(marker: u8) -> bool {
+    matches!(marker, 0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC)) || marker == 0xF7
+}
+
+/// The first frame header: precision, lines, samples per line, components.
+fn jpeg_frame_header(data: &[u8]) -> Option<(u32, u32, u32)> {
+    let frame = jpeg_segments(data).find(|s| is_frame_header(s.marker))?;
+    let (rows, columns) = (be16(frame.body, 1)?, be16(frame.body, 3)?);
+    Some((columns, rows, u32::from(*frame.body.get(5)?)))
 }
 
 /// SIZ, which follows SOC: its image extent less its offset.
@@ -82,9 +100,9 @@ mod tests {
 
     #[test]
     fn sizes_from_jpeg_jpeg_ls_and_jpeg_2000_headers() {
-        // SOI, APP0 (length 4), SOF1: length 11, P 12, Y 300, X 200, Nf 1.
+        // SOI, APP0 (length 4), SOF1: length 11, P 12, Y 300, X 200, Nf 1, one component.
         let jpeg = [
-            0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xC1, 0, 11, 12, 1, 44, 0, 200, 1,
+            0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xC1, 0, 11, 12, 1, 44, 0, 200, 1, 1, 0x11, 0,
         ];
         assert_eq!(
             declared_size("1.2.840.10008.1.2.4.51", &jpeg),
@@ -107,6 +125,10 @@ mod tests {
             Some((30000, 20000, 3))
         );
         assert_eq!(declared_size("1.2.840.10008.1.2.4.90", b"junk"), None);
+        // Segments stop at the first scan, and at a length that runs past the end.
+        let markers: Vec<u8> = jpeg_segments(&jpeg).map(|s| s.marker).collect();
+        assert_eq!(markers, [0xE0, 0xC1]);
+        assert_eq!(jpeg_segments(&jpeg[..10]).count(), 1);
         assert_eq!(declared_size("1.2.840.10008.1.2.5", &jpeg), None);
     }
 }

@@ -115,29 +115,26 @@ pub fn decode(codestream: &[u8], rows: u16, columns: u16, samples: u16) -> Resul
 /// The codestream with the spectral selection and successive approximation of every scan
 /// of a sequential frame (SOF0, SOF1) set to 0, 63 and 0, where they are not already.
 fn sequential_scans_in_full(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let mut patched: Option<Vec<u8>> = None;
     let mut sequential = false;
-    let mut at = 2;
-    // Marker segments up to the first scan (T.81 §B.1.1.4): FF, code, 2-byte length.
-    while at + 4 <= data.len() && data[at] == 0xFF {
-        let marker = data[at + 1];
-        let len = usize::from(u16::from_be_bytes([data[at + 2], data[at + 3]]));
-        if marker == 0xC0 || marker == 0xC1 {
-            sequential = true;
+    for s in super::header::jpeg_segments(data) {
+        sequential |= matches!(s.marker, 0xC0 | 0xC1);
+        if s.marker != 0xDA {
+            continue;
         }
-        if marker == 0xDA {
-            // Ns, then Ns component selectors of 2 bytes, then Ss, Se, Ah|Al.
-            let ns = usize::from(*data.get(at + 4).unwrap_or(&0));
-            let fields = at + 5 + 2 * ns;
-            if sequential && fields + 3 <= data.len() && data[fields..fields + 3] != [0, 63, 0] {
-                let out = patched.get_or_insert_with(|| data.to_vec());
-                out[fields..fields + 3].copy_from_slice(&[0, 63, 0]);
-            }
-            break;
+        // Ns, then Ns component selectors of 2 bytes, then Ss, Se, Ah|Al.
+        let fields = 1 + 2 * usize::from(*s.body.first().unwrap_or(&0));
+        if sequential
+            && s.body
+                .get(fields..fields + 3)
+                .is_some_and(|f| f != [0, 63, 0])
+        {
+            let at = s.at + 4 + fields;
+            let mut out = data.to_vec();
+            out[at..at + 3].copy_from_slice(&[0, 63, 0]);
+            return std::borrow::Cow::Owned(out);
         }
-        at += 2 + len;
     }
-    patched.map_or(std::borrow::Cow::Borrowed(data), std::borrow::Cow::Owned)
+    std::borrow::Cow::Borrowed(data)
 }
 
 #[cfg(test)]

@@ -232,30 +232,10 @@ fn untransformed_rgb_jpeg(stored: &TransferSyntax, pixel: &PixelModule, data: &[
     if !data.starts_with(&[0xFF, 0xD8]) {
         return false;
     }
-    // Marker segments from SOI to SOS (ITU-T T.81 §B.1.1.4): FF, code, 2-byte length.
-    let mut at = 2;
-    while at + 4 <= data.len() {
-        if data[at] != 0xFF {
-            return true;
-        }
-        let marker = data[at + 1];
-        if marker == 0xFF {
-            at += 1;
-            continue;
-        }
-        if marker == 0xDA {
-            return true;
-        }
-        let len = usize::from(u16::from_be_bytes([data[at + 2], data[at + 3]]));
-        let body = data.get(at + 4..at + 2 + len).unwrap_or_default();
-        let jfif = marker == 0xE0 && body.starts_with(b"JFIF\0");
-        let adobe = marker == 0xEE && body.starts_with(b"Adobe");
-        if jfif || adobe {
-            return false;
-        }
-        at += 2 + len;
-    }
-    true
+    !header::jpeg_segments(data).any(|s| {
+        (s.marker == 0xE0 && s.body.starts_with(b"JFIF\0"))
+            || (s.marker == 0xEE && s.body.starts_with(b"Adobe"))
+    })
 }
 
 /// Decodes an RGB JPEG without a colour transform. jpeg-decoder 0.3 writes such lines
