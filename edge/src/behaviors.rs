@@ -334,6 +334,7 @@ mod tests {
             EdgeError::Misconfigured(""),
             EdgeError::BadEvent(""),
             EdgeError::Undecodable(String::new()),
+            EdgeError::Internal(""),
             upstream(ErrorKind::Throttling),
             upstream(ErrorKind::AccessDenied),
             upstream(ErrorKind::InternalServer),

@@ -126,7 +126,7 @@ const REFUSED: &[(&str, &str)] = &[
 ];
 
 /// Files whose frames do not decode, and why: every answer that needs decoded pixels must
-/// be 502 saying so, everything else right.
+/// be 406 saying so, everything else right.
 const UNDECODABLE: &[(&str, &str)] = &[(
     "JPEG2000-embedded-sequence-delimiter.dcm",
     "pydicom's parser test: the codestream's SIZ segment holds a sequence delimiter's bytes, \

@@ -31,7 +31,7 @@ Prints JSON: {"files": [{"path", "ts", "checks", "differences": [...], "statuses
 "checks", "differences"}.
 
 A file whose frames are known not to decode (a corrupt codestream in the corpus, marked
-`undecodable` with the reason) must get 502 saying so wherever decoded pixels are asked for,
+`undecodable` with the reason) must get 406 saying so wherever decoded pixels are asked for,
 and everything else right.
 
 Usage: corpus_check.py MANIFEST  (JSON: {"files": [{"path", "root", "undecodable"?}],
@@ -94,7 +94,7 @@ class File(Source):
         super().__init__(path)
         self.root, self.dciodvfy = root, dciodvfy
         # Why the source's frames do not decode (a corrupt codestream in the corpus), when
-        # they do not: every answer that needs decoded pixels is then 502.
+        # they do not: every answer that needs decoded pixels is then 406.
         self.undecodable = undecodable
         self.uids = tuple(str(self.src[k].value) for k in
                           ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"))
@@ -116,14 +116,14 @@ class File(Source):
 
     def get(self, path, accept=None, params=None, absolute=False, decodes=False):
         """GET `path`; no answer may be a 5xx, except that one which needs decoded pixels
-        (`decodes`) of an undecodable source must be 502 saying so."""
+        (`decodes`) of an undecodable source must be 406 saying so."""
         url = path if absolute else f"{self.root}/{path}"
         r = self.session.get(url, headers={"Accept": accept} if accept else {}, params=params)
         self.statuses[r.status_code] += 1
         what = f"GET {url.split('/datastore/')[-1]} {params or ''} [{accept}]"
         if decodes and self.undecodable:
-            ok = r.status_code == 502 and b"did not decode" in r.content
-            self.check(ok, f"{what}: {r.status_code} {head(r)}, 502 expected (the frame "
+            ok = r.status_code == 406 and b"did not decode" in r.content
+            self.check(ok, f"{what}: {r.status_code} {head(r)}, 406 expected (the frame "
                            f"does not decode: {self.undecodable})")
             return None
         if not self.check(r.status_code < 500, f"{what}: {r.status_code}"):

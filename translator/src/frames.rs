@@ -196,7 +196,7 @@ pub(crate) async fn transformed(
         crate::transcode::decode_frame(&from, &pixel, &codestream, bound)
     })
     .await
-    .map_err(|e| EdgeError::Undecodable(format!("frame {n}: the decoder stopped: {e}")))?
+    .map_err(crate::stopped("the decoder"))?
     .map_err(|e| EdgeError::Undecodable(format!("frame {n}: {e}")))?;
     Ok(vec![Bytes::from(decoded)])
 }

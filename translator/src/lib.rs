@@ -255,12 +255,21 @@ impl Translator {
     }
 }
 
+/// The error for a blocking task of the translator's (`task` names it) that stopped before
+/// answering, a panic in a decoder or writer: 500, with the cause in the log only.
+pub(crate) fn stopped(task: &'static str) -> impl FnOnce(tokio::task::JoinError) -> EdgeError {
+    move |e| {
+        tracing::error!(task, error = %e, "task stopped");
+        EdgeError::Internal(task)
+    }
+}
+
 /// The error table's answer as an HTTP response, logged: failures as warnings (with the
 /// upstream detail, which the body never holds), refusals at debug level. CORS headers are
 /// added by the shell's viewer-response phase, as for every other response.
 pub fn error_response(e: &EdgeError) -> Response<Body> {
     let a = e.answer();
-    if a.is_failure() {
+    if a.is_failure {
         tracing::warn!(status = a.status, error = %e, "request failed");
     } else {
         tracing::debug!(status = a.status, error = %e, "request refused");

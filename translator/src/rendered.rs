@@ -158,7 +158,7 @@ pub async fn retrieve(
         })
     })
     .await
-    .map_err(|e| EdgeError::Undecodable(format!("the renderer stopped: {e}")))??;
+    .map_err(crate::stopped("the renderer"))??;
     headers.push((
         header::CONTENT_TYPE,
         HeaderValue::from_static(format.media_type()),

@@ -160,7 +160,7 @@ pub async fn retrieve(
         .buffered(2)
         .map(|joined| {
             joined.unwrap_or_else(|e| {
-                let stopped = EdgeError::Undecodable(format!("the file writer stopped: {e}"));
+                let stopped = crate::stopped("the file writer")(e);
                 (String::new(), String::new(), Err(stopped))
             })
         });
@@ -269,5 +269,5 @@ async fn instance_file(
     let ts = plan.transfer_syntax;
     tokio::task::spawn_blocking(move || part10::write(dataset, &ts, pixels, decoded))
         .await
-        .map_err(|e| EdgeError::Undecodable(format!("the file writer stopped: {e}")))?
+        .map_err(crate::stopped("the file writer"))?
 }

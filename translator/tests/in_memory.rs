@@ -150,10 +150,10 @@ async fn native_data_is_served_as_explicit_vr_le_single_part_when_asked() {
 }
 
 /// A stored frame that does not decode (these test frames are three bytes, not a
-/// codestream) is a 502 naming the frame, not a panic or a frame of garbage; the stored
-/// form of the same frame is still served.
+/// codestream) is a 406 naming the frame, not a panic, a 5xx (nothing upstream failed) or a
+/// frame of garbage; the stored form of the same frame is still served.
 #[tokio::test]
-async fn a_frame_that_does_not_decode_is_a_clear_502() {
+async fn a_frame_that_does_not_decode_is_a_clear_406() {
     let (tr, source) = translator();
     let (status, h, body) = get(
         &tr,
@@ -161,7 +161,7 @@ async fn a_frame_that_does_not_decode_is_a_clear_502() {
         Some(r#"multipart/related; type="application/octet-stream""#),
     )
     .await;
-    assert_eq!(status, 502);
+    assert_eq!(status, 406);
     assert_eq!(h[http::header::CACHE_CONTROL], "no-store");
     let body = String::from_utf8_lossy(&body);
     assert!(

@@ -96,7 +96,8 @@ pub enum RenderError {
     #[error("the frame cannot be rendered here: {0}")]
     Unsupported(String),
     /// The stored frame or its attributes are not what the instance says (the reason names
-    /// what): the stored data is at fault, 502.
+    /// what): the stored data is at fault, and nothing acceptable can be made of it (406,
+    /// logged as a warning).
     #[error("the frame cannot be rendered: {0}")]
     Failed(String),
 }

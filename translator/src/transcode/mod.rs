@@ -67,7 +67,8 @@ enum Decoder {
 /// The decoder for frames of `pixel` stored in `ts`, if one takes them: the registry's JPEG
 /// readers take 8 bits per DCT sample and up to 16 lossless, JPEG 2000 and JPEG-LS 8 or 16
 /// bits allocated; 12-bit JPEG goes to libjpeg-turbo, RLE of any width to [`rle`]. Checked
-/// when planning, so what cannot be decoded is not offered (406) rather than failing (502).
+/// when planning, so what has no decoder is not offered (406 naming what is) rather than
+/// tried; a frame that fails its decoder is refused after its fetch.
 fn decoder(ts: &TransferSyntax, pixel: &PixelModule) -> Option<Decoder> {
     if !ts.capabilities().decoded {
         return None;
