@@ -441,7 +441,8 @@ enum PixelLayout {
 /// in which an element, item or sequence declares more bytes than remain after its header: dicom-rs reserves and zero-fills a value's declared length before it
 /// reads the value, so without this check a 674-byte file (pydicom's `UN_sequence.dcm`)
 /// drove the import to a 3.6 GB peak; with it, no allocation exceeds the file's size.
-/// Deflated data sets are not checked: their declared lengths count inflated bytes.
+/// Deflated data sets are not checked: their declared lengths count inflated bytes. In
+/// every file, sequences may nest at most [`MAX_SEQUENCE_DEPTH`] levels.
 /// `preamble` is what precedes `part10` in the file, for byte offsets.
 fn scan(part10: &[u8], preamble: u64) -> Result<PixelLayout, ImportError> {
     use dicom_encoding::transfer_syntax::{Codec, TransferSyntaxIndex};
@@ -460,7 +461,15 @@ fn scan(part10: &[u8], preamble: u64) -> Result<PixelLayout, ImportError> {
         // Unknown: the import reports it.
         return Ok(PixelLayout::Unknown);
     };
-    if matches!(ts.codec(), Codec::Dataset(_)) {
+    if let Codec::Dataset(adapter) = ts.codec() {
+        // Deflated: only the nesting is checked, on the inflated tokens.
+        if let Some(adapter) = adapter {
+            let inflated = adapter.adapt_reader(Box::new(source));
+            let mut depth = Depth::default();
+            for token in DataSetReader::new_with_ts(inflated, ts).map_err(|e| unreadable(&e))? {
+                depth.follow(&token.map_err(|e| unreadable(&e))?)?;
+            }
+        }
         return Ok(PixelLayout::Unknown);
     }
     let total = part10.len() as u64;
@@ -470,8 +479,10 @@ fn scan(part10: &[u8], preamble: u64) -> Result<PixelLayout, ImportError> {
     let mut depth = 0usize;
     let mut in_pixel_data = false;
     let mut item = (0u64, 0u64);
+    let mut nesting = Depth::default();
     for token in tokens {
         let token = token.map_err(|e| unreadable(&e))?;
+        nesting.follow(&token)?;
         let at = read.get();
         let len = match &token {
             DataToken::ElementHeader(h) => {
@@ -527,6 +538,36 @@ fn scan(part10: &[u8], preamble: u64) -> Result<PixelLayout, ImportError> {
         ));
     }
     Ok(layout)
+}
+
+/// Deepest nesting of sequences (pixel data's included) the import reads. dicom-object
+/// builds a data set recursively, so a file of 5,000 nested sequences (181 KB) overflowed
+/// the stack; and a document must stay within what every reader of it parses: serde_json
+/// stops at 128 levels, which image-set metadata (7 levels, then 2 per sequence) and DICOM
+/// JSON (2, then 3 per sequence) reach at about 60 and 40 sequences. Real objects nest a
+/// few levels (an SR content tree a dozen or so).
+pub const MAX_SEQUENCE_DEPTH: usize = 32;
+
+/// The sequence nesting of a token stream, refused beyond [`MAX_SEQUENCE_DEPTH`] as soon as
+/// the token that opens one more level is read (the token reader keeps its own stack).
+#[derive(Default)]
+struct Depth(usize);
+
+impl Depth {
+    fn follow(&mut self, token: &dicom_parser::dataset::DataToken) -> Result<(), ImportError> {
+        use dicom_parser::dataset::DataToken;
+        match token {
+            DataToken::SequenceStart { .. } | DataToken::PixelSequenceStart => self.0 += 1,
+            DataToken::SequenceEnd => self.0 = self.0.saturating_sub(1),
+            _ => {}
+        }
+        if self.0 > MAX_SEQUENCE_DEPTH {
+            return Err(ImportError::Unreadable(format!(
+                "sequences nest more than {MAX_SEQUENCE_DEPTH} levels deep"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// The same check for the file meta group (always Explicit VR Little Endian, PS3.10 §7.1),

@@ -54,7 +54,8 @@ impl ImageSetVersion {
     /// The metadata document, parsed again from what GetImageSetMetadata serves.
     pub fn metadata(&self) -> ImageSetMetadata {
         let json = flate2::read::GzDecoder::new(self.metadata_gz.as_ref());
-        // The document was written by `build_version` from an `ImageSetMetadata`.
+        // The document was written by `build_version` from an `ImageSetMetadata` of files
+        // whose nesting the import bounds (`import::MAX_SEQUENCE_DEPTH`) within serde_json's.
         serde_json::from_reader(json).expect("stored metadata parses")
     }
 }
