@@ -89,6 +89,10 @@ pub enum EdgeError {
     /// Logged as a warning all the same, since the datastore holds a faulty object.
     #[error("{0}")]
     Undecodable(String),
+    /// HealthImaging answered a frame that is not whole (cut short, or not the size its
+    /// instance says); the reason names the frame. Never served or cached.
+    #[error("HealthImaging sent an incomplete frame; {0}")]
+    IncompleteFrame(String),
     /// A task of the edge's own stopped before it answered (a decoder or writer that
     /// panicked); names the task, the log holds the cause.
     #[error("{0} stopped unexpectedly")]
@@ -192,7 +196,9 @@ impl EdgeError {
             EdgeError::NotImplemented(_) => (501, self.to_string()),
             EdgeError::Misconfigured(_) | EdgeError::Internal(_) => (500, self.to_string()),
             EdgeError::Undecodable(_) => (406, self.to_string()),
-            EdgeError::BadEvent(_) | EdgeError::TooLargeToBuffer(_) => (502, self.to_string()),
+            EdgeError::BadEvent(_)
+            | EdgeError::TooLargeToBuffer(_)
+            | EdgeError::IncompleteFrame(_) => (502, self.to_string()),
             EdgeError::Upstream(e) => upstream(e),
         };
         headers.push((

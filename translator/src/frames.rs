@@ -25,6 +25,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use super::Translator;
 use super::answer::{header_value, ranged, respond, streamed_multipart};
 use super::body::Buffers;
+use crate::integrity::{self, WholeFrame};
 use crate::plan::{self, FramesPlan, Transform};
 use edge::EdgeError;
 use edge::http_rules::{Identity, if_none_match, immutable};
@@ -109,15 +110,24 @@ pub async fn retrieve(
     let upstream = tr.upstream.clone();
     let image_set = located.image_set;
     let bound = tr.config.max_decoded_frame_bytes;
+    let whole = WholeFrame::of_instance(
+        located.instance.transfer_syntax.as_ref(),
+        located.instance.pixel.as_ref(),
+    );
     let mut fetches = Box::pin(
         stream::iter(ids)
             .map(move |(n, id)| {
                 let (upstream, ds, is) = (upstream.clone(), datastore.clone(), image_set.clone());
-                let transform = transform.clone();
+                let (transform, whole) = (transform.clone(), whole.clone());
                 async move {
-                    let frame = match upstream.frame(&ds, &is, &id).await {
+                    let fetched =
+                        integrity::fetch(&*upstream, (&ds, &is, &id), &whole, move || {
+                            format!("frame {n}")
+                        })
+                        .await;
+                    let frame = match fetched {
                         Ok(f) => transformed(&transform, n, f.segments, bound).await,
-                        Err(e) => Err(EdgeError::from(e)),
+                        Err(e) => Err(e),
                     };
                     (n, frame)
                 }
@@ -219,7 +229,13 @@ pub async fn native_get(
     if if_none_match(&req.headers, &identity.etag) {
         return Ok(respond(StatusCode::NOT_MODIFIED, headers, Body::empty()));
     }
-    let f = tr.upstream.frame(&datastore, &image_set, &frame).await?;
+    let f = integrity::fetch(
+        &*tr.upstream,
+        (&datastore, &image_set, &frame),
+        &WholeFrame::AsLabelled,
+        || format!("frame {frame}"),
+    )
+    .await?;
     headers.push((header::CONTENT_TYPE, header_value(&f.content_type)?));
     Ok(ranged(
         &req.headers,

@@ -13,6 +13,7 @@ pub mod body;
 pub mod bulkdata;
 pub mod dicom_json;
 pub mod frames;
+pub mod integrity;
 pub mod metadata;
 pub mod part10;
 pub mod plan;

@@ -29,6 +29,7 @@ use serde_json::Value;
 
 use super::Translator;
 use super::answer::{respond, revalidated};
+use crate::integrity::{self, WholeFrame};
 use crate::metadata::{self, Scope};
 use crate::plan::InstanceDescription;
 use crate::render::{self, Format, MEDIA_TYPES, RenderError};
@@ -125,10 +126,13 @@ pub async fn retrieve(
         .instance(&chosen.series, &chosen.sop)
         .ok_or_else(|| EdgeError::NotFound("no such instance".into()))?;
     let dataset = metadata::instance_dataset(&chosen.doc.metadata, &chosen.series, inst);
-    let fetched = tr
-        .upstream
-        .frame(&r.datastore, &chosen.image_set, &frame_id)
-        .await?;
+    let fetched = integrity::fetch(
+        &*tr.upstream,
+        (&r.datastore, &chosen.image_set, &frame_id),
+        &WholeFrame::of_instance(Some(&stored), Some(&pixel)),
+        move || format!("frame {}", chosen.number),
+    )
+    .await?;
     let request = render::Request {
         params: r.params,
         format,

@@ -27,6 +27,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 
 use super::Translator;
 use super::answer::{respond, revalidated, streamed_multipart};
+use crate::integrity::{self, WholeFrame};
 use crate::metadata::{self, Covered, Scope};
 use crate::part10::{self, Decoded, Pixels};
 use crate::plan::{self, DICOM, InstanceDescription, InstancePlan, Transform};
@@ -90,22 +91,25 @@ pub async fn retrieve(
     let jobs: Vec<_> = instances
         .iter()
         .flat_map(|(c, d, p)| {
-            d.frames.iter().enumerate().map(|(i, id)| {
+            let whole = WholeFrame::of_instance(d.transfer_syntax.as_ref(), d.pixel.as_ref());
+            d.frames.iter().enumerate().map(move |(i, id)| {
                 (
                     c.image_set.clone(),
                     id.clone(),
                     u32::try_from(i + 1).unwrap_or(u32::MAX),
                     p.transform.clone(),
+                    (whole.clone(), c.sop.clone()),
                 )
             })
         })
         .collect();
     let ds = datastore.clone();
     let frames = stream::iter(jobs)
-        .map(move |(is, id, n, transform)| {
+        .map(move |(is, id, n, transform, (whole, sop))| {
             let (upstream, ds) = (upstream.clone(), ds.clone());
             async move {
-                let f = upstream.frame(&ds, &is, &id).await?;
+                let what = move || format!("frame {n} of instance {sop}");
+                let f = integrity::fetch(&*upstream, (&ds, &is, &id), &whole, what).await?;
                 let segments = crate::frames::transformed(&transform, n, f.segments, bound).await?;
                 Ok::<_, EdgeError>(Bytes::from(segments.concat()))
             }

@@ -56,7 +56,11 @@ fn source() -> MemorySource {
     .unwrap();
     let mut s = MemorySource::default().with_image_set(summary, metadata);
     for n in 1..=3u8 {
-        s = s.with_frame(frame_id(n).parse().unwrap(), "image/jph", &[0xff, 0x4f, n]);
+        s = s.with_frame(
+            frame_id(n).parse().unwrap(),
+            "image/jph",
+            &[0xff, 0x4f, n, 0xff, 0xd9],
+        );
     }
     s.with_frame(
         frame_id(4).parse().unwrap(),
@@ -149,7 +153,7 @@ async fn native_data_is_served_as_explicit_vr_le_single_part_when_asked() {
     assert_eq!(&body[..], &[1, 0, 2, 0, 3, 0, 4, 0]);
 }
 
-/// A stored frame that does not decode (these test frames are three bytes, not a
+/// A stored frame that does not decode (these test frames are markers only, not a
 /// codestream) is a 406 naming the frame, not a panic, a 5xx (nothing upstream failed) or a
 /// frame of garbage; the stored form of the same frame is still served.
 #[tokio::test]
@@ -276,4 +280,88 @@ async fn an_unreachable_distribution_falls_back_to_direct_calls() {
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
+}
+
+/// A frame HealthImaging answers with 200 but cut short (or empty) is never served as
+/// whole: 502 naming the frame before the status line when it is the first, an aborted
+/// body (no closing delimiter, so no cache stores it) when a later one is; for native data
+/// by the instance's size, for codestreams by their end marker, also on the native GET.
+#[tokio::test]
+async fn truncated_frames_are_refused_not_served() {
+    let (tr, _) = translator();
+    let (status, h, body) = get(&tr, &frames_path(NATIVE_SOP, "1"), Some(OHIF)).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        h[http::header::CACHE_CONTROL]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+
+    let cut = |id: u8, ct: &str, bytes: &[u8]| {
+        let source = Arc::new(source().with_frame(frame_id(id).parse().unwrap(), ct, bytes));
+        Translator::new(source, TranslatorConfig::default())
+    };
+    for (tr, path, accept) in [
+        // Half the native frame, and nothing at all.
+        (
+            cut(4, "application/octet-stream", &[1, 0, 2, 0]),
+            frames_path(NATIVE_SOP, "1"),
+            OHIF,
+        ),
+        (
+            cut(4, "application/octet-stream", &[]),
+            frames_path(NATIVE_SOP, "1"),
+            OHIF,
+        ),
+        (
+            cut(4, "application/octet-stream", &[1, 0, 2, 0]),
+            frames_path(NATIVE_SOP, "1"),
+            "application/octet-stream",
+        ),
+        // An HTJ2K codestream without its EOC, single-part and as the first of several.
+        (
+            cut(1, "image/jph", &[0xff, 0x4f, 1]),
+            frames_path(HTJ2K_SOP, "1"),
+            "image/jphc",
+        ),
+        (
+            cut(1, "image/jph", &[0xff, 0x4f, 1]),
+            frames_path(HTJ2K_SOP, "1,2"),
+            OHIF,
+        ),
+        (
+            cut(1, "image/jph", &[]),
+            frames_path(HTJ2K_SOP, "1,2"),
+            OHIF,
+        ),
+        // The native GET, judged by HealthImaging's media type.
+        (
+            cut(2, "image/jph", &[0xff, 0x4f, 2]),
+            format!(
+                "/datastore/{DS}/imageSet/{IS}/getImageFrame?imageFrameId={}",
+                frame_id(2)
+            ),
+            "*/*",
+        ),
+    ] {
+        let (status, h, body) = get(&tr, &path, Some(accept)).await;
+        let body = String::from_utf8_lossy(&body);
+        assert_eq!(status, 502, "{path} {accept}: {body}");
+        assert_eq!(h[http::header::CACHE_CONTROL], "no-store");
+        assert!(
+            body.starts_with("HealthImaging sent an incomplete frame; frame "),
+            "{body}"
+        );
+    }
+
+    // A later frame cut short: the multipart body ends in an error, without its closing
+    // delimiter.
+    let tr = cut(2, "image/jph", &[0xff, 0x4f, 2]);
+    let mut req = http::Request::get(frames_path(HTJ2K_SOP, "1,2,3"));
+    req = req.header(http::header::ACCEPT, OHIF);
+    let (parts, ()) = req.body(()).unwrap().into_parts();
+    let r = tr.handle(&parts).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.into_body().collect().await.is_err());
 }
