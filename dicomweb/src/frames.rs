@@ -18,6 +18,9 @@ pub enum InvalidFrameList {
     NotANumber(String),
     #[error("frame numbers start at 1")]
     Zero,
+    /// One frame, one spelling: `01` would be frame 1 under a cache key of its own.
+    #[error("frame number {0:?} has a leading zero")]
+    LeadingZero(String),
     #[error("frame {0} is listed twice")]
     Duplicate(u32),
     #[error("more than {MAX_FRAMES_PER_REQUEST} frames requested")]
@@ -40,6 +43,11 @@ impl FrameList {
             }
             if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(InvalidFrameList::NotANumber(
+                    part.chars().take(20).collect(),
+                ));
+            }
+            if part.len() > 1 && part.starts_with('0') {
+                return Err(InvalidFrameList::LeadingZero(
                     part.chars().take(20).collect(),
                 ));
             }
@@ -120,6 +128,9 @@ mod tests {
             ("+1", NotANumber("+1".into())),
             ("99999999999", NotANumber("99999999999".into())),
             ("2,1,2", Duplicate(2)),
+            ("01", LeadingZero("01".into())),
+            ("1,002", LeadingZero("002".into())),
+            ("00", LeadingZero("00".into())),
         ];
         for (s, want) in cases {
             assert_eq!(FrameList::parse(s).unwrap_err(), want, "{s:?}");

@@ -1,6 +1,7 @@
 //! DICOM unique identifiers (PS3.5 §9.1): at most 64 characters, digits and dots, no empty
-//! component. Leading zeros in a component are not allowed by the standard but real archives
-//! hold them, so they are accepted.
+//! component, no leading zero in a component ("0" alone is one). HealthImaging holds study,
+//! series and instance UIDs to the same rule, so a path that breaks it names nothing and is
+//! refused as malformed rather than looked for.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,6 +21,8 @@ pub enum InvalidUid {
     BadCharacter,
     #[error("UID has an empty component")]
     EmptyComponent,
+    #[error("UID has a component with a leading zero")]
+    LeadingZero,
 }
 
 impl Uid {
@@ -43,6 +46,9 @@ impl FromStr for Uid {
         if s.split('.').any(str::is_empty) {
             return Err(InvalidUid::EmptyComponent);
         }
+        if s.split('.').any(|c| c.len() > 1 && c.starts_with('0')) {
+            return Err(InvalidUid::LeadingZero);
+        }
         Ok(Uid(s.to_owned()))
     }
 }
@@ -65,7 +71,7 @@ mod tests {
 
     #[test]
     fn valid_uids() {
-        for ok in ["1.2.840.10008.1.2.1", "2.25.0", "1.2.03.4", &"1".repeat(64)] {
+        for ok in ["1.2.840.10008.1.2.1", "2.25.0", "0.1", &"1".repeat(64)] {
             assert!(ok.parse::<Uid>().is_ok(), "{ok}");
         }
     }
@@ -78,6 +84,8 @@ mod tests {
             ("1.2.a", InvalidUid::BadCharacter),
             ("1.2 .3", InvalidUid::BadCharacter),
             ("1..2", InvalidUid::EmptyComponent),
+            ("01.2", InvalidUid::LeadingZero),
+            ("1.2.03.4", InvalidUid::LeadingZero),
             (".1.2", InvalidUid::EmptyComponent),
             ("1.2.", InvalidUid::EmptyComponent),
         ];

@@ -164,6 +164,62 @@ impl Route {
     }
 }
 
+impl Route {
+    /// The query parameters the origin reads for this route; `None` where it reads any
+    /// (QIDO-RS matching keys). `token` is the authorizer's and never reaches the origin.
+    fn reads(&self) -> Option<&'static [&'static str]> {
+        const WADO_RS: &[&str] = &["imageSetId", "accept", "charset"];
+        Some(match self {
+            Route::SearchStudies { .. }
+            | Route::SearchSeries { .. }
+            | Route::SearchInstances { .. }
+            | Route::SearchAllSeries { .. }
+            | Route::SearchAllInstances { .. } => return None,
+            Route::NativeFramePost { .. } => &[],
+            Route::NativeFrameGet { .. } => &["imageFrameId"],
+            Route::Frames { .. }
+            | Route::Bulkdata { .. }
+            | Route::Retrieve { .. }
+            | Route::StudyMetadata { .. }
+            | Route::SeriesMetadata { .. }
+            | Route::InstanceMetadata { .. } => WADO_RS,
+            // `annotation` and `iccprofile` are read to be refused by name.
+            Route::Rendered { .. } => &[
+                "imageSetId",
+                "accept",
+                "charset",
+                "window",
+                "viewport",
+                "quality",
+                "annotation",
+                "iccprofile",
+            ],
+            // The parameters of PS3.18 Table 9.1-1 (some read to be refused by name).
+            Route::WadoUri { .. } => &[
+                "requestType",
+                "studyUID",
+                "seriesUID",
+                "objectUID",
+                "contentType",
+                "charset",
+                "transferSyntax",
+                "frameNumber",
+                "windowCenter",
+                "windowWidth",
+                "rows",
+                "columns",
+                "imageQuality",
+                "region",
+                "annotation",
+                "anonymize",
+                "presentationUID",
+                "presentationSeriesUID",
+            ],
+            Route::ResolveStudy { .. } | Route::ResolveImageSet { .. } => &[],
+        })
+    }
+}
+
 /// A study, series and SOP instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
@@ -235,15 +291,30 @@ fn image_set_param(query: Option<&str>) -> Result<Option<ImageSetId>, RouteError
 
 /// Parses `method` + `path` (relative to the base URL) + raw `query`.
 ///
-/// A parameter that the path's cache key holds ([`crate::behaviors`]) and that is named
-/// twice is refused, rather than read by position: then no normalisation of the key (a CDN
-/// may keep or sort a repeated parameter's values) can make two requests that read
-/// differently share one cached answer. Parameters outside the key are never read, and
+/// One rule keeps the cache key and what the origin reads in step: what the key holds the
+/// origin reads, or the request is refused.
+/// - A parameter that the path's cache key holds ([`crate::behaviors`]) but the route does
+///   not read is refused (`?x=1`, `?x=2`… would each be a miss that costs every frame of a
+///   study); parameters outside the key are never read, as CloudFront never forwards them.
+/// - A parameter the key holds that is named twice is refused, rather than read by
+///   position: then no normalisation of the key (a CDN may keep or sort a repeated
+///   parameter's values) can make two requests that read differently share one answer.
+///
 /// `token` is the authorizer's, which removes every one before the origin reads the query.
 pub fn parse(method: &str, path: &str, query: Option<&str>) -> Result<Route, RouteError> {
     let route = parse_path(method, path, query)?;
     let policy = crate::behaviors::for_path(path).cache;
-    match QueryParams::parse(query).repeated(|n| n != "token" && policy.keeps(n)) {
+    let params = QueryParams::parse(query);
+    let keyed = |n: &str| n != "token" && policy.keeps(n);
+    if let Some(reads) = route.reads()
+        && let Some((name, _)) = params.iter().find(|(n, _)| keyed(n) && !reads.contains(n))
+    {
+        return Err(invalid(
+            "query",
+            format!("the parameter {name:?} is not one this resource takes; ask without it"),
+        ));
+    }
+    match params.repeated(keyed) {
         Some(name) => Err(invalid(
             "query",
             format!("the parameter {name:?} is repeated; send it once"),
@@ -604,6 +675,58 @@ mod tests {
     const DS: &str = "0123456789abcdef0123456789abcdef";
     const IS: &str = "fedcba9876543210fedcba9876543210";
 
+    /// What the cache key holds the origin reads: a parameter a path's key holds but its
+    /// route does not read is refused, so it cannot make one answer many cache entries.
+    #[test]
+    fn a_keyed_parameter_the_route_does_not_read_is_refused() {
+        let study = format!("/datastore/{DS}/studies/1.2");
+        let native = format!("/datastore/{DS}/imageSet/{IS}/getImageFrame");
+        let frame = "00112233445566778899aabbccddeeff";
+        for (path, query) in [
+            (study.clone(), "x=1".to_owned()),
+            (format!("{study}/metadata"), "includefield=all".to_owned()),
+            (
+                format!("{study}/series/1.3/instances/1.4/frames/1"),
+                "imageFrameId=1".to_owned(),
+            ),
+            (
+                native.clone(),
+                format!("imageFrameId={frame}&accept=image/jpeg"),
+            ),
+            (
+                format!("/datastore/{DS}/wado"),
+                "requestType=WADO&studyUID=1&seriesUID=2&objectUID=3&x=1".to_owned(),
+            ),
+        ] {
+            let e = parse("GET", &path, Some(&query)).unwrap_err();
+            assert!(
+                matches!(&e, RouteError::Invalid { what: "query", reason } if reason.contains("not one this resource takes")),
+                "{path}?{query}: {e:?}"
+            );
+        }
+        for (path, query) in [
+            (
+                study.clone(),
+                format!("imageSetId={IS}&accept=application/dicom&token=t"),
+            ),
+            (
+                format!("/datastore/{DS}/studies"),
+                "PatientID=a&limit=2&x_unknown=1".to_owned(),
+            ),
+            // Outside the frames key: never forwarded, never read, harmless.
+            (
+                format!("{study}/series/1.3/instances/1.4/frames/1"),
+                "_=123".to_owned(),
+            ),
+            (
+                format!("{study}/rendered"),
+                "window=1,2,linear&_=123".to_owned(),
+            ),
+        ] {
+            assert!(parse("GET", &path, Some(&query)).is_ok(), "{path}?{query}");
+        }
+    }
+
     #[test]
     fn a_repeated_parameter_is_refused() {
         let native = format!("/datastore/{DS}/imageSet/{IS}/getImageFrame");
@@ -614,8 +737,8 @@ mod tests {
                 format!("imageFrameId={frame}&imageFrameId={frame}"),
             ),
             (
-                native.as_str(),
-                format!("imageFrameId={frame}&%61ccept=a&accept=b"),
+                &format!("/datastore/{DS}/studies/1.2/series/1.3/instances/1.4/frames/1"),
+                "%61ccept=a&accept=b".to_owned(),
             ),
             (
                 &format!("/datastore/{DS}/studies/1.2/metadata"),

@@ -1,10 +1,11 @@
 //! The local server's shared response cache, standing in for CloudFront's.
 //!
 //! Rules, as CloudFront applies them with this product's cache policies (docs/architecture.md):
-//! - only GET and HEAD are cached, keyed as the behavior for the path keys
+//! - GET and HEAD are answered from the cache, keyed as the behavior for the path keys
 //!   ([`edge::behaviors::cache_key`]: the query parameters its policy keeps, in request order,
 //!   and the normalised `Accept`, so equivalent Accept values share an entry);
 //!   `Authorization` and `token` never enter the key, so one entry serves every user;
+//! - only answers to GET are stored (an answer to HEAD has no body to store);
 //! - a response is stored only if its `Cache-Control` allows a shared cache to
 //!   (`s-maxage` or `max-age` > 0; not `no-store`, `private` or `no-cache`), for that long;
 //! - a response is stored only once its body has been read completely (an aborted stream is
@@ -183,7 +184,12 @@ impl EdgeCache {
         let mut r = if not_modified {
             let mut r = Response::new(Body::empty());
             *r.status_mut() = StatusCode::NOT_MODIFIED;
-            for name in [header::ETAG, header::CACHE_CONTROL, header::VARY] {
+            for name in [
+                header::ETAG,
+                header::CACHE_CONTROL,
+                header::VARY,
+                header::CONTENT_TYPE,
+            ] {
                 if let Some(v) = hit.headers.get(&name) {
                     r.headers_mut().insert(name, v.clone());
                 }

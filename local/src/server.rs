@@ -300,6 +300,11 @@ impl LocalEdge {
         let (resp, cache_status) = match (&self.cache, EdgeCache::key(&parts)) {
             (Some(cache), Some(key)) => match cache.lookup(&key, &parts) {
                 Some(hit) => (hit, Some(CacheStatus::Hit)),
+                // An answer to HEAD has no body to store or share.
+                None if parts.method == http::Method::HEAD => (
+                    self.origin(&parts, *forwarded).await,
+                    Some(CacheStatus::Miss),
+                ),
                 None => match cache.collapse(&key, &parts).await {
                     Flight::Hit(hit) => (hit, Some(CacheStatus::Hit)),
                     flight => {

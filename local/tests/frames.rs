@@ -497,6 +497,54 @@ async fn edge_cache_is_shared_and_never_keyed_on_credentials() {
         .unwrap();
     assert_eq!(r.status(), 304);
     assert_eq!(header(r.headers(), "x-cache"), "Hit");
+    assert!(
+        header(r.headers(), "content-type").starts_with("multipart/related"),
+        "a 304 from the cache says what the 200 says"
+    );
+}
+
+/// What reaches the origin costs only what the answer needs: HEAD fetches the first part
+/// and is not stored in place of the GET's answer; a parameter the key would hold but the
+/// origin does not read, or a frame number spelled with a leading zero, is refused rather
+/// than a cache miss of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_and_unread_parameters_cost_no_upstream_amplification() {
+    let s = start_demo(|_| {}).await;
+    let series = demo_series(&s, "Axial 3mm HTJ2K");
+    let path = format!(
+        "/datastore/{}/studies/{}/series/{}",
+        series[0].datastore, series[0].study, series[0].series
+    );
+    let url = format!("{}{path}", s.base_url);
+    let before = calls(&s, "GetImageFrame");
+    let r = http().head(&url).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(r.headers(), "x-cache"), "Miss");
+    let head_cost = calls(&s, "GetImageFrame") - before;
+    assert!(
+        (1..=2).contains(&head_cost),
+        "HEAD of a {}-instance series cost {head_cost} frames",
+        series.len()
+    );
+    // Not stored: the GET is a miss and gets the whole series, then HEAD is a hit.
+    let (status, h, body) = get(&s, &path, None).await;
+    assert_eq!((status, header(&h, "x-cache")), (200, "Miss"));
+    assert!(body.len() > 100_000);
+    let r = http().head(&url).send().await.unwrap();
+    assert_eq!(header(r.headers(), "x-cache"), "Hit");
+
+    let frames = calls(&s, "GetImageFrame");
+    for bad in [
+        format!("{path}?x=1"),
+        format!("{path}/metadata?x=2"),
+        series[0].frames_path("01"),
+        series[0].frames_path("1,002"),
+        format!("/datastore/{}/studies/01.2", series[0].datastore),
+    ] {
+        let (status, _, body) = get(&s, &bad, None).await;
+        assert_eq!(status, 400, "{bad}: {}", String::from_utf8_lossy(&body));
+    }
+    assert_eq!(calls(&s, "GetImageFrame"), frames);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -132,7 +132,7 @@ pub async fn retrieve(
                     (n, frame)
                 }
             })
-            .buffered(tr.config.frame_concurrency.max(1)),
+            .buffered(tr.frame_concurrency(req)),
     );
     let Some((first_n, first)) = fetches.next().await else {
         return Err(EdgeError::NotFound("no frames requested".into()));

@@ -124,10 +124,17 @@ impl Translator {
         {
             s.learn_base(&url);
         }
-        match self.dispatch(req).await {
+        let r = match self.dispatch(req).await {
             Ok(r) => r,
             Err(e) => error_response(&e),
+        };
+        if req.method == http::Method::HEAD {
+            // The head as a GET would have it, its status decided (the first part fetched),
+            // and the body dropped here: frames fetched ahead stop, and a shell that pumps
+            // the body (Lambda's streaming) does not fetch the rest to throw it away.
+            return r.map(|_| Body::empty());
         }
+        r
     }
 
     async fn dispatch(&self, req: &Parts) -> Result<Response<Body>, EdgeError> {
@@ -252,6 +259,18 @@ impl Translator {
                 datastore,
                 image_set,
             } => Ok(shared::answer_image_set(self, req, &datastore, &image_set).await),
+        }
+    }
+}
+
+impl Translator {
+    /// How many frames an answer fetches at once: one for HEAD, which needs only what decides
+    /// its status (the first part), so it costs no more upstream calls than that part.
+    pub(crate) fn frame_concurrency(&self, req: &Parts) -> usize {
+        if req.method == http::Method::HEAD {
+            1
+        } else {
+            self.config.frame_concurrency.max(1)
         }
     }
 }

@@ -80,7 +80,7 @@ pub async fn retrieve(
 
     let upstream = tr.upstream.clone();
     let bound = tr.config.max_decoded_frame_bytes;
-    let concurrency = tr.config.frame_concurrency.max(1);
+    let concurrency = tr.frame_concurrency(req);
     let instances: Vec<(Covered, Arc<InstanceDescription>, InstancePlan)> = items
         .into_iter()
         .zip(plans)
@@ -158,10 +158,10 @@ pub async fn retrieve(
         },
     );
     // Files are written on blocking threads, two at a time, while the next instance's
-    // frames come in.
+    // frames come in (one for HEAD, which needs only the first).
     let files = files
         .map(|g| tokio::spawn(write_file(g)))
-        .buffered(2)
+        .buffered(concurrency.min(2))
         .map(|joined| {
             joined.unwrap_or_else(|e| {
                 let stopped = crate::stopped("the file writer")(e);

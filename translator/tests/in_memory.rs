@@ -365,3 +365,57 @@ async fn truncated_frames_are_refused_not_served() {
     assert_eq!(r.status(), 200);
     assert!(r.into_body().collect().await.is_err());
 }
+
+/// HEAD answers with the head a GET would have, decided by the first part, and costs no
+/// more upstream frames than that part: not every frame of the list or the study.
+#[tokio::test]
+async fn head_costs_no_more_than_the_first_part() {
+    let head = |path: String| {
+        let (parts, ()) = http::Request::head(path)
+            .header(http::header::ACCEPT, OHIF)
+            .body(())
+            .unwrap()
+            .into_parts();
+        parts
+    };
+    let (tr, source) = translator();
+    let r = tr.handle(&head(frames_path(HTJ2K_SOP, "1,2,3"))).await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()[http::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("multipart/related")
+    );
+    assert!(r.into_body().collect().await.unwrap().to_bytes().is_empty());
+    assert_eq!(source.calls.counts().2, 1, "one frame fetched");
+
+    let (tr, source) = translator();
+    let study = format!("/datastore/{DS}/studies/{STUDY}");
+    let (parts, ()) = http::Request::head(&study)
+        .header(
+            http::header::ACCEPT,
+            "multipart/related; type=\"application/dicom\"; transfer-syntax=*",
+        )
+        .body(())
+        .unwrap()
+        .into_parts();
+    let r = tr.handle(&parts).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.into_body().collect().await.unwrap().to_bytes().is_empty());
+    let (_, _, frames) = source.calls.counts();
+    assert!(
+        frames <= 3,
+        "at most the first instance's frames: {frames} of 4"
+    );
+    // The same GET fetches all four.
+    let (tr, source) = translator();
+    let (status, _, _) = get(
+        &tr,
+        &study,
+        Some("multipart/related; type=\"application/dicom\"; transfer-syntax=*"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(source.calls.counts().2, 4);
+}
