@@ -14,7 +14,12 @@
 //! - simultaneous misses of one key are collapsed ("Simultaneous requests for the same object
 //!   (request collapsing)", CloudFront developer guide): the first goes to the origin, the
 //!   others wait for its answer to be stored and are answered from the cache, or go to the
-//!   origin themselves if it was not stored.
+//!   origin themselves if it was not stored. Only what can be stored is waited for: the
+//!   others are released as soon as the first's answer is known not to be storable (its
+//!   headers forbid it, it is a part, it is or grows larger than the per-object limit), and
+//!   after [`COLLAPSE_WAIT`] at most, since here the first's viewer paces the fetch (one
+//!   client reading a retrieve at 10 KB/s held every other request of its URL for 30 s, over
+//!   and over). Such a key is then not collapsed for [`UNCOLLAPSED_FOR`].
 
 use std::collections::HashMap;
 use std::pin::Pin;
@@ -78,11 +83,19 @@ pub struct EdgeCache {
     unapplied: Arc<AtomicUsize>,
     /// Keys being fetched from the origin; the receivers learn when the fetch has ended.
     in_flight: Arc<Mutex<HashMap<String, watch::Receiver<()>>>>,
+    /// Keys whose last answer could not be stored or kept others waiting too long: their
+    /// misses go to the origin each on its own.
+    uncollapsed: Cache<String, ()>,
+    collapse_wait: Duration,
 }
 
 /// How long a collapsed request waits for the first one's answer before going to the
-/// origin itself.
-const COLLAPSE_WAIT: Duration = Duration::from_secs(30);
+/// origin itself. An answer the cache can store (at most an eighth of its capacity) comes
+/// from the origin in well under this; one that takes longer is being read slowly.
+pub const COLLAPSE_WAIT: Duration = Duration::from_secs(3);
+
+/// How long a key whose answer could not be stored, or was slow, is not collapsed.
+pub const UNCOLLAPSED_FOR: Duration = Duration::from_secs(60);
 
 /// A miss's place among simultaneous misses of its key.
 pub enum Flight {
@@ -126,12 +139,26 @@ impl EdgeCache {
             max_object_bytes: usize::try_from(capacity_bytes / 8).unwrap_or(usize::MAX),
             unapplied: Arc::new(AtomicUsize::new(0)),
             in_flight: Arc::new(Mutex::new(HashMap::new())),
+            uncollapsed: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(UNCOLLAPSED_FOR)
+                .build(),
+            collapse_wait: COLLAPSE_WAIT,
         }
+    }
+
+    /// The same cache with another [`COLLAPSE_WAIT`] (for tests).
+    pub fn with_collapse_wait(mut self, wait: Duration) -> Self {
+        self.collapse_wait = wait;
+        self
     }
 
     /// Joins the misses of `key`: the first leads, the others wait until it has ended and
     /// are then answered from what it stored, if it stored anything.
     pub async fn collapse(&self, key: &str, req: &Parts) -> Flight {
+        if self.uncollapsed.contains_key(key) {
+            return Flight::Alone;
+        }
         let waiting = {
             let Ok(mut m) = self.in_flight.lock() else {
                 return Flight::Alone;
@@ -151,10 +178,13 @@ impl EdgeCache {
         };
         let mut waiting = waiting;
         // `changed` fails once the leader's sender is dropped: the fetch has ended.
-        let _ = tokio::time::timeout(COLLAPSE_WAIT, async {
+        let ended = tokio::time::timeout(self.collapse_wait, async {
             while waiting.changed().await.is_ok() {}
         })
         .await;
+        if ended.is_err() {
+            self.uncollapsed.insert(key.to_owned(), ());
+        }
         self.lookup(key, req).map_or(Flight::Alone, Flight::Hit)
     }
 
@@ -236,6 +266,10 @@ impl EdgeCache {
             .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse().ok());
+        if expected.is_some_and(|n| n > self.max_object_bytes) {
+            self.uncollapsed.insert(key, ());
+            return Response::from_parts(parts, body);
+        }
         let tee = Tee {
             inner: body.into_data_stream(),
             sink: Some(Sink {
@@ -327,6 +361,7 @@ where
         let complete = match &item {
             Poll::Ready(Some(Ok(chunk))) => match &mut this.sink {
                 Some(s) if s.len + chunk.len() > s.cache.max_object_bytes => {
+                    s.cache.uncollapsed.insert(s.key.clone(), ());
                     this.sink = None;
                     false
                 }
@@ -486,6 +521,56 @@ mod tests {
                 "{cache_control}"
             );
             assert!(cache.in_flight.lock().unwrap().is_empty());
+        }
+    }
+
+    /// A leader whose viewer reads slowly (here: not at all) keeps the others waiting only
+    /// the collapse wait, once; an answer larger than the cache can store keeps nobody
+    /// waiting. Then the key's misses go to the origin on their own at once.
+    #[tokio::test]
+    async fn nobody_waits_on_a_slow_or_unstorable_answer() {
+        let wait = Duration::from_millis(300);
+        let cacheable = |body: Body, length: Option<usize>| {
+            let mut r = Response::new(body);
+            r.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=60"),
+            );
+            if let Some(n) = length {
+                r.headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+            }
+            r
+        };
+        for (name, large) in [("slow", false), ("large", true)] {
+            let cache = EdgeCache::new(1 << 20).with_collapse_wait(wait);
+            let req = parts("GET", &format!("/{name}"), None);
+            let key = EdgeCache::key(&req).unwrap();
+            let Flight::Leader(guard) = cache.collapse(&key, &req).await else {
+                panic!("the first miss leads");
+            };
+            // The leader's answer: a first chunk, then nothing (a viewer that stopped
+            // reading), or a declared length over the per-object limit.
+            let body = Body::from_stream(futures_util::StreamExt::chain(
+                futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from_static(b"ab"))]),
+                futures_util::stream::pending(),
+            ));
+            let length = large.then_some((1 << 20) / 8 + 1);
+            let leader = cache.store(key.clone(), cacheable(body, length), Some(guard));
+            let started = Instant::now();
+            let flight = cache.collapse(&key, &req).await;
+            assert!(matches!(flight, Flight::Alone), "{name}");
+            let waited = started.elapsed();
+            if large {
+                assert!(waited < wait / 2, "{name}: waited {waited:?}");
+            } else {
+                assert!(waited >= wait, "{name}: waited {waited:?}");
+            }
+            // Later misses of the key, while the leader is still there, do not wait.
+            let started = Instant::now();
+            assert!(matches!(cache.collapse(&key, &req).await, Flight::Alone));
+            assert!(started.elapsed() < wait / 2, "{name}");
+            drop(leader);
         }
     }
 
