@@ -144,12 +144,16 @@ pub struct NativeOrigin {
 }
 
 impl NativeOrigin {
-    /// The client of the signed native POST: idle connections closed after 20 s and at most
-    /// 64 kept, as the AHI client's (`healthimaging::client`).
-    pub fn http_client() -> reqwest::Client {
+    /// The client of the signed native POST, with the AHI client's limits
+    /// (`healthimaging::client`): idle connections closed after 20 s and at most 64 kept, a
+    /// connection within `options.connect_timeout` and the whole answer, body included,
+    /// within `options.attempt_timeout` (a stall mid-body is then 504, not a hung client).
+    pub fn http_client(options: &healthimaging::client::ClientOptions) -> reqwest::Client {
         reqwest::Client::builder()
             .pool_idle_timeout(Duration::from_secs(20))
             .pool_max_idle_per_host(64)
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.attempt_timeout)
             .build()
             .unwrap_or_default()
     }
@@ -549,21 +553,34 @@ async fn send_signed(
             if let Some(v) = r.headers().get(header::CONTENT_TYPE) {
                 resp = resp.header(header::CONTENT_TYPE, v);
             }
+            // The whole frame before the status line, as the translator reads frames: an
+            // answer that breaks off or stalls after its head is then a 502 or 504 the client
+            // sees, not a 200 cut short or an empty reply.
+            let body = match r.bytes().await {
+                Ok(b) => b,
+                Err(e) => return upstream_failed(&e),
+            };
             resp.header(header::CACHE_CONTROL, "no-store")
-                .body(Body::from_stream(r.bytes_stream()))
+                .body(Body::from(body))
                 .unwrap_or_else(|_| {
                     translator::error_response(&EdgeError::from(
                         healthimaging::ClientError::InvalidResponse("bad upstream answer".into()),
                     ))
                 })
         }
-        Err(e) if e.is_timeout() => {
-            translator::error_response(&EdgeError::from(healthimaging::ClientError::Timeout))
-        }
-        Err(e) => translator::error_response(&EdgeError::from(
-            healthimaging::ClientError::Unreachable(e.to_string()),
-        )),
+        Err(e) => upstream_failed(&e),
     }
+}
+
+/// The answer to a native POST whose upstream call failed: 504 when it took too long, 502
+/// when it could not be made or broke off.
+fn upstream_failed(e: &reqwest::Error) -> Response<Body> {
+    let error = if e.is_timeout() {
+        healthimaging::ClientError::Timeout
+    } else {
+        healthimaging::ClientError::Unreachable(e.to_string())
+    };
+    translator::error_response(&EdgeError::from(error))
 }
 
 /// An edge function's own log line (never a token, query string or signature), at debug

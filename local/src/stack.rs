@@ -261,7 +261,7 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
                 }),
                 region: DEFAULT_REGION.into(),
                 credentials: SharedCredentialsProvider::new(aws_credentials(&creds)),
-                client: NativeOrigin::http_client(),
+                client: NativeOrigin::http_client(&opts.client),
             };
             let embedded = EmbeddedEmulator {
                 emulator,
@@ -287,7 +287,7 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
                 credentials: conf
                     .credentials_provider()
                     .context("no AWS credentials provider")?,
-                client: NativeOrigin::http_client(),
+                client: NativeOrigin::http_client(&opts.client),
             };
             let mut clients = Vec::new();
             for _ in 0..instances {

@@ -554,3 +554,97 @@ async fn native_post_refusals_come_from_the_error_table() {
         assert_eq!(header(&h, "cache-control"), "no-store");
     }
 }
+
+/// The native POST against an upstream that answers its head and then resets the
+/// connection, or stalls mid-body: the client gets a status line (502, or 504 once the
+/// upstream timeout has passed), never an empty reply or a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_native_post_whose_upstream_breaks_off_gets_a_status() {
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    use dicomweb_edge::server::NativeOrigin;
+    use edge::lambda_edge::OriginRequestFunction;
+    use edge::signer::SignerConfig;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    for (fault, status, body) in [
+        ("reset", 502, "HealthImaging is unreachable\n"),
+        ("stall", 504, "HealthImaging did not answer in time\n"),
+    ] {
+        // An upstream that reads the request, sends a head and part of the frame, then
+        // closes the connection or goes quiet.
+        let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = upstream.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut c, _)) = upstream.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 65536];
+                    let _ = c.read(&mut buf).await;
+                    let _ = c
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: image/jph\r\nContent-Length: 1000\r\n\r\n\xff\x4f")
+                        .await;
+                    if fault == "stall" {
+                        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                    }
+                });
+            }
+        });
+        let options = healthimaging::client::ClientOptions {
+            attempt_timeout: std::time::Duration::from_millis(800),
+            ..one_attempt()
+        };
+        let native = NativeOrigin {
+            function: OriginRequestFunction::from_signer(SignerConfig {
+                region: "us-east-1".into(),
+                host: "127.0.0.1".into(),
+                protocol: "http".into(),
+                port,
+            }),
+            region: "us-east-1".into(),
+            credentials: SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
+                "AKID", "secret", None, None, "test",
+            )),
+            client: NativeOrigin::http_client(&options),
+        };
+        let client = HealthImagingClient::for_endpoint(
+            &format!("http://127.0.0.1:{port}"),
+            "us-east-1",
+            aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
+            &options,
+        );
+        let edge = Arc::new(LocalEdge::new(
+            Arc::new(Translator::new(
+                Arc::new(client),
+                TranslatorConfig::default(),
+            )),
+            None,
+            ViewerRequestFunction::from_parts(
+                Authorizer::new(AuthConfig::new(AuthMode::None)),
+                None,
+                JwkSet { keys: Vec::new() },
+                0,
+                None,
+            ),
+            Keys::none(),
+            Some(native),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, edge.router()).await });
+        let started = std::time::Instant::now();
+        let r = http()
+            .post(format!(
+                "{base}/datastore/0123456789abcdef0123456789abcdef/imageSet/fedcba9876543210fedcba9876543210/getImageFrame"
+            ))
+            .body(r#"{"imageFrameId":"00112233445566778899aabbccddeeff"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{fault}");
+        assert_eq!(header(r.headers(), "access-control-allow-origin"), "*");
+        assert_eq!(r.text().await.unwrap(), body, "{fault}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{fault}"
+        );
+    }
+}
