@@ -98,6 +98,22 @@ impl Intercept for StripHostPrefix {
     }
 }
 
+/// Why a response body could not be read: the SDK's stalled-stream protection ends a body
+/// that stops arriving (its error type is private, so it is known by its message), which is
+/// a timeout (504); anything else broke the connection (502).
+fn body_failed(e: aws_smithy_types::byte_stream::error::Error) -> ClientError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(s) = source {
+        if s.to_string()
+            .starts_with("minimum throughput was specified")
+        {
+            return ClientError::Timeout;
+        }
+        source = s.source();
+    }
+    ClientError::Unreachable(e.to_string())
+}
+
 /// Timeouts and retries for the SDK.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -265,7 +281,7 @@ impl HealthImagingClient {
             .image_frame_blob
             .collect()
             .await
-            .map_err(|e| ClientError::Unreachable(e.to_string()))?
+            .map_err(body_failed)?
             .into_segments()
             .collect();
         Ok(FrameSegments {
@@ -295,7 +311,7 @@ impl HealthImagingClient {
             .image_set_metadata_blob
             .collect()
             .await
-            .map_err(|e| ClientError::Unreachable(e.to_string()))?
+            .map_err(body_failed)?
             .into_bytes();
         let json = if gzipped {
             let mut s = Vec::with_capacity(body.len() * 8);

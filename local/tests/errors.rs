@@ -555,9 +555,9 @@ async fn native_post_refusals_come_from_the_error_table() {
     }
 }
 
-/// The native POST against an upstream that answers its head and then resets the
-/// connection, or stalls mid-body: the client gets a status line (502, or 504 once the
-/// upstream timeout has passed), never an empty reply or a hang.
+/// The native POST and the translator against an upstream that answers its head and then
+/// closes the connection, or stalls mid-body: the client gets a status line (502, or 504
+/// once the upstream has been silent too long), never an empty reply or a hang.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_native_post_whose_upstream_breaks_off_gets_a_status() {
     use aws_credential_types::provider::SharedCredentialsProvider;
@@ -644,6 +644,23 @@ async fn a_native_post_whose_upstream_breaks_off_gets_a_status() {
         assert_eq!(r.text().await.unwrap(), body, "{fault}");
         assert!(
             started.elapsed() < std::time::Duration::from_secs(5),
+            "{fault}"
+        );
+        // The translator's calls over the same upstream (here the metadata, whose body
+        // breaks off or stalls) answer the same way; a stall ends by the SDK's stalled-stream
+        // protection (a grace period of 5 s).
+        let started = std::time::Instant::now();
+        let r = http()
+            .get(format!(
+                "{base}/datastore/0123456789abcdef0123456789abcdef/studies/1.2/series/1.3/instances/1.4/metadata?imageSetId=fedcba9876543210fedcba9876543210"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{fault}");
+        assert_eq!(r.text().await.unwrap(), body, "{fault}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(12),
             "{fault}"
         );
     }
