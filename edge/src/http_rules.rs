@@ -50,6 +50,26 @@ pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
         .any(|t| t.trim() == "*" || bare(t) == want)
 }
 
+/// Whether `If-None-Match` is `*`, which matches only a resource that exists (RFC 9110
+/// §13.1.2): where existence is known only from upstream, it is checked before the 304.
+pub fn if_none_match_any(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == "*")
+}
+
+/// A request method as the access log writes it: at most 16 characters (a server takes
+/// any token as a method, and one of 70,000 characters was written to the log whole).
+pub fn loggable_method(method: &str) -> std::borrow::Cow<'_, str> {
+    match method.char_indices().nth(16) {
+        Some((at, _)) => format!("{}…", &method[..at]).into(),
+        None => method.into(),
+    }
+}
+
 /// What a request's `Range` makes of a single-part answer of `len` bytes whose strong
 /// validator is `etag` (RFC 9110 §14.2, §13.1.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,6 +268,16 @@ pub fn immutable(max_age_seconds: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_methods_are_shortened_in_the_log() {
+        assert_eq!(loggable_method("GET"), "GET");
+        assert_eq!(loggable_method(&"X".repeat(16)), "X".repeat(16));
+        assert_eq!(
+            loggable_method(&"X".repeat(70_000)),
+            format!("{}…", "X".repeat(16))
+        );
+    }
 
     fn range(range: &str, if_range: Option<&str>) -> ByteRange {
         let mut h = HeaderMap::new();

@@ -55,10 +55,11 @@ impl Keys {
         r.bytes().await.map_err(|e| e.to_string())
     }
 
-    /// The answer to `GET /.well-known/jwks.json` when this edge publishes its keys.
+    /// The answer to `GET` or `HEAD /.well-known/jwks.json` when this edge publishes its keys.
     pub fn published(&self, req: &Parts) -> Option<Response<Body>> {
         let jwks = self.published.as_ref()?;
-        if req.method != http::Method::GET || req.uri.path() != JWKS_PATH {
+        let read = req.method == http::Method::GET || req.method == http::Method::HEAD;
+        if !read || req.uri.path() != JWKS_PATH {
             return None;
         }
         let body = serde_json::to_vec(jwks.as_ref()).ok()?;
@@ -68,5 +69,33 @@ impl Keys {
             .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")
             .body(Body::from(body))
             .ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The published keys answer GET and HEAD alike (the headers a GET would have); other
+    /// methods and paths are not theirs.
+    #[test]
+    fn published_keys_answer_get_and_head() {
+        let keys = Keys::new(Some(Arc::new(JwkSet { keys: Vec::new() })));
+        let req = |method: &str, path: &str| {
+            http::Request::builder()
+                .method(method)
+                .uri(path)
+                .body(())
+                .unwrap()
+                .into_parts()
+                .0
+        };
+        for method in ["GET", "HEAD"] {
+            let r = keys.published(&req(method, JWKS_PATH)).expect(method);
+            assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+        }
+        assert!(keys.published(&req("POST", JWKS_PATH)).is_none());
+        assert!(keys.published(&req("GET", "/.well-known/other")).is_none());
+        assert!(Keys::none().published(&req("GET", JWKS_PATH)).is_none());
     }
 }

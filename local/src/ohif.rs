@@ -69,7 +69,7 @@ impl OhifViewer {
                 "the viewer's files take GET",
             );
         }
-        if parts.uri.path() == "/app-config.js" {
+        if normalised(parts.uri.path()) == "/app-config.js" {
             let mut r = Response::new(Body::from(self.app_config.clone()));
             set(
                 &mut r,
@@ -114,6 +114,25 @@ impl OhifViewer {
         r.headers_mut()
             .insert(header::CONTENT_SECURITY_POLICY, self.csp.clone());
     }
+}
+
+/// A viewer path as the file service resolves it: percent-decoded, empty and dot segments
+/// resolved (`//app-config.js`, `/app-config.js/`, `/%61pp-config.js` and `/app-config%2ejs` all
+/// name `/app-config.js`), so that every spelling of the generated file gets it and none
+/// reaches the stock one in the folder.
+fn normalised(path: &str) -> String {
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
+    let mut segments: Vec<&str> = Vec::new();
+    for s in decoded.split('/') {
+        match s {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    format!("/{}", segments.join("/"))
 }
 
 /// Sends the request's method, path and conditional headers to a file service.
@@ -165,6 +184,32 @@ mod tests {
         assert!(is_hashed("/0ddf166f7a343eda.wasm"));
         assert!(!is_hashed("/app-config.js"));
         assert!(!is_hashed("/assets/favicon.ico"));
+    }
+
+    /// Every spelling of the generated configuration's path gets it, not the stock file
+    /// beside the viewer's other files (which names a data source of its own).
+    #[tokio::test]
+    async fn every_spelling_of_the_configuration_gets_the_generated_one() {
+        let dist = std::env::temp_dir().join(format!("ohif-paths-{}", std::process::id()));
+        std::fs::create_dir_all(&dist).unwrap();
+        std::fs::write(dist.join("index.html"), "<html></html>").unwrap();
+        std::fs::write(dist.join("app-config.js"), "stock").unwrap();
+        let viewer = OhifViewer::new(dist.clone(), "generated".into(), &[]).unwrap();
+        for path in [
+            "/app-config.js",
+            "/app-config.js/",
+            "//app-config.js",
+            "/%61pp-config.js",
+            "/app-config%2ejs",
+            "/./app-config.js",
+            "/assets/../app-config.js",
+        ] {
+            let (parts, ()) = Request::get(path).body(()).unwrap().into_parts();
+            let r = viewer.answer(&parts).await;
+            let body = axum::body::to_bytes(r.into_body(), 1 << 10).await.unwrap();
+            assert_eq!(&body[..], b"generated", "{path}");
+        }
+        std::fs::remove_dir_all(&dist).unwrap();
     }
 
     #[test]

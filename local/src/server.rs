@@ -686,7 +686,7 @@ fn log_access(
     let line = AccessLine {
         head: format!(
             "{} {} {} {} {}ms",
-            req.method,
+            edge::http_rules::loggable_method(req.method.as_str()),
             edge::http_rules::loggable_target(req.uri.path(), req.uri.query()),
             resp.status().as_u16(),
             cache.map_or("-", CacheStatus::as_str),

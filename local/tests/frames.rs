@@ -441,6 +441,39 @@ async fn native_get_returns_ahis_bytes_and_type() {
     )
     .await;
     assert_eq!(status, 404);
+    // `If-None-Match: *` matches only what exists (RFC 9110 §13.1.2): 304 for a frame that
+    // does, 404 for one that does not (or of an image set that does not).
+    let star = |path: String| {
+        let url = format!("{}{path}", s.base_url);
+        async move {
+            http()
+                .get(url)
+                .header("if-none-match", "*")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(
+        star(format!("{base}?imageFrameId={}", inst.frames[0])).await,
+        304
+    );
+    assert_eq!(
+        star(format!(
+            "{base}?imageFrameId=00000000000000000000000000000000"
+        ))
+        .await,
+        404
+    );
+    let unknown_set = format!(
+        "/datastore/{}/imageSet/{}/getImageFrame?imageFrameId={}",
+        inst.datastore,
+        "0".repeat(32),
+        inst.frames[0]
+    );
+    assert_eq!(star(unknown_set).await, 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,7 +28,7 @@ use super::body::Buffers;
 use crate::integrity::{self, WholeFrame};
 use crate::plan::{self, FramesPlan, Transform};
 use edge::EdgeError;
-use edge::http_rules::{Identity, if_none_match, immutable};
+use edge::http_rules::{Identity, if_none_match, if_none_match_any, immutable};
 
 /// Headers shared by a 200 and the 304 that stands for it, for immutable answers.
 pub(crate) fn validators(
@@ -226,7 +226,10 @@ pub async fn native_get(
         frame.as_str().as_bytes(),
     ]);
     let mut headers = validators(&identity, tr.config.frames_max_age_seconds, false);
-    if if_none_match(&req.headers, &identity.etag) {
+    let not_modified = if_none_match(&req.headers, &identity.etag);
+    // The frame's ETag names it, so a matching one needs no upstream call; `*` does, to
+    // know the frame exists (a 304 for an unknown frame would be wrong).
+    if not_modified && !if_none_match_any(&req.headers) {
         return Ok(respond(StatusCode::NOT_MODIFIED, headers, Body::empty()));
     }
     let f = integrity::fetch(
@@ -236,6 +239,9 @@ pub async fn native_get(
         || format!("frame {frame}"),
     )
     .await?;
+    if not_modified {
+        return Ok(respond(StatusCode::NOT_MODIFIED, headers, Body::empty()));
+    }
     headers.push((header::CONTENT_TYPE, header_value(&f.content_type)?));
     Ok(ranged(
         &req.headers,
