@@ -402,11 +402,10 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
     );
     edge.prefetch_keys().await;
     let router = edge.clone().router();
-    let header_read = opts.timeouts.header_read;
     tasks.push(tokio::spawn(crate::server::serve(
         listener,
         router,
-        header_read,
+        opts.timeouts,
     )));
     Ok(RunningStack {
         base_url,

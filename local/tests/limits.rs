@@ -1,7 +1,8 @@
 //! The server's limits on what clients send, over raw TCP (an HTTP client would not send
 //! these): idle, trickling and silent connections are closed after the header timeout; a POST
 //! body that does not arrive in time is 408; an oversized `Content-Length` is refused with
-//! 413 before `100 Continue`; a malformed chunked body is 400, not 413.
+//! 413 before `100 Continue`; a malformed chunked body is 400, not 413; a client that stops
+//! reading an answer is dropped after the send timeout.
 
 mod common;
 
@@ -19,6 +20,7 @@ async fn stack() -> dicomweb_edge::stack::RunningStack {
         o.timeouts = Timeouts {
             header_read: TIMEOUT,
             body_read: TIMEOUT,
+            send: TIMEOUT,
         };
     })
     .await
@@ -153,4 +155,57 @@ async fn post_bodies_are_bounded_in_size_time_and_form() {
         "{text}"
     );
     assert!(took >= TIMEOUT, "{took:?}");
+}
+
+/// A client that asks for a large answer and stops reading is dropped once the server's
+/// writes have waited the send timeout: the answer it gets is cut short (no closing
+/// delimiter), where one that reads gets all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped_after_the_send_timeout() {
+    let s = stack().await;
+    let ct = &demo_series(&s, "Axial 3mm HTJ2K")[0];
+    let path = format!(
+        "/datastore/{}/studies/{}/series/{}",
+        ct.datastore, ct.study, ct.series
+    );
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: multipart/related; type=\"application/dicom\"\r\nConnection: close\r\n\r\n"
+    );
+    let ask = |read_at_once: bool| {
+        let request = request.clone();
+        let addr = s.base_url.trim_start_matches("http://").to_owned();
+        async move {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.set_recv_buffer_size(4096).unwrap();
+            let mut c = socket.connect(addr.parse().unwrap()).await.unwrap();
+            c.write_all(request.as_bytes()).await.unwrap();
+            if !read_at_once {
+                tokio::time::sleep(TIMEOUT * 4).await;
+            }
+            until_closed(&mut c).await.0
+        }
+    };
+    let whole = ask(true).await;
+    assert!(whole.starts_with("HTTP/1.1 200 "), "{whole:.200}");
+    assert!(
+        whole.len() > 8 << 20,
+        "a large answer: {} bytes",
+        whole.len()
+    );
+    let boundary = whole
+        .split("boundary=")
+        .nth(1)
+        .and_then(|b| b.split(['\r', ';']).next())
+        .unwrap()
+        .to_owned();
+    let closing = format!("--{boundary}--");
+    assert!(whole.contains(&closing));
+    let cut = ask(false).await;
+    assert!(cut.starts_with("HTTP/1.1 200 "), "{cut:.200}");
+    assert!(
+        cut.len() < whole.len() && !cut.contains(&closing),
+        "{} of {} bytes",
+        cut.len(),
+        whole.len()
+    );
 }

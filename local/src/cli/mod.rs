@@ -199,6 +199,10 @@ pub struct ServeArgs {
     /// Seconds a client has to send a POST body once its head has arrived (then 408).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout: u64,
+    /// Seconds a client may leave an answer unread: once a write to it has waited this
+    /// long, the connection is closed and what the answer held is freed.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub send_timeout: u64,
 }
 
 #[derive(Debug, clap::Args)]

@@ -103,6 +103,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         timeouts: crate::server::Timeouts {
             header_read: Duration::from_secs(args.header_timeout),
             body_read: Duration::from_secs(args.body_timeout),
+            send: Duration::from_secs(args.send_timeout),
         },
         translators: usize::from(args.translators),
         shared_resolution: !args.no_shared_resolution,
