@@ -114,12 +114,18 @@ pub async fn retrieve(
         located.instance.transfer_syntax.as_ref(),
         located.instance.pixel.as_ref(),
     );
+    let (read_ahead, reservation) = (
+        tr.config.read_ahead.clone(),
+        located.instance.frame_reservation(),
+    );
     let mut fetches = Box::pin(
         stream::iter(ids)
             .map(move |(n, id)| {
                 let (upstream, ds, is) = (upstream.clone(), datastore.clone(), image_set.clone());
                 let (transform, whole) = (transform.clone(), whole.clone());
+                let read_ahead = read_ahead.clone();
                 async move {
+                    let reserved = read_ahead.reserve(reservation).await;
                     let fetched =
                         integrity::fetch(&*upstream, (&ds, &is, &id), &whole, move || {
                             format!("frame {n}")
@@ -129,12 +135,13 @@ pub async fn retrieve(
                         Ok(f) => transformed(&transform, n, f.segments, bound).await,
                         Err(e) => Err(e),
                     };
-                    (n, frame)
+                    (n, frame, reserved)
                 }
             })
             .buffered(tr.frame_concurrency(req)),
     );
-    let Some((first_n, first)) = fetches.next().await else {
+    // Each frame's reservation is given back as its part leaves this stream for the server.
+    let Some((first_n, first, _)) = fetches.next().await else {
         return Err(EdgeError::NotFound("no frames requested".into()));
     };
     let first = first?;
@@ -177,7 +184,7 @@ pub async fn retrieve(
         return Ok(respond(StatusCode::OK, headers, Body::new(body)));
     }
 
-    let rest = fetches.map(move |(n, r)| match r {
+    let rest = fetches.map(move |(n, r, _reserved)| match r {
         Ok(segments) => Ok(part(n, segments)),
         Err(e) => {
             tracing::warn!(frame = n, error = %e, "frame fetch failed mid-response; aborting it");

@@ -17,6 +17,7 @@ pub mod integrity;
 pub mod metadata;
 pub mod part10;
 pub mod plan;
+pub mod read_ahead;
 pub mod render;
 pub mod rendered;
 pub mod resolve;
@@ -62,6 +63,9 @@ pub struct TranslatorConfig {
     /// With the edge's internal key, instances share what they resolve through the
     /// distribution ([`shared`]); without it each resolves alone.
     pub internal_key: Option<edge::internal::InternalKey>,
+    /// The bound on frames held ahead of the clients reading them, shared by every
+    /// translator built from clones of this configuration ([`read_ahead`]).
+    pub read_ahead: read_ahead::ReadAhead,
 }
 
 impl Default for TranslatorConfig {
@@ -76,6 +80,7 @@ impl Default for TranslatorConfig {
             resolver: ResolverConfig::default(),
             internal_key: None,
             throttle_patience: std::time::Duration::from_secs(20),
+            read_ahead: read_ahead::ReadAhead::default(),
         }
     }
 }

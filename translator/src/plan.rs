@@ -72,6 +72,16 @@ pub struct InstanceDescription {
     pub pixel: Option<PixelModule>,
 }
 
+impl InstanceDescription {
+    /// What one frame is reserved of the read-ahead budget ([`crate::read_ahead`]): its
+    /// native size, exact for native data and the decoded size of the others.
+    pub fn frame_reservation(&self) -> u64 {
+        self.pixel
+            .as_ref()
+            .map_or(0, crate::plan::PixelModule::native_frame_len)
+    }
+}
+
 /// What happens to the stored bytes on the way out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transform {

@@ -31,6 +31,7 @@ use crate::integrity::{self, WholeFrame};
 use crate::metadata::{self, Covered, Scope};
 use crate::part10::{self, Decoded, Pixels};
 use crate::plan::{self, DICOM, InstanceDescription, InstancePlan, Transform};
+use crate::read_ahead::Reserved;
 
 /// Answers `…/studies/{st}`, `…/series/{se}` and `…/instances/{sop}`.
 pub async fn retrieve(
@@ -92,26 +93,30 @@ pub async fn retrieve(
         .iter()
         .flat_map(|(c, d, p)| {
             let whole = WholeFrame::of_instance(d.transfer_syntax.as_ref(), d.pixel.as_ref());
+            let reservation = d.frame_reservation();
             d.frames.iter().enumerate().map(move |(i, id)| {
                 (
                     c.image_set.clone(),
                     id.clone(),
                     u32::try_from(i + 1).unwrap_or(u32::MAX),
                     p.transform.clone(),
-                    (whole.clone(), c.sop.clone()),
+                    (whole.clone(), c.sop.clone(), reservation),
                 )
             })
         })
         .collect();
     let ds = datastore.clone();
+    let read_ahead = tr.config.read_ahead.clone();
     let frames = stream::iter(jobs)
-        .map(move |(is, id, n, transform, (whole, sop))| {
-            let (upstream, ds) = (upstream.clone(), ds.clone());
+        .map(move |(is, id, n, transform, (whole, sop, reservation))| {
+            let (upstream, ds, read_ahead) = (upstream.clone(), ds.clone(), read_ahead.clone());
             async move {
+                // Given back once the frame is in its instance's file.
+                let reserved = read_ahead.reserve(reservation).await;
                 let what = move || format!("frame {n} of instance {sop}");
                 let f = integrity::fetch(&*upstream, (&ds, &is, &id), &whole, what).await?;
                 let segments = crate::frames::transformed(&transform, n, f.segments, bound).await?;
-                Ok::<_, EdgeError>(Bytes::from(segments.concat()))
+                Ok::<_, EdgeError>((Bytes::from(segments.concat()), reserved))
             }
         })
         .buffered(concurrency);
@@ -137,10 +142,14 @@ pub async fn retrieve(
                 );
                 let ts = p.transfer_syntax.to_string();
                 let mut own = Vec::with_capacity(d.frames.len());
+                let mut reserved = Vec::with_capacity(d.frames.len());
                 let mut error = None;
                 for _ in 0..d.frames.len() {
                     match frames.next().await {
-                        Some(Ok(f)) => own.push(f),
+                        Some(Ok((f, r))) => {
+                            own.push(f);
+                            reserved.push(r);
+                        }
                         Some(Err(e)) => {
                             error = Some(e);
                             break;
@@ -151,7 +160,7 @@ pub async fn retrieve(
                 let failed = error.is_some();
                 let gathered = match error {
                     Some(e) => Err(e),
-                    None => Ok((c, d, p, own)),
+                    None => Ok((c, d, p, own, reserved)),
                 };
                 Some(((location, ts, gathered), (frames, rest, failed)))
             }
@@ -209,8 +218,9 @@ fn scope_not_found() -> EdgeError {
     EdgeError::NotFound("no instances".into())
 }
 
-type FrameStream =
-    std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, EdgeError>> + Send>>;
+type FrameStream = std::pin::Pin<
+    Box<dyn futures_util::Stream<Item = Result<(Bytes, Reserved), EdgeError>> + Send>,
+>;
 type FileStream = std::pin::Pin<
     Box<dyn futures_util::Stream<Item = (String, String, Result<Vec<u8>, EdgeError>)> + Send>,
 >;
@@ -219,7 +229,16 @@ type FileStream = std::pin::Pin<
 type Gathered = (
     String,
     String,
-    Result<(Covered, Arc<InstanceDescription>, InstancePlan, Vec<Bytes>), EdgeError>,
+    Result<
+        (
+            Covered,
+            Arc<InstanceDescription>,
+            InstancePlan,
+            Vec<Bytes>,
+            Vec<Reserved>,
+        ),
+        EdgeError,
+    >,
 );
 
 /// Writes a gathered instance's file: (Content-Location, transfer syntax, the file).
@@ -227,7 +246,8 @@ async fn write_file(
     (location, ts, gathered): Gathered,
 ) -> (String, String, Result<Vec<u8>, EdgeError>) {
     let file = match gathered {
-        Ok((c, d, p, frames)) => instance_file(c, d, p, frames).await,
+        // The frames' reservations are given back once they are in the file.
+        Ok((c, d, p, frames, _reserved)) => instance_file(c, d, p, frames).await,
         Err(e) => Err(e),
     };
     (location, ts, file)

@@ -419,3 +419,116 @@ async fn head_costs_no_more_than_the_first_part() {
     assert_eq!(status, 200);
     assert_eq!(source.calls.counts().2, 4);
 }
+
+/// A source whose frames take a few milliseconds, as HealthImaging's do, so that a
+/// request has several in flight.
+struct Slow(Arc<MemorySource>);
+
+impl translator::source::Upstream for Slow {
+    fn search<'a>(
+        &'a self,
+        datastore: &'a healthimaging::DatastoreId,
+        criteria: &'a healthimaging::api::SearchCriteria,
+    ) -> futures_util::future::BoxFuture<'a, Result<Vec<ImageSetSummary>, ClientError>> {
+        self.0.search(datastore, criteria)
+    }
+
+    fn metadata<'a>(
+        &'a self,
+        datastore: &'a healthimaging::DatastoreId,
+        image_set: &'a healthimaging::ImageSetId,
+    ) -> futures_util::future::BoxFuture<'a, Result<ImageSetMetadata, ClientError>> {
+        self.0.metadata(datastore, image_set)
+    }
+
+    fn frame<'a>(
+        &'a self,
+        datastore: &'a healthimaging::DatastoreId,
+        image_set: &'a healthimaging::ImageSetId,
+        frame: &'a ImageFrameId,
+    ) -> futures_util::future::BoxFuture<
+        'a,
+        Result<healthimaging::client::FrameSegments, ClientError>,
+    > {
+        Box::pin(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            self.0.frame(datastore, image_set, frame).await
+        })
+    }
+}
+
+/// Frames held ahead of a client are bounded across requests: with a 1 MiB budget and
+/// 512 KiB frames, a client that has not read yet holds two frames, and no more are even
+/// fetched until it reads; reading it gets every frame, and the budget comes back.
+#[tokio::test]
+async fn frames_fetched_ahead_wait_for_the_read_ahead_budget() {
+    let frames: Vec<u8> = (10..20).collect();
+    let mut s = MemorySource::default();
+    let mut metadata: serde_json::Value = json!({
+        "SchemaVersion": "1.1", "DatastoreID": DS, "ImageSetID": IS,
+        "Patient": {"DICOM": {}},
+        "Study": {"DICOM": {"StudyInstanceUID": STUDY},
+            "Series": {SERIES: {"DICOM": {"SeriesInstanceUID": SERIES}, "Instances": {
+                NATIVE_SOP: {
+                    "DICOM": {"Rows": 512, "Columns": 512, "BitsAllocated": 16, "BitsStored": 16,
+                              "PixelRepresentation": 0, "SamplesPerPixel": 1,
+                              "PhotometricInterpretation": "MONOCHROME2"},
+                    "StoredTransferSyntaxUID": "1.2.840.10008.1.2.1",
+                    "ImageFrames": frames.iter().map(|n| json!({"ID": frame_id(*n)})).collect::<Vec<_>>(),
+                }}}}}
+    });
+    let summary: ImageSetSummary = serde_json::from_value(json!({
+        "imageSetId": IS, "version": 1, "createdAt": 0.0, "updatedAt": 0.0, "isPrimary": true,
+        "DICOMTags": {"DICOMStudyInstanceUID": STUDY}
+    }))
+    .unwrap();
+    metadata["Patient"]["DICOM"]["PatientID"] = json!("P1");
+    s = s.with_image_set(summary, serde_json::from_value(metadata).unwrap());
+    for n in &frames {
+        s = s.with_frame(
+            frame_id(*n).parse().unwrap(),
+            "application/octet-stream",
+            &vec![*n; 512 * 512 * 2],
+        );
+    }
+    let source = Arc::new(s);
+    let budget = translator::read_ahead::ReadAhead::new(1 << 20);
+    let tr = Translator::new(
+        Arc::new(Slow(source.clone())),
+        TranslatorConfig {
+            read_ahead: budget.clone(),
+            ..TranslatorConfig::default()
+        },
+    );
+    let (parts, ()) = http::Request::get(frames_path(NATIVE_SOP, "1,2,3,4,5,6,7,8,9,10"))
+        .header(http::header::ACCEPT, OHIF)
+        .body(())
+        .unwrap()
+        .into_parts();
+    let r = tr.handle(&parts).await;
+    if r.status() != 200 {
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        panic!("{}", String::from_utf8_lossy(&body));
+    }
+    // A client that reads the first frame and a little of the second, then stops.
+    let mut body = r.into_body();
+    let mut read = 0;
+    while read < 512 * 512 * 2 + 1000 {
+        let frame = body.frame().await.unwrap().unwrap();
+        read += frame.data_ref().map_or(0, |d| d.len());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    eprintln!(
+        "read {read} available {} calls {:?}",
+        budget.available(),
+        source.calls.counts()
+    );
+    // The frames after those hold the whole budget, and the rest are not even fetched.
+    assert_eq!(budget.available(), 0);
+    let fetched = source.calls.counts().2;
+    assert!((2..=4).contains(&fetched), "fetched {fetched} of 10");
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert!(read + rest.len() > 10 * 512 * 512 * 2);
+    assert_eq!(source.calls.counts().2, 10);
+    assert_eq!(budget.available(), budget.bytes());
+}

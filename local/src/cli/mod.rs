@@ -138,6 +138,10 @@ pub struct ServeArgs {
     /// The largest frame decoded server-side, in MiB; larger frames are served as stored only.
     #[arg(long, default_value_t = 256)]
     pub max_decoded_frame_mb: u64,
+    /// The most frames held in memory ahead of the clients reading them, in MiB, across all
+    /// requests: when it is spent, fetches wait for clients to read.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub read_ahead_mb: u64,
     /// The most pixels a rendered image or thumbnail may have, in megapixels.
     #[arg(long, default_value_t = 64)]
     pub max_rendered_megapixels: u64,

@@ -87,6 +87,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             },
             internal_key: None,
             throttle_patience: Duration::from_secs(args.throttle_patience),
+            read_ahead: translator::read_ahead::ReadAhead::new(args.read_ahead_mb << 20),
         },
         client: ClientOptions {
             attempt_timeout: Duration::from_millis(args.upstream_timeout_ms),
