@@ -432,6 +432,49 @@ mod tests {
         ));
     }
 
+    /// A frame whose own header declares a larger image than its instance (a 12 KB JPEG
+    /// claiming 65500×65500 took 17–28 s and 4.5 GB before it panicked in the decoder; an
+    /// HTJ2K one claiming 30000×30000 cost 400 MB) is refused before any decoder sees it.
+    #[test]
+    fn a_frame_whose_header_lies_about_its_size_is_refused_before_decoding() {
+        let mut px = mono16(256, 256);
+        px.bits_allocated = 8;
+        px.bits_stored = 8;
+        // A real baseline JPEG of the instance's size, then its SOF patched to 65500×65500.
+        let mut jpeg = Vec::new();
+        jpeg_encoder::Encoder::new(&mut jpeg, 90)
+            .encode(&[128u8; 256 * 256], 256, 256, jpeg_encoder::ColorType::Luma)
+            .unwrap();
+        assert!(decode_frame(&TransferSyntax::JPEG_BASELINE, &px, &jpeg, 1 << 30).is_ok());
+        let sof = header::jpeg_segments(&jpeg)
+            .find(|s| header::is_frame_header(s.marker))
+            .unwrap()
+            .at;
+        jpeg[sof + 5..sof + 9].copy_from_slice(&[0xFF, 0xDC, 0xFF, 0xDC]);
+        let started = std::time::Instant::now();
+        let e = decode_frame(&TransferSyntax::JPEG_BASELINE, &px, &jpeg, 1 << 30).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("declares 65500x65500 with 1 components"),
+            "{e}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // The same for a JPEG 2000 / HTJ2K SIZ declaring 30000×30000.
+        let mut j2k = vec![0xFF, 0x4F, 0xFF, 0x51, 0, 41, 0, 0];
+        for v in [30000u32, 30000, 0, 0, 30000, 30000, 0, 0] {
+            j2k.extend_from_slice(&v.to_be_bytes());
+        }
+        j2k.extend_from_slice(&[0, 1, 15, 1, 1, 0xFF, 0xD9]);
+        let e = decode_frame(
+            &TransferSyntax::HTJ2K_RPCL_LOSSLESS,
+            &mono16(256, 256),
+            &j2k,
+            1 << 30,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("declares 30000x30000"), "{e}");
+    }
+
     #[test]
     fn rle_decodes_to_native_bytes() {
         // PS3.5 Annex G: a header with one segment, then a literal run of 4 bytes
