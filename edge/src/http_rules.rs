@@ -42,23 +42,22 @@ impl Identity {
 pub fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
     let bare = |t: &str| t.trim().trim_start_matches("W/").to_owned();
     let want = bare(etag);
+    list(headers, http::header::IF_NONE_MATCH).any(|t| t.trim() == "*" || bare(t) == want)
+}
+
+/// The members of a comma-separated header list, every field line of it (RFC 9110 §5.6.1).
+fn list(headers: &HeaderMap, name: http::HeaderName) -> impl Iterator<Item = &str> {
     headers
-        .get_all(http::header::IF_NONE_MATCH)
-        .iter()
+        .get_all(name)
+        .into_iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|t| t.trim() == "*" || bare(t) == want)
 }
 
 /// Whether `If-None-Match` is `*`, which matches only a resource that exists (RFC 9110
 /// §13.1.2): where existence is known only from upstream, it is checked before the 304.
 pub fn if_none_match_any(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(http::header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim() == "*")
+    list(headers, http::header::IF_NONE_MATCH).any(|t| t.trim() == "*")
 }
 
 /// A request method as the access log writes it: at most 16 characters (a server takes
@@ -243,21 +242,16 @@ pub fn accept_header(headers: &HeaderMap) -> Option<String> {
 
 /// Whether the client takes gzip (RFC 9110 §12.5.3; `q=0` refuses it).
 pub fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(http::header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';').map(str::trim);
-            let name = parts.next().unwrap_or_default();
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .and_then(|q| q.parse::<f32>().ok())
-                    .is_some_and(|q| q == 0.0)
-            });
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        })
+    list(headers, http::header::ACCEPT_ENCODING).any(|coding| {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=")
+                .and_then(|q| q.parse::<f32>().ok())
+                .is_some_and(|q| q == 0.0)
+        });
+        (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+    })
 }
 
 /// `Cache-Control` for content that never changes under its URL.
