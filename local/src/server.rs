@@ -173,7 +173,8 @@ pub async fn serve(
             // Checked four times per timeout, so a stalled client is dropped within
             // 1.25 × `send`.
             let stalled = async {
-                let mut tick = tokio::time::interval(timeouts.send / 4);
+                let mut tick =
+                    tokio::time::interval((timeouts.send / 4).max(Duration::from_millis(10)));
                 loop {
                     tick.tick().await;
                     let since = blocked_since.load(std::sync::atomic::Ordering::Relaxed);
