@@ -12,7 +12,7 @@
 //! With `--hostile 1` the run is mixed with clients that misbehave, beside the same viewers:
 //! 8 that ask for a series retrieve and never read (each dropped by `--send-timeout`, 10 s
 //! here, then replaced), 8 that read whole-study retrieves at 10 KB/s for 20 s, and upstream
-//! faults (2 % of GetImageFrame calls fail, 2 % are throttled). It reports, besides the
+//! faults (2 % of GetImageFrame calls fail, 2 % are throttled; `--faults 0` leaves them out). It reports, besides the
 //! above, the viewers' p50 and p99 time to a whole answer against a run of the same load
 //! without the hostile clients, and how many stalled clients the server dropped.
 
@@ -158,8 +158,9 @@ async fn run(
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut misbehaving = Vec::new();
     if let Some((upstream, retrieves)) = hostile {
+        let rate = if arg("--faults", 1) != 0 { 0.02 } else { 0.0 };
         let faults = serde_json::json!({
-            "latency_ms": 0, "throttle_rate": 0.02, "error_rate": 0.02,
+            "latency_ms": 0, "throttle_rate": rate, "error_rate": rate,
             "error_type": "InternalServerException", "operations": ["GetImageFrame"]
         });
         client
