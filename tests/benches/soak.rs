@@ -110,7 +110,7 @@ async fn stalled_reader(base: &str, path: &str, deadline: Instant) -> bool {
     tokio::time::sleep(quiet).await;
     let mut answer = Vec::new();
     let ended = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut answer)).await;
-    matches!(ended, Ok(_)) && !answer.ends_with(b"0\r\n\r\n")
+    ended.is_ok() && !answer.ends_with(b"0\r\n\r\n")
 }
 
 /// A client that reads `path` at about 10 KB/s for 20 s, then goes away.
@@ -255,7 +255,7 @@ async fn run(
                 let injected = faulty && matches!(status, 502 | 503);
                 if (status >= 500 && !injected)
                     || status == 0
-                    || (status >= 400 && status < 500 && !expected_refusal)
+                    || ((400..500).contains(&status) && !expected_refusal)
                 {
                     errors.fetch_add(1, Ordering::Relaxed);
                 }

@@ -264,3 +264,81 @@ fn deep_nesting_is_refused_at_import_and_what_is_imported_is_served() {
         assert!(line.contains("more than 32 levels"), "{line}");
     }
 }
+
+/// A value outside Pixel Data too large for HealthImaging's 50 MB of metadata per image set
+/// (a 40 MB private attribute: 53 MB as base64) is refused with the reason before anything
+/// copies it (a 50 MB one took the import to a 484 MB peak); a 1 MB one beside it imports.
+#[test]
+fn a_value_too_large_for_the_metadata_is_refused_within_a_small_bound() {
+    let dataset = |sop: &str, private_bytes: usize| {
+        let mut out = Vec::new();
+        element(
+            &mut out,
+            0x0008,
+            0x0016,
+            b"UI",
+            b"1.2.840.10008.5.1.4.1.1.7\0",
+        );
+        element(&mut out, 0x0008, 0x0018, b"UI", sop.as_bytes());
+        element(&mut out, 0x0009, 0x0010, b"LO", b"HUGE");
+        element(&mut out, 0x0009, 0x1001, b"OB", &vec![7u8; private_bytes]);
+        element(
+            &mut out,
+            0x0020,
+            0x000D,
+            b"UI",
+            b"1.2.826.0.1.3680043.8.498.7\0",
+        );
+        element(
+            &mut out,
+            0x0020,
+            0x000E,
+            b"UI",
+            b"1.2.826.0.1.3680043.8.498.8\0",
+        );
+        out
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("huge.dcm"),
+        part10(
+            b"1.2.840.10008.1.2.1\0",
+            &dataset("1.2.826.0.1.3680043.8.498.9\0", 40_000_000),
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("large.dcm"),
+        part10(
+            b"1.2.840.10008.1.2.1\0",
+            &dataset("1.2.826.0.1.3680043.8.498.10", 1_000_000),
+        ),
+    )
+    .unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let p = Process::start_with_stderr(
+        &[
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            dir.path().to_str().unwrap(),
+        ],
+        &[],
+        log.reopen().unwrap(),
+    );
+    let peak_mib = proc_status_kib(p.pid(), "VmHWM:") / 1024;
+    let datastores = p.lines.join("\n");
+    drop(p);
+    let log = std::fs::read_to_string(log.path()).unwrap();
+    let line = log
+        .lines()
+        .find(|l| l.contains("skipped file") && l.contains("huge.dcm"))
+        .unwrap_or_else(|| panic!("huge.dcm not skipped: {log}"));
+    assert!(
+        line.contains("(0009,1001) holds 40000000 bytes, more than HealthImaging's 50 MB"),
+        "{line}"
+    );
+    assert!(datastores.contains("(1 image sets)"), "{datastores}");
+    assert!(peak_mib < 200, "peak RSS {peak_mib} MiB");
+}

@@ -442,7 +442,8 @@ enum PixelLayout {
 /// reads the value, so without this check a 674-byte file (pydicom's `UN_sequence.dcm`)
 /// drove the import to a 3.6 GB peak; with it, no allocation exceeds the file's size.
 /// Deflated data sets are not checked: their declared lengths count inflated bytes. In
-/// every file, sequences may nest at most [`MAX_SEQUENCE_DEPTH`] levels.
+/// every file, sequences may nest at most [`MAX_SEQUENCE_DEPTH`] levels and no value outside
+/// Pixel Data may exceed [`MAX_METADATA_VALUE`].
 /// `preamble` is what precedes `part10` in the file, for byte offsets.
 fn scan(part10: &[u8], preamble: u64) -> Result<PixelLayout, ImportError> {
     use dicom_encoding::transfer_syntax::{Codec, TransferSyntaxIndex};
@@ -462,12 +463,14 @@ fn scan(part10: &[u8], preamble: u64) -> Result<PixelLayout, ImportError> {
         return Ok(PixelLayout::Unknown);
     };
     if let Codec::Dataset(adapter) = ts.codec() {
-        // Deflated: only the nesting is checked, on the inflated tokens.
+        // Deflated: the nesting and the values' sizes are checked, on the inflated tokens.
         if let Some(adapter) = adapter {
             let inflated = adapter.adapt_reader(Box::new(source));
             let mut depth = Depth::default();
             for token in DataSetReader::new_with_ts(inflated, ts).map_err(|e| unreadable(&e))? {
-                depth.follow(&token.map_err(|e| unreadable(&e))?)?;
+                let token = token.map_err(|e| unreadable(&e))?;
+                depth.follow(&token)?;
+                value_fits(&token)?;
             }
         }
         return Ok(PixelLayout::Unknown);
@@ -529,6 +532,7 @@ fn scan(part10: &[u8], preamble: u64) -> Result<PixelLayout, ImportError> {
                 at + preamble
             )));
         }
+        value_fits(&token)?;
     }
     if in_pixel_data {
         // The file ends inside its encapsulated Pixel Data (no Sequence Delimitation Item,
@@ -539,6 +543,13 @@ fn scan(part10: &[u8], preamble: u64) -> Result<PixelLayout, ImportError> {
     }
     Ok(layout)
 }
+
+/// The largest value outside Pixel Data the import reads: one that alone would put an image
+/// set's metadata over HealthImaging's 50 MB (its value goes there in base64, 4 characters
+/// per 3 bytes), so HealthImaging could not hold the file either. Each such value is copied
+/// several times on its way into the metadata; a 50 MB private attribute took the import to
+/// a 484 MB peak.
+pub const MAX_METADATA_VALUE: u64 = 50_000_000 / 4 * 3;
 
 /// Deepest nesting of sequences (pixel data's included) the import reads. dicom-object
 /// builds a data set recursively, so a file of 5,000 nested sequences (181 KB) overflowed
@@ -552,6 +563,28 @@ pub const MAX_SEQUENCE_DEPTH: usize = 32;
 /// the token that opens one more level is read (the token reader keeps its own stack).
 #[derive(Default)]
 struct Depth(usize);
+
+/// Refuses a value outside Pixel Data over [`MAX_METADATA_VALUE`], from its header, before
+/// anything reads or copies it.
+fn value_fits(token: &dicom_parser::dataset::DataToken) -> Result<(), ImportError> {
+    match token {
+        dicom_parser::dataset::DataToken::ElementHeader(h)
+            if h.tag != tags::PIXEL_DATA
+                && h.len
+                    .get()
+                    .is_some_and(|n| u64::from(n) > MAX_METADATA_VALUE) =>
+        {
+            Err(ImportError::Unreadable(format!(
+                "the element ({:04X},{:04X}) holds {} bytes, more than HealthImaging's 50 MB \
+                 of metadata per image set can hold",
+                h.tag.group(),
+                h.tag.element(),
+                h.len.0
+            )))
+        }
+        _ => Ok(()),
+    }
+}
 
 impl Depth {
     fn follow(&mut self, token: &dicom_parser::dataset::DataToken) -> Result<(), ImportError> {
