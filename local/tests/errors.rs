@@ -17,6 +17,41 @@ use healthimaging::emulator::Faults;
 use jsonwebtoken::jwk::JwkSet;
 use translator::{Translator, TranslatorConfig};
 
+/// A local edge without auth or cache whose HealthImaging is at `url` (the translator's
+/// client and, when given, the native POST's origin), served on a loopback port; its URL.
+async fn edge_over(
+    url: &str,
+    options: &healthimaging::client::ClientOptions,
+    native: Option<dicomweb_edge::server::NativeOrigin>,
+) -> String {
+    let client = HealthImagingClient::for_endpoint(
+        url,
+        "us-east-1",
+        aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
+        options,
+    );
+    let edge = Arc::new(LocalEdge::new(
+        Arc::new(Translator::new(
+            Arc::new(client),
+            TranslatorConfig::default(),
+        )),
+        None,
+        ViewerRequestFunction::from_parts(
+            Authorizer::new(AuthConfig::new(AuthMode::None)),
+            None,
+            JwkSet { keys: Vec::new() },
+            0,
+            None,
+        ),
+        Keys::none(),
+        native,
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, edge.router()).await });
+    base
+}
+
 async fn expect(
     s: &dicomweb_edge::stack::RunningStack,
     path: &str,
@@ -346,31 +381,7 @@ async fn unreachable_upstream_is_502() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
-    let client = HealthImagingClient::for_endpoint(
-        &url,
-        "us-east-1",
-        aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
-        &one_attempt(),
-    );
-    let edge = Arc::new(LocalEdge::new(
-        Arc::new(Translator::new(
-            Arc::new(client),
-            TranslatorConfig::default(),
-        )),
-        None,
-        ViewerRequestFunction::from_parts(
-            Authorizer::new(AuthConfig::new(AuthMode::None)),
-            None,
-            JwkSet { keys: Vec::new() },
-            0,
-            None,
-        ),
-        Keys::none(),
-        None,
-    ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, edge.router()).await });
+    let base = edge_over(&url, &one_attempt(), None).await;
     let r = http()
         .get(format!(
             "{base}/datastore/0123456789abcdef0123456789abcdef/studies/1.2/series/1.3/instances/1.4/frames/1"
@@ -605,31 +616,7 @@ async fn a_native_post_whose_upstream_breaks_off_gets_a_status() {
             )),
             client: NativeOrigin::http_client(&options),
         };
-        let client = HealthImagingClient::for_endpoint(
-            &format!("http://127.0.0.1:{port}"),
-            "us-east-1",
-            aws_credential_types::Credentials::new("AKID", "secret", None, None, "test"),
-            &options,
-        );
-        let edge = Arc::new(LocalEdge::new(
-            Arc::new(Translator::new(
-                Arc::new(client),
-                TranslatorConfig::default(),
-            )),
-            None,
-            ViewerRequestFunction::from_parts(
-                Authorizer::new(AuthConfig::new(AuthMode::None)),
-                None,
-                JwkSet { keys: Vec::new() },
-                0,
-                None,
-            ),
-            Keys::none(),
-            Some(native),
-        ));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, edge.router()).await });
+        let base = edge_over(&format!("http://127.0.0.1:{port}"), &options, Some(native)).await;
         let started = std::time::Instant::now();
         let r = http()
             .post(format!(

@@ -49,6 +49,44 @@ fn part10(ts: &[u8], dataset: &[u8]) -> Vec<u8> {
     out
 }
 
+/// What the emulator made of a folder: its peak RSS, its datastore lines and its log.
+struct Imported {
+    peak_mib: u64,
+    datastores: String,
+    log: String,
+}
+
+/// Imports `dir` with `dicomweb-edge emulator`.
+fn import(dir: &std::path::Path) -> Imported {
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let p = Process::start_with_stderr(
+        &[
+            "emulator",
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            dir.to_str().unwrap(),
+        ],
+        &[],
+        log.reopen().unwrap(),
+    );
+    let peak_mib = proc_status_kib(p.pid(), "VmHWM:") / 1024;
+    let datastores = p.lines.join("\n");
+    drop(p);
+    Imported {
+        peak_mib,
+        datastores,
+        log: std::fs::read_to_string(log.path()).unwrap(),
+    }
+}
+
+/// The line that says the import skipped `name`.
+fn skipped<'a>(log: &'a str, name: &str) -> &'a str {
+    log.lines()
+        .find(|l| l.contains("skipped file") && l.contains(name))
+        .unwrap_or_else(|| panic!("{name} not skipped: {log}"))
+}
+
 /// A Part 10 file whose Pixel Data element declares `declared` bytes and holds 4.
 fn lying_file(declared: u32) -> Vec<u8> {
     let mut dataset = Vec::new();
@@ -139,27 +177,13 @@ fn a_file_declaring_more_than_it_holds_is_skipped_within_a_small_bound() {
         .expect("a demo file");
     std::fs::copy(&valid, dir.path().join("valid.dcm")).unwrap();
 
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let p = Process::start_with_stderr(
-        &[
-            "emulator",
-            "--listen",
-            "127.0.0.1:0",
-            "--data",
-            dir.path().to_str().unwrap(),
-        ],
-        &[],
-        log.reopen().unwrap(),
-    );
-    let peak_mib = proc_status_kib(p.pid(), "VmHWM:") / 1024;
-    let datastores = p.lines.join("\n");
-    drop(p);
-    let log = std::fs::read_to_string(log.path()).unwrap();
+    let Imported {
+        peak_mib,
+        datastores,
+        log,
+    } = import(dir.path());
     for name in ["UN_sequence.dcm", "lying.dcm"] {
-        let line = log
-            .lines()
-            .find(|l| l.contains("skipped file") && l.contains(name))
-            .unwrap_or_else(|| panic!("{name} not skipped: {log}"));
+        let line = skipped(&log, name);
         assert!(line.contains("declares"), "{line}");
     }
     assert!(datastores.contains("(1 image sets)"), "{datastores}");
@@ -257,10 +281,7 @@ fn deep_nesting_is_refused_at_import_and_what_is_imported_is_served() {
     drop(p);
     let log = std::fs::read_to_string(log.path()).unwrap();
     for name in ["one-more.dcm", "deep.dcm", "deep-deflated.dcm"] {
-        let line = log
-            .lines()
-            .find(|l| l.contains("skipped file") && l.contains(name))
-            .unwrap_or_else(|| panic!("{name} not skipped: {log}"));
+        let line = skipped(&log, name);
         assert!(line.contains("more than 32 levels"), "{line}");
     }
 }
@@ -315,26 +336,12 @@ fn a_value_too_large_for_the_metadata_is_refused_within_a_small_bound() {
         ),
     )
     .unwrap();
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let p = Process::start_with_stderr(
-        &[
-            "emulator",
-            "--listen",
-            "127.0.0.1:0",
-            "--data",
-            dir.path().to_str().unwrap(),
-        ],
-        &[],
-        log.reopen().unwrap(),
-    );
-    let peak_mib = proc_status_kib(p.pid(), "VmHWM:") / 1024;
-    let datastores = p.lines.join("\n");
-    drop(p);
-    let log = std::fs::read_to_string(log.path()).unwrap();
-    let line = log
-        .lines()
-        .find(|l| l.contains("skipped file") && l.contains("huge.dcm"))
-        .unwrap_or_else(|| panic!("huge.dcm not skipped: {log}"));
+    let Imported {
+        peak_mib,
+        datastores,
+        log,
+    } = import(dir.path());
+    let line = skipped(&log, "huge.dcm");
     assert!(
         line.contains("(0009,1001) holds 40000000 bytes, more than HealthImaging's 50 MB"),
         "{line}"
