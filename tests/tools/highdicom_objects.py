@@ -93,28 +93,22 @@ def main():
         device_serial_number="1",
         omit_empty_frames=False,
     )
-    binary = hd.seg.Segmentation(
-        pixel_array=mask,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-        series_instance_uid=uid("seg-binary-series"),
-        series_number=2,
-        sop_instance_uid=uid("seg-binary"),
-        instance_number=1,
-        **common,
-    )
-    binary.save_as(out / "highdicom_seg_binary.dcm")
-    written.append("highdicom_seg_binary.dcm")
-    fractional = hd.seg.Segmentation(
-        pixel_array=mask.astype(np.float32) * 0.75,
-        segmentation_type=hd.seg.SegmentationTypeValues.FRACTIONAL,
-        series_instance_uid=uid("seg-fractional-series"),
-        series_number=3,
-        sop_instance_uid=uid("seg-fractional"),
-        instance_number=1,
-        **common,
-    )
-    fractional.save_as(out / "highdicom_seg_fractional.dcm")
-    written.append("highdicom_seg_fractional.dcm")
+    for kind, pixels, series_number in [
+        ("binary", mask, 2),
+        ("fractional", mask.astype(np.float32) * 0.75, 3),
+    ]:
+        seg = hd.seg.Segmentation(
+            pixel_array=pixels,
+            segmentation_type=hd.seg.SegmentationTypeValues[kind.upper()],
+            series_instance_uid=uid(f"seg-{kind}-series"),
+            series_number=series_number,
+            sop_instance_uid=uid(f"seg-{kind}"),
+            instance_number=1,
+            **common,
+        )
+        name = f"highdicom_seg_{kind}.dcm"
+        seg.save_as(out / name)
+        written.append(name)
 
     parametric = hd.pm.ParametricMap(
         source_images=ct,
