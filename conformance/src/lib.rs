@@ -9,6 +9,7 @@
 //! check that does not apply to a target says so instead of passing.
 
 pub mod checks;
+pub mod cli;
 pub mod dicom_json;
 pub mod http;
 pub mod multipart;
