@@ -3,7 +3,7 @@
 # runtime and no sockets) for wasm32-unknown-unknown and prints its path. Use `cargo xtask wasm`, which runs this and then trims and checks the module.
 # Uses a rustup wasm32 target where one is installed; otherwise installs Debian's Rust
 # toolchain with its standard-library source and builds std for wasm32 with it
-# (README, "Tests"). Extra arguments go to cargo (e.g. `--message-format json`).
+# (docs/testing.md). Extra arguments go to cargo (e.g. `--message-format json`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

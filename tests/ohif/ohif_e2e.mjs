@@ -12,6 +12,8 @@
 // the CT study from it. It then reports the access token OHIF holds (`accessToken`, on
 // stdout only), the URLs the page loaded that carried it (`tokenInUrls`), and whether each
 // DICOMweb request carried it (`bearer`: `signed-in`, `other` or null).
+// With OHIF_README_SCREENSHOT=PATH, the rendered study is also saved there without OHIF's
+// first-visit tour and notice (the README's picture, `scripts/screenshot.sh`).
 // Prints JSON: {requests: [{url, status, accept, range, contentType, contentRange,
 // authorization}], studyList, pixels, screenshot}; a `token` in a URL is redacted.
 import { readFile, writeFile } from 'node:fs/promises';
@@ -216,6 +218,20 @@ try {
   result.pixels = stats;
   result.screenshot = path.join(outDir, token ? `ohif-ct-with-token${runName}.png` : `ohif-ct${runName}.png`);
   await page.screenshot({ path: result.screenshot });
+  if (process.env.OHIF_README_SCREENSHOT) {
+    // The picture of the README: the same view without OHIF's first-visit tour and notice.
+    for (const name of ['Skip all', 'Confirm and hide']) {
+      const button = page.getByRole('button', { name });
+      if (await button.count()) await button.first().click().catch(() => {});
+      else await page.getByText(name, { exact: true }).first().click({ timeout: 2000 }).catch(() => {});
+    }
+    // To the middle slice (OHIF's hotkey for the next image), where the lungs are.
+    await canvas.hover();
+    for (let i = 0; i < 32; i++) await page.keyboard.press('ArrowDown');
+    await page.waitForTimeout(2000);
+    await page.screenshot({ path: process.env.OHIF_README_SCREENSHOT });
+    result.readmeScreenshot = process.env.OHIF_README_SCREENSHOT;
+  }
 } catch (e) {
   result.error = String(e);
   await page.screenshot({ path: path.join(outDir, 'ohif-failure.png') }).catch(() => {});

@@ -364,7 +364,7 @@ async fn formats_print_json_and_valid_junit() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'xml'"));
 }
 
-/// The comparison the README reports: Orthanc with its DICOMweb plugin, loaded with the demo
+/// The comparison the README and docs/conformance.md report: Orthanc with its DICOMweb plugin, loaded with the demo
 /// files, measured by the same suite; it fails nothing but its documented deviations
 /// (`conformance/src/profiles.rs`), and each deviation still occurs.
 #[test]

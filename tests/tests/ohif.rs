@@ -198,7 +198,7 @@ async fn ohif_lists_opens_and_renders_the_demo_ct() {
         .expect("the study list was seen");
     assert_eq!(list.len(), 2);
 
-    // What opening the CT study in OHIF cost upstream (reported in the README).
+    // What opening the CT study in OHIF cost upstream (reported in docs/testing.md).
     let calls: Value = http
         .get(format!("{emulator}/_emulator/calls"))
         .send()
@@ -319,9 +319,25 @@ async fn serve_serves_the_viewer_and_prints_its_link() {
     let studies = http.get(format!("{root}/studies")).send().await.unwrap();
     assert_eq!(studies.headers()["content-type"], "application/dicom+json");
 
-    let result = drive_served(&dist, &link, &root, None);
+    let picture = out_dir().join("viewer-readme.png");
+    let result = drive_command(&dist, &root, None, |cmd| {
+        cmd.env("OHIF_URL", &link)
+            .env("OHIF_README_SCREENSHOT", &picture);
+    });
     check_frames(&result, false, OHIF_DEFAULT_FRAMES_ACCEPT);
     check_streaming(&result);
+    // The README's picture of the viewer is this run's (`scripts/screenshot.sh` refreshes it).
+    let readme_picture = workspace().join("docs/images/viewer.png");
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::create_dir_all(readme_picture.parent().unwrap()).unwrap();
+        std::fs::copy(&picture, &readme_picture).unwrap();
+    }
+    let taken = std::fs::read(&picture).unwrap();
+    assert!(taken.starts_with(b"\x89PNG"), "{}", picture.display());
+    assert!(
+        readme_picture.is_file(),
+        "docs/images/viewer.png: run scripts/screenshot.sh"
+    );
     assert_eq!(
         result["studyList"],
         serde_json::json!(["CT PHANTOM", "MR AND PHOTO"])

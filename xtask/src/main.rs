@@ -3,7 +3,7 @@
 //! - `cargo xtask wasm`: the Lambda@Edge module, `target/wasm32/edge.wasm`;
 //! - `cargo xtask package --config deploy/config.toml [--out dist]`: everything
 //!   `aws cloudformation package/deploy` needs, and with `[viewer]` the viewer's files
-//!   (see the README's deploy section).
+//!   (see docs/deploy.md).
 
 mod package;
 mod wasm;

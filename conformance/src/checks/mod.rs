@@ -430,7 +430,7 @@ pub fn all() -> Vec<Check> {
             Errors,
             Product,
             "error bodies are short text without internals",
-            "README: error answers; PS3.18 §8.5 (may include a payload describing the error)",
+            "docs/dicomweb.md, \"Errors\"; PS3.18 §8.5 (may include a payload describing the error)",
             errors::short_body
         ),
         check!(

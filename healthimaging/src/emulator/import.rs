@@ -5,7 +5,7 @@
 //! Frames are served as stored: native (uncompressed) pixel data as Explicit VR Little
 //! Endian bytes, encapsulated pixel data as each frame's fragments joined (no item tags).
 //! They stay in their files, read on demand ([`FrameBytes`]). The emulator does not transcode to HTJ2K as AHI does on import for some lossless
-//! syntaxes; those instances keep their own syntax (see the README).
+//! syntaxes; those instances keep their own syntax (see docs/emulator.md).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

@@ -28,7 +28,7 @@ pub use store::{Datastore, Duplicate, Frame, ImageSet, ImageSetVersion};
 
 use crate::ids::DatastoreId;
 
-/// The key pair the emulator accepts when none is configured. Documented in the README;
+/// The key pair the emulator accepts when none is configured. Documented in docs/emulator.md;
 /// it only ever guards a loopback emulator.
 pub const DEFAULT_ACCESS_KEY_ID: &str = "AKIDLOCALEMULATOR";
 pub const DEFAULT_SECRET_ACCESS_KEY: &str = "local-emulator-secret-access-key";
