@@ -63,7 +63,13 @@ export function load({
       view(ptr, bytes.length).set(bytes);
     });
     const len = exports[name](...numbers);
-    return JSON.parse(text(exports.output_ptr(), len));
+    const out = text(exports.output_ptr(), len);
+    // A step may be followed by its audit line, ready to print (edge/wasm/src/abi.rs).
+    const newline = out.indexOf('\n');
+    if (newline < 0) return JSON.parse(out);
+    const step = JSON.parse(out.slice(0, newline));
+    if (step.done) step.done.auditLine = out.slice(newline + 1);
+    return step;
   }
 
   return { call, config: readFileSync(config) };
@@ -105,9 +111,10 @@ export async function get(url, timeoutMs) {
   });
 }
 
-/** Returns CloudFront's result and prints the log line, for a `done` step. */
+/** Returns CloudFront's result and prints the log and audit lines, for a `done` step. */
 export function finish(step) {
   if (step.error) throw new Error(step.error);
   if (step.done.log) console.log(JSON.stringify(step.done.log));
+  if (step.done.auditLine) console.log(step.done.auditLine);
   return step.done.result;
 }

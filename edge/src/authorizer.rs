@@ -33,11 +33,12 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::audit::User;
 use crate::cloudfront::{self, Request, RequestResult, Response};
 use crate::cors::CorsPolicy;
 use crate::errors::EdgeError;
 use crate::internal::InternalKey;
-use crate::routes::{self, RouteError};
+use crate::routes::{self, Route, RouteError};
 
 /// Whom the authorizer trusts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,10 +173,16 @@ pub struct Decision {
     pub result: RequestResult,
     /// Why it was refused, when it was.
     pub refusal: Option<Refusal>,
+    /// Who the verified token names, once verified (for the audit trail).
+    pub user: Option<User>,
+    /// The resource the request names, when its path is one.
+    pub route: Option<Route>,
 }
 
 #[derive(Debug, Deserialize)]
 struct Claims {
+    sub: Option<String>,
+    azp: Option<String>,
     iss: Option<String>,
     aud: Option<serde_json::Value>,
     exp: Option<f64>,
@@ -191,6 +198,7 @@ struct Claims {
 struct Verified {
     exp: u64,
     scopes: Vec<String>,
+    user: User,
 }
 
 /// The viewer-request function and its cache of verified tokens.
@@ -230,9 +238,12 @@ impl Authorizer {
             return Decision {
                 result: RequestResult::Respond(r),
                 refusal: (p.status != 204).then_some(Refusal::OriginNotAllowed),
+                user: None,
+                route: None,
             };
         }
         let route = routes::parse(&req.method, &req.uri, Some(&req.querystring));
+        let named = route.as_ref().ok().cloned();
         let datastore = match &route {
             Ok(r) => Some(r.datastore().clone()),
             Err(e @ RouteError::NotFound) => {
@@ -261,25 +272,34 @@ impl Authorizer {
                 _ => false,
             };
             if !signed {
-                return self.refuse(EdgeError::InternalOnly, Refusal::NotInternal, &origin);
+                return self
+                    .refuse(EdgeError::InternalOnly, Refusal::NotInternal, &origin)
+                    .naming(named, None);
             }
-        } else if self.config.mode != AuthMode::None {
+        }
+        let mut user = None;
+        if !internal && self.config.mode != AuthMode::None {
             let Some(token) = token else {
-                return self.unauthorized(Refusal::MissingToken, false, &origin);
+                return self
+                    .unauthorized(Refusal::MissingToken, false, &origin)
+                    .naming(named, None);
             };
-            if let Err(r) = self.verify(&token, jwks, now) {
-                return self.unauthorized(r, true, &origin);
+            match self.verify(&token, jwks, now) {
+                Ok(u) => user = Some(u),
+                Err(r) => return self.unauthorized(r, true, &origin).naming(named, None),
             }
         }
         if let Some(ds) = datastore
             && !self.config.datastores.is_empty()
             && !self.config.datastores.contains(&ds)
         {
-            return self.refuse(
-                EdgeError::ForbiddenDatastore,
-                Refusal::ForbiddenDatastore,
-                &origin,
-            );
+            return self
+                .refuse(
+                    EdgeError::ForbiddenDatastore,
+                    Refusal::ForbiddenDatastore,
+                    &origin,
+                )
+                .naming(named, user);
         }
         let accept: Vec<&str> = req.header_values("accept").collect();
         if !accept.is_empty() {
@@ -289,6 +309,8 @@ impl Authorizer {
         Decision {
             result: RequestResult::Forward(Box::new(req)),
             refusal: None,
+            user,
+            route: named,
         }
     }
 
@@ -322,13 +344,13 @@ impl Authorizer {
             .filter(|t| !t.is_empty())
     }
 
-    fn verify(&self, token: &str, jwks: &JwkSet, now: u64) -> Result<(), Refusal> {
+    fn verify(&self, token: &str, jwks: &JwkSet, now: u64) -> Result<User, Refusal> {
         if token.len() > self.config.max_token_bytes {
             return Err(Refusal::OversizedToken);
         }
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(v) = self.cached(&key, now) {
-            return self.check_scopes(&v.scopes);
+            return self.check_scopes(&v.scopes).map(|()| v.user);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| Refusal::MalformedToken)?;
         let asymmetric = matches!(
@@ -387,8 +409,22 @@ impl Authorizer {
         };
         self.check_scopes(&scopes)?;
         let exp = claims.exp.unwrap_or_default() as u64;
-        self.remember(key, Verified { exp, scopes }, now);
-        Ok(())
+        let user = User {
+            sub: claims.sub,
+            // `check_claims` required it.
+            iss: claims.iss.unwrap_or_default(),
+            client_id: claims.client_id.or(claims.azp),
+        };
+        self.remember(
+            key,
+            Verified {
+                exp,
+                scopes,
+                user: user.clone(),
+            },
+            now,
+        );
+        Ok(user)
     }
 
     fn check_claims(&self, claims: &Claims, now: u64) -> Result<(), Refusal> {
@@ -479,6 +515,8 @@ impl Authorizer {
         Decision {
             result: RequestResult::Respond(r),
             refusal: Some(refusal),
+            user: None,
+            route: None,
         }
     }
 
@@ -489,5 +527,14 @@ impl Authorizer {
             refusal,
             origin,
         )
+    }
+}
+
+impl Decision {
+    /// The same decision, naming the request's resource and the verified user.
+    fn naming(mut self, route: Option<Route>, user: Option<User>) -> Self {
+        self.route = route;
+        self.user = user;
+        self
     }
 }

@@ -179,6 +179,8 @@ fn logged_name(name: &str) -> bool {
     is_tag
         || [
             PRODUCT_PARAMETERS,
+            crate::routes::RENDERED_PARAMETERS,
+            crate::routes::WADO_URI_PARAMETERS,
             STUDY_DEFAULTS,
             SERIES_DEFAULTS,
             INSTANCE_DEFAULTS,
@@ -188,8 +190,8 @@ fn logged_name(name: &str) -> bool {
 }
 
 /// A request's path and query as every log line of the product writes it: known names
-/// ([`PRODUCT_PARAMETERS`], default QIDO-RS attributes and 8-hex-digit tags, decoded by the
-/// one query parser), and values only
+/// ([`PRODUCT_PARAMETERS`], the rendered and WADO-URI parameters, default QIDO-RS attributes
+/// and 8-hex-digit tags, decoded by the one query parser), and values only
 /// where they are identifiers or counts (`imageSetId`, `imageFrameId`: 32 hex digits;
 /// `limit`, `offset`: up to 9 digits). Every other value is written `…`, so no spelling of
 /// a token (`token`, `Token`, `%74oken`, a token under any other name or as a bare name)

@@ -16,6 +16,7 @@ use aws_credential_types::Credentials;
 use jsonwebtoken::jwk::JwkSet;
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{AuditEvent, Context};
 use crate::authorizer::{AuthMode, Authorizer, Refusal};
 use crate::cloudfront::{Config as EventConfig, Event, Request, RequestResult};
 use crate::config::{ConfigError, DeployConfig};
@@ -48,11 +49,15 @@ pub fn public_url(value: &str) -> Option<String> {
 pub enum Step {
     /// Fetch the issuer's keys from this URL, report, and call `handle` again.
     FetchKeys(String),
-    /// Return `result` to CloudFront; print `log` (one JSON line) when present.
+    /// Return `result` to CloudFront; print `log` and `audit` (one JSON line each) when
+    /// present.
     Done {
         result: Box<RequestResult>,
         #[serde(skip_serializing_if = "Option::is_none")]
         log: Option<LogLine>,
+        /// The viewer-request function's audit event ([`crate::audit`]).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        audit: Option<Box<AuditEvent>>,
     },
 }
 
@@ -86,6 +91,12 @@ fn request_of(event: &[u8], event_type: &str) -> Result<(Request, EventConfig), 
         ));
     }
     Ok((record.cf.request, record.cf.config))
+}
+
+/// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`, as
+/// [`crate::cors`] recognises it.
+fn is_preflight((method, origin, request_method): &(String, bool, bool)) -> bool {
+    method == "OPTIONS" && *origin && *request_method
 }
 
 fn status_of(result: &RequestResult) -> u16 {
@@ -166,14 +177,23 @@ impl ViewerRequestFunction {
     /// Decides on one viewer-request event at `now` (seconds since the epoch).
     pub fn handle(&mut self, event: &[u8], now: u64) -> Step {
         match request_of(event, "viewer-request") {
-            Ok((req, config)) => self.handle_request(req, &config.distribution_domain_name, now),
+            Ok((req, config)) => {
+                let request_id = config.request_id.unwrap_or_default();
+                self.handle_request(req, &config.distribution_domain_name, &request_id, now)
+            }
             Err(e) => done_error(e, "viewer-request"),
         }
     }
 
-    /// Decides on one viewer request of the distribution `distribution` (its domain name) at
-    /// `now`: the state machine both shells drive.
-    pub fn handle_request(&mut self, mut req: Request, distribution: &str, now: u64) -> Step {
+    /// Decides on one viewer request of the distribution `distribution` (its domain name),
+    /// CloudFront's request `request_id`, at `now`: the state machine both shells drive.
+    pub fn handle_request(
+        &mut self,
+        mut req: Request,
+        distribution: &str,
+        request_id: &str,
+        now: u64,
+    ) -> Step {
         let may_fetch = !std::mem::take(&mut self.reported);
         if let Some(url) = &self.jwks_url
             && self.fetched_at.is_none()
@@ -184,6 +204,12 @@ impl ViewerRequestFunction {
         let (method, path) = (
             req.method.clone(),
             crate::http_rules::loggable_target(&req.uri, Some(&req.querystring)),
+        );
+        let client_ip = req.client_ip.clone();
+        let req_method_origin = (
+            req.method.clone(),
+            req.header("origin").is_some(),
+            req.header("access-control-request-method").is_some(),
         );
         let public_url = match &self.public_url {
             Some(u) => u.clone(),
@@ -200,17 +226,36 @@ impl ViewerRequestFunction {
         {
             return Step::FetchKeys(url.clone());
         }
+        let status = status_of(&decision.result);
+        // A preflight reads nothing: it has no audit event.
+        let audit = (!is_preflight(&req_method_origin)).then(|| {
+            let context = Context {
+                request_id,
+                client_ip: &client_ip,
+                method: &method,
+                now,
+            };
+            let mut event = AuditEvent::new(context, path.clone(), decision.route.as_ref());
+            event.user = decision.user.clone();
+            if let Some(r) = decision.refusal {
+                event.decision = "refused";
+                event.refusal = Some(format!("{r:?}"));
+                event.status = Some(status);
+            }
+            Box::new(event)
+        });
         let log = decision.refusal.map(|r| LogLine {
             function: "viewer-request",
             method,
             path,
-            status: status_of(&decision.result),
+            status,
             refusal: Some(format!("{r:?}")),
             detail: None,
         });
         Step::Done {
             result: Box::new(decision.result),
             log,
+            audit,
         }
     }
 
@@ -247,6 +292,7 @@ fn answered(result: RequestResult, function: &'static str, method: String, path:
     Step::Done {
         result: Box::new(result),
         log,
+        audit: None,
     }
 }
 
@@ -351,6 +397,7 @@ impl OriginRequestFunction {
         Step::Done {
             result: Box::new(RequestResult::Respond(answer)),
             log,
+            audit: None,
         }
     }
 

@@ -6,10 +6,12 @@
 //! In the order a request meets them (docs/architecture.md): [`routes`] (the URL space),
 //! [`behaviors`] (which CloudFront behavior, origin and cache key), [`authorizer`]
 //! (viewer-request) with [`cors`], [`signer`] (origin-request), [`lambda_edge`] (the
-//! functions as the host drives them), and the rules every phase shares: [`errors`] (the one
+//! functions as the host drives them; the viewer-request function writes each request's
+//! [`audit`] event), and the rules every phase shares: [`errors`] (the one
 //! error table), [`http_rules`] (conditional requests, cache directives, query-derived keys) and
 //! [`cloudfront`] (the event types).
 
+pub mod audit;
 pub mod authorizer;
 pub mod behaviors;
 pub mod cloudfront;

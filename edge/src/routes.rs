@@ -183,42 +183,47 @@ impl Route {
             | Route::StudyMetadata { .. }
             | Route::SeriesMetadata { .. }
             | Route::InstanceMetadata { .. } => WADO_RS,
-            // `annotation` and `iccprofile` are read to be refused by name.
-            Route::Rendered { .. } => &[
-                "imageSetId",
-                "accept",
-                "charset",
-                "window",
-                "viewport",
-                "quality",
-                "annotation",
-                "iccprofile",
-            ],
-            // The parameters of PS3.18 Table 9.1-1 (some read to be refused by name).
-            Route::WadoUri { .. } => &[
-                "requestType",
-                "studyUID",
-                "seriesUID",
-                "objectUID",
-                "contentType",
-                "charset",
-                "transferSyntax",
-                "frameNumber",
-                "windowCenter",
-                "windowWidth",
-                "rows",
-                "columns",
-                "imageQuality",
-                "region",
-                "annotation",
-                "anonymize",
-                "presentationUID",
-                "presentationSeriesUID",
-            ],
+            Route::Rendered { .. } => RENDERED_PARAMETERS,
+            Route::WadoUri { .. } => WADO_URI_PARAMETERS,
             Route::ResolveStudy { .. } | Route::ResolveImageSet { .. } => &[],
         })
     }
 }
+
+/// The query parameters of rendered resources; `annotation` and `iccprofile` are read to be
+/// refused by name.
+pub const RENDERED_PARAMETERS: &[&str] = &[
+    "imageSetId",
+    "accept",
+    "charset",
+    "window",
+    "viewport",
+    "quality",
+    "annotation",
+    "iccprofile",
+];
+
+/// The parameters of PS3.18 Table 9.1-1 (WADO-URI), some read to be refused by name.
+pub const WADO_URI_PARAMETERS: &[&str] = &[
+    "requestType",
+    "studyUID",
+    "seriesUID",
+    "objectUID",
+    "contentType",
+    "charset",
+    "transferSyntax",
+    "frameNumber",
+    "windowCenter",
+    "windowWidth",
+    "rows",
+    "columns",
+    "imageQuality",
+    "region",
+    "annotation",
+    "anonymize",
+    "presentationUID",
+    "presentationSeriesUID",
+];
 
 /// A study, series and SOP instance.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -223,12 +223,14 @@ pub fn jwt(data: &[u8]) {
     // (`www-authenticate`, …) does not count.
     let fixed = "www-authenticate bearer error=\"invalid_token\" x-content-type-options nosniff \
                  cache-control no-store content-type text/plain; charset=utf-8 unauthorized";
-    if let edge::lambda_edge::Step::Done { result, log } = &step
+    if let edge::lambda_edge::Step::Done { result, log, audit } = &step
         && token.len() >= 16
         && !fixed.contains(&token.to_ascii_lowercase())
     {
         let log = serde_json::to_string(log).unwrap_or_default();
         assert!(!log.contains(&token), "the token is logged: {log}");
+        let audit = serde_json::to_string(audit).unwrap_or_default();
+        assert!(!audit.contains(&token), "the token is audited: {audit}");
         if let edge::cloudfront::RequestResult::Respond(r) = result.as_ref() {
             let answer = serde_json::to_string(r).unwrap_or_default();
             assert!(!answer.contains(&token), "the token is echoed: {answer}");

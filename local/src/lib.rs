@@ -5,6 +5,7 @@
 //! emulator is the upstream, and [`dev_issuer`] mints development tokens. [`stack`] wires
 //! them together; [`cli`] is the thin binary's argument parsing.
 
+pub mod audit_log;
 pub mod cache;
 pub mod cli;
 pub mod dev_issuer;

@@ -36,6 +36,9 @@ use crate::keys::Keys;
 use edge::cloudfront::{self, CustomOrigin, HeaderEntry, Origin, RequestBody, RequestResult};
 use translator::Translator;
 
+/// CloudFront's request ID header ([`CLOUDFRONT_ID_HEADER`]) as a header name.
+const CF_ID: HeaderName = HeaderName::from_static("x-amz-cf-id");
+
 /// Largest native POST body read (CloudFront passes at most 1 MB to origin-request).
 pub const MAX_BODY: usize = 1 << 20;
 
@@ -280,6 +283,8 @@ pub struct LocalEdge {
     body_read_timeout: Duration,
     /// The OHIF viewer on every path that is not the edge's ([`crate::ohif`]).
     ohif: Option<Arc<crate::ohif::OhifViewer>>,
+    /// Where each request's audit event goes, completed with its answer (`--audit-log`).
+    audit: Option<Arc<crate::audit_log::AuditLog>>,
 }
 
 impl LocalEdge {
@@ -300,7 +305,14 @@ impl LocalEdge {
             native,
             body_read_timeout: Timeouts::default().body_read,
             ohif: None,
+            audit: None,
         }
+    }
+
+    /// Writes each request's audit event to `log` once it is answered.
+    pub fn with_audit_log(mut self, log: Option<Arc<crate::audit_log::AuditLog>>) -> Self {
+        self.audit = log;
+        self
     }
 
     /// Serves the OHIF viewer beside the edge, as a distribution's default behavior would.
@@ -367,6 +379,9 @@ impl LocalEdge {
 
     pub async fn handle(&self, req: Request<Body>) -> Response<Body> {
         let started = Instant::now();
+        // As CloudFront: one ID per request, given to the functions, sent to the origin as
+        // `X-Amz-Cf-Id` and to the viewer in the same header.
+        let request_id = request_id();
         let (mut parts, body) = req.into_parts();
         let origin = parts
             .headers
@@ -374,20 +389,20 @@ impl LocalEdge {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         if let Some(r) = self.keys.published(&parts) {
-            return log_access(&parts, r, None, started);
+            return log_access(&parts, r, None, started, &request_id, None);
         }
         if let Some(ohif) = &self.ohif
             && crate::ohif::serves(parts.uri.path())
         {
             let r = ohif.answer(&parts).await;
-            return log_access(&parts, r, None, started);
+            return log_access(&parts, r, None, started, &request_id, None);
         }
         let body = if parts.method == http::Method::POST {
             match read_body(&parts, body, self.body_read_timeout).await {
                 Ok(b) => Some(b),
                 Err(e) => {
                     let r = self.with_cors(translator::error_response(&e), origin.as_deref());
-                    return log_access(&parts, r, None, started);
+                    return log_access(&parts, r, None, started, &request_id, None);
                 }
             }
         } else {
@@ -395,16 +410,21 @@ impl LocalEdge {
         };
 
         // viewer-request
-        let forwarded = match self
-            .viewer_request(to_cloudfront(&parts, body.as_deref()))
-            .await
-        {
+        let (result, audit) = self
+            .viewer_request_audited(to_cloudfront(&parts, body.as_deref()), &request_id)
+            .await;
+        let audit = audit.zip(self.audit.clone());
+        let forwarded = match result {
             RequestResult::Respond(r) => {
-                return log_access(&parts, from_cloudfront(r), None, started);
+                let r = with_request_id(from_cloudfront(r), &request_id);
+                return log_access(&parts, r, None, started, &request_id, audit);
             }
             RequestResult::Forward(f) => f,
         };
         apply(&mut parts, &forwarded);
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            parts.headers.insert(CF_ID, v);
+        }
 
         // cache lookup, then origin-request and origin on a miss
         let (resp, cache_status) = match (&self.cache, EdgeCache::key(&parts)) {
@@ -412,7 +432,7 @@ impl LocalEdge {
                 Some(hit) => (hit, Some(CacheStatus::Hit)),
                 // An answer to HEAD has no body to store or share.
                 None if parts.method == http::Method::HEAD => (
-                    self.origin(&parts, *forwarded).await,
+                    self.origin(&parts, *forwarded, &request_id).await,
                     Some(CacheStatus::Miss),
                 ),
                 None => match cache.collapse(&key, &parts).await {
@@ -422,12 +442,12 @@ impl LocalEdge {
                             Flight::Leader(g) => Some(g),
                             _ => None,
                         };
-                        let r = self.origin(&parts, *forwarded).await;
+                        let r = self.origin(&parts, *forwarded, &request_id).await;
                         (cache.store(key, r, guard), Some(CacheStatus::Miss))
                     }
                 },
             },
-            _ => (self.origin(&parts, *forwarded).await, None),
+            _ => (self.origin(&parts, *forwarded, &request_id).await, None),
         };
 
         // viewer-response
@@ -436,7 +456,8 @@ impl LocalEdge {
             resp.headers_mut()
                 .insert("x-cache", HeaderValue::from_static(s.as_str()));
         }
-        log_access(&parts, resp, cache_status, started)
+        let resp = with_request_id(resp, &request_id);
+        log_access(&parts, resp, cache_status, started, &request_id, audit)
     }
 
     fn with_cors(&self, mut resp: Response<Body>, origin: Option<&str>) -> Response<Body> {
@@ -450,20 +471,37 @@ impl LocalEdge {
 
     /// The viewer-request phase: the function, with the key fetches it asks for.
     pub async fn viewer_request(&self, req: cloudfront::Request) -> RequestResult {
+        self.viewer_request_audited(req, &request_id()).await.0
+    }
+
+    /// [`Self::viewer_request`] for CloudFront's request `request_id`, with the request's
+    /// audit event.
+    async fn viewer_request_audited(
+        &self,
+        req: cloudfront::Request,
+        request_id: &str,
+    ) -> (RequestResult, Option<edge::audit::AuditEvent>) {
         let mut viewer = self.viewer.lock().await;
         loop {
-            match viewer.handle_request(req.clone(), LOCAL_DISTRIBUTION, unix_now()) {
+            match viewer.handle_request(req.clone(), LOCAL_DISTRIBUTION, request_id, unix_now()) {
                 Step::FetchKeys(url) => self.fetch_keys(&mut viewer, &url).await,
-                Step::Done { result, log } => {
+                Step::Done { result, log, audit } => {
                     log_function(log);
-                    return *result;
+                    return (*result, audit.map(|a| *a));
                 }
             }
         }
     }
 
     /// The origin phase: through the origin-request function where the behavior has one.
-    async fn origin(&self, parts: &Parts, forwarded: cloudfront::Request) -> Response<Body> {
+    /// `request_id` is CloudFront's ID of the request: the origin-request function gets it,
+    /// and the same value is sent as `X-Amz-Cf-Id` once the function has run.
+    async fn origin(
+        &self,
+        parts: &Parts,
+        forwarded: cloudfront::Request,
+        request_id: &str,
+    ) -> Response<Body> {
         if !edge::behaviors::for_path(parts.uri.path()).signer {
             return self.translator().handle(parts).await;
         }
@@ -471,10 +509,7 @@ impl LocalEdge {
             Ok(n) => n,
             Err(e) => return translator::error_response(&e),
         };
-        // As CloudFront: the function gets a request ID, and the same value is sent as
-        // `X-Amz-Cf-Id` once the function has run.
-        let request_id = request_id();
-        let (signed, creds) = match self.origin_request(forwarded, &request_id).await {
+        let (signed, creds) = match self.origin_request(forwarded, request_id).await {
             Ok((RequestResult::Forward(r), creds)) => (*r, creds),
             Ok((RequestResult::Respond(r), _)) => return from_cloudfront(r),
             Err(e) => return translator::error_response(&e),
@@ -486,11 +521,11 @@ impl LocalEdge {
         };
         if target.domain_name == LOCAL_TRANSLATOR_HOST {
             return self
-                .signed_to_translator(native, &creds, &signed, &request_id)
+                .signed_to_translator(native, &creds, &signed, request_id)
                 .await;
         }
         let url = target.url(&signed.uri, &signed.querystring);
-        send_signed(native, url, &signed, &request_id).await
+        send_signed(native, url, &signed, request_id).await
     }
 
     fn native(&self) -> Result<&NativeOrigin, EdgeError> {
@@ -521,7 +556,7 @@ impl LocalEdge {
             .function
             .handle_request(req, Some(request_id), &creds, SystemTime::now())
         {
-            Step::Done { result, log } => {
+            Step::Done { result, log, .. } => {
                 log_function(log);
                 Ok((*result, creds))
             }
@@ -697,6 +732,15 @@ fn log_function(line: Option<edge::lambda_edge::LogLine>) {
     }
 }
 
+/// `resp` with CloudFront's `X-Amz-Cf-Id` answer header: the ID the audit and access logs
+/// and the origin know the request by.
+fn with_request_id(mut resp: Response<Body>, request_id: &str) -> Response<Body> {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        resp.headers_mut().insert(CF_ID, v);
+    }
+    resp
+}
+
 /// A request ID in the form CloudFront's have (56 URL-safe base64 characters).
 fn request_id() -> String {
     let mut bytes = [0u8; 42];
@@ -779,19 +823,26 @@ fn from_cloudfront(r: cloudfront::Response) -> Response<Body> {
 }
 
 /// One access-log line per request, written when its body has ended, so it says what was
-/// really sent: `METHOD target status cache head-ms outcome`, where the target is written by
-/// [`edge::http_rules::loggable_target`], head-ms is the time to the status line, and the
-/// outcome is `{n}B` (complete), `aborted after {n}B` (the origin failed mid-body, so the
+/// really sent: `METHOD target status cache head-ms id=ID outcome`, where the target is
+/// written by [`edge::http_rules::loggable_target`], head-ms is the time to the status line,
+/// ID is the request's (`X-Amz-Cf-Id`, the audit line's `requestId`), and the outcome is `{n}B` (complete), `aborted after {n}B` (the origin failed mid-body, so the
 /// client got a truncated answer) or `closed by the client after {n}B`.
 fn log_access(
     req: &Parts,
     resp: Response<Body>,
     cache: Option<CacheStatus>,
     started: Instant,
+    request_id: &str,
+    audit: Option<(edge::audit::AuditEvent, Arc<crate::audit_log::AuditLog>)>,
 ) -> Response<Body> {
+    let audit = audit.map(|(mut event, log)| {
+        event.status = Some(resp.status().as_u16());
+        event.cache = cache.map(|c| c.as_str().to_owned());
+        (event, log)
+    });
     let line = AccessLine {
         head: format!(
-            "{} {} {} {} {}ms",
+            "{} {} {} {} {}ms id={request_id}",
             edge::http_rules::loggable_method(req.method.as_str()),
             edge::http_rules::loggable_target(req.uri.path(), req.uri.query()),
             resp.status().as_u16(),
@@ -800,6 +851,7 @@ fn log_access(
         ),
         bytes: 0,
         written: false,
+        audit,
     };
     resp.map(|body| Body::new(Logged { inner: body, line }))
 }
@@ -808,6 +860,8 @@ struct AccessLine {
     head: String,
     bytes: u64,
     written: bool,
+    /// The request's audit event and where it goes, written with the access line.
+    audit: Option<(edge::audit::AuditEvent, Arc<crate::audit_log::AuditLog>)>,
 }
 
 impl AccessLine {
@@ -815,6 +869,9 @@ impl AccessLine {
         if !self.written {
             self.written = true;
             tracing::info!(target: "access", "{} {outcome}", self.head);
+            if let Some((event, log)) = self.audit.take() {
+                log.write(&event);
+            }
         }
     }
 }

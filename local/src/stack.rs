@@ -88,6 +88,8 @@ pub struct StackOptions {
     pub viewer_sign_in: Option<ViewerSignIn>,
     /// Scopes every token must grant.
     pub required_scopes: Vec<String>,
+    /// The file each request's audit event is appended to ([`crate::audit_log`]).
+    pub audit_log: Option<PathBuf>,
 }
 
 impl StackOptions {
@@ -114,6 +116,7 @@ impl StackOptions {
             viewer: None,
             viewer_sign_in: None,
             required_scopes: Vec::new(),
+            audit_log: None,
         }
     }
 }
@@ -394,11 +397,19 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
         public_url,
     );
     let viewer_url = ohif.as_ref().map(|_| format!("{base_url}/"));
+    let audit_log = match &opts.audit_log {
+        Some(path) => Some(Arc::new(
+            crate::audit_log::AuditLog::open(path)
+                .with_context(|| format!("cannot open the audit log {}", path.display()))?,
+        )),
+        None => None,
+    };
     let edge = Arc::new(
         LocalEdge::new(translators[0].clone(), cache, viewer, keys, Some(native))
             .with_translators(translators)
             .with_body_read_timeout(opts.timeouts.body_read)
-            .with_ohif(ohif),
+            .with_ohif(ohif)
+            .with_audit_log(audit_log),
     );
     edge.prefetch_keys().await;
     let router = edge.clone().router();

@@ -56,7 +56,7 @@ fn jwks() -> Vec<u8> {
 
 fn done(step: Step) -> (RequestResult, Option<String>) {
     match step {
-        Step::Done { result, log } => (*result, log.and_then(|l| l.refusal)),
+        Step::Done { result, log, .. } => (*result, log.and_then(|l| l.refusal)),
         Step::FetchKeys(url) => panic!("asked to fetch {url}"),
     }
 }
@@ -220,4 +220,40 @@ fn configs_that_cannot_work_are_refused() {
     let mut c = config(None);
     c.auth.algorithms = vec!["HS256".into()];
     assert!(ViewerRequestFunction::new(&c).is_err());
+}
+
+/// The audit event of a CloudFront event: its request ID and the viewer's address, the
+/// verified user, and it is part of the step the Node host prints (`done.audit`).
+#[test]
+fn the_viewer_request_function_audits_with_cloudfronts_request_id() {
+    let mut f = ViewerRequestFunction::new(&config(None)).unwrap();
+    f.keys_fetched(&jwks(), NOW).unwrap();
+    let mut ev: serde_json::Value = serde_json::from_slice(&event(
+        "viewer-request",
+        "",
+        json!({"authorization": [{"key": "Authorization",
+                                  "value": format!("Bearer {}", token(None))}]}),
+    ))
+    .unwrap();
+    ev["Records"][0]["cf"]["config"]["requestId"] =
+        json!("4TyzHTaYWb1GX1qTfsHhEqV6HUDd_BzoBZnwfnvQc_1oF26ClkoUSEQ==");
+    let step = f.handle(&serde_json::to_vec(&ev).unwrap(), NOW);
+    let printed = serde_json::to_value(&step).unwrap();
+    let audit = &printed["done"]["audit"];
+    assert_eq!(
+        audit["requestId"],
+        "4TyzHTaYWb1GX1qTfsHhEqV6HUDd_BzoBZnwfnvQc_1oF26ClkoUSEQ=="
+    );
+    assert_eq!(audit["clientIp"], "203.0.113.1");
+    assert_eq!(audit["time"], "2027-01-15T08:00:00Z");
+    assert_eq!(audit["action"], "search");
+    assert_eq!(audit["decision"], "allowed");
+    assert_eq!(audit["user"], json!({"sub": "u", "iss": DEV_ISSUER}));
+    assert_eq!(
+        audit["status"],
+        serde_json::Value::Null,
+        "the function does not know it"
+    );
+    let text = audit.to_string();
+    assert!(!text.contains(token(None).rsplit('.').next().unwrap()));
 }

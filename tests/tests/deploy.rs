@@ -151,7 +151,7 @@ origins = ["https://viewer.example"]
         "node --test failed:\n{report}\n{}",
         String::from_utf8_lossy(&node.stderr)
     );
-    assert!(report.contains("ℹ pass 8"), "{report}");
+    assert!(report.contains("ℹ pass 9"), "{report}");
     assert!(report.contains("ℹ fail 0"), "{report}");
 }
 

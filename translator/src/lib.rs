@@ -129,7 +129,15 @@ impl Translator {
         {
             s.learn_base(&url);
         }
-        let r = match self.dispatch(req).await {
+        // Every line logged while the answer is decided names the request as CloudFront does
+        // (`X-Amz-Cf-Id`, the access and audit logs' ID).
+        let id = req
+            .headers
+            .get("x-amz-cf-id")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        let span = tracing::info_span!("request", id);
+        let r = match tracing::Instrument::instrument(self.dispatch(req), span).await {
             Ok(r) => r,
             Err(e) => error_response(&e),
         };

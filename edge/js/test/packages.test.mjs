@@ -97,6 +97,33 @@ test('a valid token passes: token removed from the query, Accept normalised', as
   assert.equal(header(bearer, 'x-dicomweb-public-url'), 'https://d111111abcdef8.cloudfront.net');
 });
 
+test('each request prints one audit line, with CloudFront\'s request ID and no token', async () => {
+  const printed = [];
+  const log = console.log;
+  console.log = (line) => printed.push(line);
+  let token;
+  try {
+    token = jwt();
+    await get(`token=${token}`);
+    await get('');
+  } finally {
+    console.log = log;
+  }
+  const audits = printed.map((l) => JSON.parse(l)).filter((l) => l.type === 'dicomweb-edge.audit');
+  assert.equal(audits.length, 2, printed.join('\n'));
+  const [allowed, refused] = audits;
+  assert.equal(allowed.requestId, 'r');
+  assert.equal(allowed.clientIp, '203.0.113.9');
+  assert.equal(allowed.action, 'frames');
+  assert.equal(allowed.instance, '1.2.3.4.5');
+  assert.equal(allowed.decision, 'allowed');
+  assert.ok(allowed.user?.iss, JSON.stringify(allowed));
+  assert.equal(refused.decision, 'refused');
+  assert.equal(refused.status, 401);
+  const signature = token.split('.')[2];
+  for (const line of printed) assert.ok(!line.includes(signature), line);
+});
+
 test('a rotated key is fetched on its unknown kid, at most once per cooldown', async () => {
   published.add('rotated');
   const rotated = jwt({}, { kid: 'rotated' });

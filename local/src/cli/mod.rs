@@ -254,6 +254,11 @@ pub struct ServeArgs {
         default_value_t = 64
     )]
     pub max_rendered_megapixels: u64,
+    /// Append one JSON line per request to FILE (created with mode 0600): who asked for
+    /// which study, series, instance or frames, when, from where, and the answer's status
+    /// and cache hit or miss (docs/operations.md).
+    #[arg(help_heading = "Operations", long, value_name = "FILE")]
+    pub audit_log: Option<PathBuf>,
     /// Seconds a client has to send a request's head, after connecting or after the
     /// previous answer on a kept-alive connection (the idle timeout); then it is closed.
     #[arg(value_name = "SECONDS", help_heading = "Limits and timeouts", long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]

@@ -115,6 +115,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         viewer_sign_in,
         required_scopes: args.required_scope.clone(),
+        audit_log: args.audit_log.clone(),
     };
     let running = stack::start(options).await?;
     // Scripts read these lines; a closed stdout must not stop the server.

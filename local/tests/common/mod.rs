@@ -146,7 +146,8 @@ pub fn sha256(b: &[u8]) -> String {
     hex::encode(Sha256::digest(b))
 }
 
-/// A complete response as reviewable text: status, headers (sorted, without `date`), and
+/// A complete response as reviewable text: status, headers (sorted, without `date` and the
+/// request ID), and
 /// the body with every CRLF shown as `␍␊` and every part payload summarised by its length,
 /// first bytes and SHA-256. The summary is checked to stand for the exact body: rebuilding
 /// the body from the rendered structure and the real payloads gives the received bytes.
@@ -154,7 +155,8 @@ pub fn render(status: u16, headers: &reqwest::header::HeaderMap, body: &[u8]) ->
     let mut out = format!("HTTP {status}\n");
     let mut names: Vec<_> = headers
         .iter()
-        .filter(|(n, _)| n.as_str() != "date")
+        // Both differ on every request (`x-amz-cf-id` is the request's ID).
+        .filter(|(n, _)| !matches!(n.as_str(), "date" | "x-amz-cf-id"))
         .map(|(n, v)| format!("{}: {}", n, v.to_str().unwrap_or("<binary>")))
         .collect();
     names.sort();
