@@ -42,6 +42,22 @@ pub enum Action {
 }
 
 impl Action {
+    /// The name the audit line gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Search => "search",
+            Action::Metadata => "metadata",
+            Action::Frames => "frames",
+            Action::Bulkdata => "bulkdata",
+            Action::Retrieve => "retrieve",
+            Action::Rendered => "rendered",
+            Action::Thumbnail => "thumbnail",
+            Action::Native => "native",
+            Action::Internal => "internal",
+            Action::Unknown => "unknown",
+        }
+    }
+
     /// The DICOM audit message this action is reported as (PS3.15 Annex A.5.3: Query,
     /// or DICOM Instances Accessed), as its event ID code.
     pub fn dicom_event_id(self) -> &'static str {
@@ -331,6 +347,24 @@ pub fn rfc3339(secs: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn action_names_are_the_lines() {
+        for a in [
+            Action::Search,
+            Action::Metadata,
+            Action::Frames,
+            Action::Bulkdata,
+            Action::Retrieve,
+            Action::Rendered,
+            Action::Thumbnail,
+            Action::Native,
+            Action::Internal,
+            Action::Unknown,
+        ] {
+            assert_eq!(serde_json::to_value(a).unwrap(), a.as_str());
+        }
+    }
 
     #[test]
     fn times_are_rfc3339_utc() {

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod cli;
 pub mod dev_issuer;
 pub mod keys;
+pub mod metrics;
 pub mod ohif;
 pub mod server;
 pub mod stack;

@@ -285,6 +285,8 @@ pub struct LocalEdge {
     ohif: Option<Arc<crate::ohif::OhifViewer>>,
     /// Where each request's audit event goes, completed with its answer (`--audit-log`).
     audit: Option<Arc<crate::audit_log::AuditLog>>,
+    /// Where each answered request is counted (`--metrics-listen`).
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl LocalEdge {
@@ -306,7 +308,14 @@ impl LocalEdge {
             body_read_timeout: Timeouts::default().body_read,
             ohif: None,
             audit: None,
+            metrics: None,
         }
+    }
+
+    /// Counts each answered request in `metrics`.
+    pub fn with_metrics(mut self, metrics: Option<Arc<crate::metrics::Metrics>>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Writes each request's audit event to `log` once it is answered.
@@ -389,20 +398,20 @@ impl LocalEdge {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         if let Some(r) = self.keys.published(&parts) {
-            return log_access(&parts, r, None, started, &request_id, None);
+            return log_access(&parts, r, None, started, self.report(&request_id, None));
         }
         if let Some(ohif) = &self.ohif
             && crate::ohif::serves(parts.uri.path())
         {
             let r = ohif.answer(&parts).await;
-            return log_access(&parts, r, None, started, &request_id, None);
+            return log_access(&parts, r, None, started, self.report(&request_id, None));
         }
         let body = if parts.method == http::Method::POST {
             match read_body(&parts, body, self.body_read_timeout).await {
                 Ok(b) => Some(b),
                 Err(e) => {
                     let r = self.with_cors(translator::error_response(&e), origin.as_deref());
-                    return log_access(&parts, r, None, started, &request_id, None);
+                    return log_access(&parts, r, None, started, self.report(&request_id, None));
                 }
             }
         } else {
@@ -413,11 +422,11 @@ impl LocalEdge {
         let (result, audit) = self
             .viewer_request_audited(to_cloudfront(&parts, body.as_deref()), &request_id)
             .await;
-        let audit = audit.zip(self.audit.clone());
+        let report = self.report(&request_id, audit);
         let forwarded = match result {
             RequestResult::Respond(r) => {
                 let r = with_request_id(from_cloudfront(r), &request_id);
-                return log_access(&parts, r, None, started, &request_id, audit);
+                return log_access(&parts, r, None, started, report);
             }
             RequestResult::Forward(f) => f,
         };
@@ -457,7 +466,17 @@ impl LocalEdge {
                 .insert("x-cache", HeaderValue::from_static(s.as_str()));
         }
         let resp = with_request_id(resp, &request_id);
-        log_access(&parts, resp, cache_status, started, &request_id, audit)
+        log_access(&parts, resp, cache_status, started, report)
+    }
+
+    /// What is written and counted of the request `request_id` once it is answered.
+    fn report(&self, request_id: &str, audit: Option<edge::audit::AuditEvent>) -> Report {
+        Report {
+            request_id: request_id.to_owned(),
+            action: audit.as_ref().map_or("other", |a| a.action.as_str()),
+            audit: audit.zip(self.audit.clone()),
+            metrics: self.metrics.clone(),
+        }
     }
 
     fn with_cors(&self, mut resp: Response<Body>, origin: Option<&str>) -> Response<Body> {
@@ -832,14 +851,14 @@ fn log_access(
     resp: Response<Body>,
     cache: Option<CacheStatus>,
     started: Instant,
-    request_id: &str,
-    audit: Option<(edge::audit::AuditEvent, Arc<crate::audit_log::AuditLog>)>,
+    mut report: Report,
 ) -> Response<Body> {
-    let audit = audit.map(|(mut event, log)| {
-        event.status = Some(resp.status().as_u16());
+    let status = resp.status().as_u16();
+    if let Some((event, _)) = report.audit.as_mut() {
+        event.status = Some(status);
         event.cache = cache.map(|c| c.as_str().to_owned());
-        (event, log)
-    });
+    }
+    let request_id = std::mem::take(&mut report.request_id);
     let line = AccessLine {
         head: format!(
             "{} {} {} {} {}ms id={request_id}",
@@ -851,17 +870,30 @@ fn log_access(
         ),
         bytes: 0,
         written: false,
-        audit,
+        status,
+        cache: cache.map(CacheStatus::as_str),
+        report,
     };
     resp.map(|body| Body::new(Logged { inner: body, line }))
+}
+
+/// What is written and counted of a request besides its access line, once it is answered.
+struct Report {
+    request_id: String,
+    /// The audit trail's name of its action; `other` for the viewer's files and keys.
+    action: &'static str,
+    /// Its audit event and where it goes.
+    audit: Option<(edge::audit::AuditEvent, Arc<crate::audit_log::AuditLog>)>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 struct AccessLine {
     head: String,
     bytes: u64,
     written: bool,
-    /// The request's audit event and where it goes, written with the access line.
-    audit: Option<(edge::audit::AuditEvent, Arc<crate::audit_log::AuditLog>)>,
+    status: u16,
+    cache: Option<&'static str>,
+    report: Report,
 }
 
 impl AccessLine {
@@ -869,8 +901,11 @@ impl AccessLine {
         if !self.written {
             self.written = true;
             tracing::info!(target: "access", "{} {outcome}", self.head);
-            if let Some((event, log)) = self.audit.take() {
+            if let Some((event, log)) = self.report.audit.take() {
                 log.write(&event);
+            }
+            if let Some(m) = &self.report.metrics {
+                m.request(self.report.action, self.status, self.cache, self.bytes);
             }
         }
     }

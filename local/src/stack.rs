@@ -90,6 +90,8 @@ pub struct StackOptions {
     pub required_scopes: Vec<String>,
     /// The file each request's audit event is appended to ([`crate::audit_log`]).
     pub audit_log: Option<PathBuf>,
+    /// Where `/metrics` is served ([`crate::metrics`]), apart from the edge.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl StackOptions {
@@ -117,6 +119,7 @@ impl StackOptions {
             viewer_sign_in: None,
             required_scopes: Vec::new(),
             audit_log: None,
+            metrics_listen: None,
         }
     }
 }
@@ -148,6 +151,8 @@ pub struct RunningStack {
     pub dev_issuer: Option<Arc<DevIssuer>>,
     /// Where the OHIF viewer is served, when it is.
     pub viewer_url: Option<String>,
+    /// Where the metrics are served, when they are.
+    pub metrics_url: Option<String>,
     /// How it signs in, when it does.
     pub viewer_sign_in: Option<ViewerSignIn>,
     /// Whom the authorizer trusts.
@@ -323,6 +328,12 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
     let internal_key = (opts.shared_resolution && opts.cache_bytes > 0)
         .then(|| edge::internal::InternalKey::new(rand::random()));
     translator.internal_key = internal_key.clone();
+    let metrics = opts
+        .metrics_listen
+        .map(|_| Arc::new(crate::metrics::Metrics::new()));
+    if let Some(m) = &metrics {
+        translator.observer = translator::observe::SharedObserver(m.clone());
+    }
     let translators: Vec<Arc<Translator>> = clients
         .into_iter()
         .map(|c: HealthImagingClient| Arc::new(Translator::new(Arc::new(c), translator.clone())))
@@ -409,8 +420,24 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
             .with_translators(translators)
             .with_body_read_timeout(opts.timeouts.body_read)
             .with_ohif(ohif)
-            .with_audit_log(audit_log),
+            .with_audit_log(audit_log)
+            .with_metrics(metrics.clone()),
     );
+    let metrics_url = match (opts.metrics_listen, metrics) {
+        (Some(addr), Some(m)) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+            let url = format!("http://{}/metrics", listener.local_addr()?);
+            tasks.push(tokio::spawn(crate::server::serve(
+                listener,
+                m.router(),
+                opts.timeouts,
+            )));
+            Some(url)
+        }
+        _ => None,
+    };
     edge.prefetch_keys().await;
     let router = edge.clone().router();
     tasks.push(tokio::spawn(crate::server::serve(
@@ -425,6 +452,7 @@ pub async fn start(opts: StackOptions) -> anyhow::Result<RunningStack> {
         datastores,
         dev_issuer,
         viewer_url,
+        metrics_url,
         viewer_sign_in: sign_in,
         auth_mode,
         tasks,

@@ -15,6 +15,7 @@ pub mod dicom_json;
 pub mod frames;
 pub mod integrity;
 pub mod metadata;
+pub mod observe;
 pub mod part10;
 pub mod plan;
 pub mod read_ahead;
@@ -66,6 +67,8 @@ pub struct TranslatorConfig {
     /// The bound on frames held ahead of the clients reading them, shared by every
     /// translator built from clones of this configuration ([`read_ahead`]).
     pub read_ahead: read_ahead::ReadAhead,
+    /// Who hears of each HealthImaging call attempt ([`observe`]; by default nobody).
+    pub observer: observe::SharedObserver,
 }
 
 impl Default for TranslatorConfig {
@@ -81,6 +84,7 @@ impl Default for TranslatorConfig {
             internal_key: None,
             throttle_patience: std::time::Duration::from_secs(20),
             read_ahead: read_ahead::ReadAhead::default(),
+            observer: observe::SharedObserver::default(),
         }
     }
 }
@@ -96,6 +100,10 @@ pub struct Translator {
 impl Translator {
     /// A translator over `upstream` (HealthImaging's client, or a [`source::MemorySource`]).
     pub fn new(upstream: Arc<dyn Upstream>, config: TranslatorConfig) -> Self {
+        let upstream: Arc<dyn Upstream> = Arc::new(observe::Observed {
+            inner: upstream,
+            observer: config.observer.0.clone(),
+        });
         let upstream: Arc<dyn Upstream> = if config.throttle_patience.is_zero() {
             upstream
         } else {

@@ -259,6 +259,12 @@ pub struct ServeArgs {
     /// and cache hit or miss (docs/operations.md).
     #[arg(help_heading = "Operations", long, value_name = "FILE")]
     pub audit_log: Option<PathBuf>,
+    /// Serve metrics in Prometheus' text format at http://ADDR/metrics, a listener of its
+    /// own outside the DICOMweb URL space and without authentication (port 0 picks a free
+    /// port, printed on the `metrics` line): requests by action, status and cache result,
+    /// HealthImaging calls by operation and outcome, their time (docs/operations.md).
+    #[arg(help_heading = "Operations", long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Seconds a client has to send a request's head, after connecting or after the
     /// previous answer on a kept-alive connection (the idle timeout); then it is closed.
     #[arg(value_name = "SECONDS", help_heading = "Limits and timeouts", long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]

@@ -88,6 +88,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             internal_key: None,
             throttle_patience: Duration::from_secs(args.throttle_patience),
             read_ahead: translator::read_ahead::ReadAhead::new(args.read_ahead_mb << 20),
+            observer: Default::default(),
         },
         client: ClientOptions {
             attempt_timeout: Duration::from_millis(args.upstream_timeout_ms),
@@ -116,6 +117,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         viewer_sign_in,
         required_scopes: args.required_scope.clone(),
         audit_log: args.audit_log.clone(),
+        metrics_listen: args.metrics_listen,
     };
     let running = stack::start(options).await?;
     // Scripts read these lines; a closed stdout must not stop the server.
@@ -266,6 +268,9 @@ fn print_banner(s: &RunningStack, out: &mut impl Write) -> std::io::Result<()> {
             "viewer none: scripts/viewer.sh fetches OHIF {} into .cache/ohif, then start serve again",
             crate::ohif::OHIF_VERSION
         )?,
+    }
+    if let Some(url) = &s.metrics_url {
+        writeln!(out, "metrics {url}")?;
     }
     writeln!(out, "listening on {base}")?;
     out.flush()
