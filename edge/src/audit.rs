@@ -58,6 +58,17 @@ impl Action {
         }
     }
 
+    /// The action of a request for `route` (`None`: no route).
+    pub fn of(route: Option<&Route>) -> Self {
+        let context = Context {
+            request_id: "",
+            client_ip: "",
+            method: "",
+            now: 0,
+        };
+        AuditEvent::new(context, String::new(), route).action
+    }
+
     /// The DICOM audit message this action is reported as (PS3.15 Annex A.5.3: Query,
     /// or DICOM Instances Accessed), as its event ID code.
     pub fn dicom_event_id(self) -> &'static str {

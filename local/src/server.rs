@@ -35,6 +35,7 @@ use crate::cache::{CacheStatus, EdgeCache, Flight};
 use crate::keys::Keys;
 use edge::cloudfront::{self, CustomOrigin, HeaderEntry, Origin, RequestBody, RequestResult};
 use translator::Translator;
+use translator::body::Ending;
 
 /// CloudFront's request ID header ([`CLOUDFRONT_ID_HEADER`]) as a header name.
 const CF_ID: HeaderName = HeaderName::from_static("x-amz-cf-id");
@@ -864,17 +865,24 @@ fn log_access(
             "{} {} {} {} {}ms id={request_id}",
             edge::http_rules::loggable_method(req.method.as_str()),
             edge::http_rules::loggable_target(req.uri.path(), req.uri.query()),
-            resp.status().as_u16(),
+            status,
             cache.map_or("-", CacheStatus::as_str),
             started.elapsed().as_millis()
         ),
-        bytes: 0,
-        written: false,
         status,
         cache: cache.map(CacheStatus::as_str),
         report,
     };
-    resp.map(|body| Body::new(Logged { inner: body, line }))
+    resp.map(|body| {
+        Body::new(translator::body::Watched::new(body, move |n, ending| {
+            let outcome = match ending {
+                Ending::Complete => format!("{n}B"),
+                Ending::Failed(e) => format!("aborted after {n}B: {e}"),
+                Ending::Dropped => format!("closed by the client after {n}B"),
+            };
+            line.write(&outcome, n);
+        }))
+    })
 }
 
 /// What is written and counted of a request besides its access line, once it is answered.
@@ -889,80 +897,21 @@ struct Report {
 
 struct AccessLine {
     head: String,
-    bytes: u64,
-    written: bool,
     status: u16,
     cache: Option<&'static str>,
     report: Report,
 }
 
 impl AccessLine {
-    fn write(&mut self, outcome: std::fmt::Arguments<'_>) {
-        if !self.written {
-            self.written = true;
-            tracing::info!(target: "access", "{} {outcome}", self.head);
-            if let Some((event, log)) = self.report.audit.take() {
-                log.write(&event);
-            }
-            if let Some(m) = &self.report.metrics {
-                m.request(self.report.action, self.status, self.cache, self.bytes);
-            }
+    /// Writes the line with how the answer ended, `bytes` of body sent, and the request's
+    /// audit event and metrics.
+    fn write(mut self, outcome: &str, bytes: u64) {
+        tracing::info!(target: "access", "{} {outcome}", self.head);
+        if let Some((event, log)) = self.report.audit.take() {
+            log.write(&event);
         }
-    }
-}
-
-/// A response body that writes its access-log line when it ends, fails or is dropped.
-struct Logged {
-    inner: Body,
-    line: AccessLine,
-}
-
-impl http_body::Body for Logged {
-    type Data = bytes::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let this = &mut *self;
-        let polled = std::pin::Pin::new(&mut this.inner).poll_frame(cx);
-        match &polled {
-            std::task::Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    this.line.bytes += data.len() as u64;
-                }
-            }
-            std::task::Poll::Ready(Some(Err(e))) => {
-                let n = this.line.bytes;
-                this.line.write(format_args!("aborted after {n}B: {e}"));
-            }
-            std::task::Poll::Ready(None) => {
-                let n = this.line.bytes;
-                this.line.write(format_args!("{n}B"));
-            }
-            std::task::Poll::Pending => {}
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
-
-impl Drop for Logged {
-    fn drop(&mut self) {
-        let n = self.line.bytes;
-        if http_body::Body::is_end_stream(&self.inner) {
-            self.line.write(format_args!("{n}B"));
-        } else {
-            self.line
-                .write(format_args!("closed by the client after {n}B"));
+        if let Some(m) = &self.report.metrics {
+            m.request(self.report.action, self.status, self.cache, bytes);
         }
     }
 }

@@ -94,7 +94,7 @@ async fn packaged_bootstrap_streams_frames_through_a_function_url() {
             .env("AWS_ACCESS_KEY_ID", AK)
             .env("AWS_SECRET_ACCESS_KEY", SK)
             .env("METADATA_MAX_AGE", "7")
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(dir.path().join("stdout")).unwrap())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start bootstrap"),
@@ -285,4 +285,41 @@ async fn packaged_bootstrap_streams_frames_through_a_function_url() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+    missing.bytes().await.unwrap();
+
+    // Its metrics, in CloudWatch's Embedded Metric Format on stdout: a document per answered
+    // request (action and status as dimensions), and per HealthImaging operation and outcome.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let printed = std::fs::read_to_string(dir.path().join("stdout")).unwrap();
+    let docs: Vec<serde_json::Value> = printed
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|d| d.get("_aws").is_some())
+        .collect();
+    for d in &docs {
+        let directive = &d["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "DicomwebEdge");
+        assert!(d["_aws"]["Timestamp"].as_u64().unwrap() > 1_700_000_000_000);
+        for key in directive["Dimensions"][0].as_array().unwrap() {
+            assert!(d[key.as_str().unwrap()].is_string(), "{d}");
+        }
+        for m in directive["Metrics"].as_array().unwrap() {
+            let v = &d[m["Name"].as_str().unwrap()];
+            assert!(v.is_number() || v.is_array(), "{d}");
+        }
+    }
+    let requests = |action: &str, status: &str| {
+        docs.iter()
+            .filter(|d| d["Action"] == action && d["Status"] == status)
+            .count()
+    };
+    assert!(requests("frames", "200") >= 2, "{printed}");
+    assert_eq!(requests("metadata", "200"), 1, "{printed}");
+    assert_eq!(requests("frames", "404"), 1, "{printed}");
+    let frame_calls: u64 = docs
+        .iter()
+        .filter(|d| d["Operation"] == "GetImageFrame" && d["Outcome"] == "ok")
+        .map(|d| d["HealthImagingCalls"].as_u64().unwrap())
+        .sum();
+    assert!(frame_calls >= 2, "{printed}");
 }

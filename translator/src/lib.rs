@@ -12,6 +12,7 @@ pub mod answer;
 pub mod body;
 pub mod bulkdata;
 pub mod dicom_json;
+pub mod emf;
 pub mod frames;
 pub mod integrity;
 pub mod metadata;
